@@ -1,0 +1,1 @@
+"""tinymobile: a small, fast, exact CPU inference engine for MobileNet v1."""
