@@ -28,3 +28,6 @@ bench: install
 
 clean:
 	rm -rf build *.egg-info tinymobile/_native*.so
+
+# Raspberry Pi: make cross ARCH=aarch64|armv7, make test-arm (docs/RASPBERRY_PI.md)
+include tests/arm/arm.mk
