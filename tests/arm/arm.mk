@@ -62,7 +62,8 @@ $(ARM_CASES): tests/arm/make_cases.py tinymobile/reference.py tinymobile/network
 	@mkdir -p $(dir $@)
 	$(PY) tests/arm/make_cases.py $@
 
-$(ARM_E2E)/x86_results.npz: tests/arm/e2e_prepare.py | $(VENV)/.installed
+$(ARM_E2E)/x86_results.npz: tests/arm/e2e_prepare.py $(wildcard tinymobile/*.py tinymobile/*/*.py) \
+                            $(VENV)/.installed
 	$(PY) tests/arm/e2e_prepare.py $(SHARED) $(ARM_E2E)
 
 # ---- runs under qemu ----------------------------------------------------------------------
