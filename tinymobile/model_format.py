@@ -112,7 +112,10 @@ def _check_declared_size(npz, key: str) -> None:
         return
     with npz.zip.open(info) as f:
         version = np.lib.format.read_magic(f)
-        shape, _, dtype = np.lib.format._read_array_header(f, version)
+        # Public readers only (numpy 2.x hides _read_array_header); v3 headers are v2 + UTF-8.
+        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                       else np.lib.format.read_array_header_2_0)
+        shape, _, dtype = read_header(f)
     n = 1
     for s in shape:
         n *= int(s)
