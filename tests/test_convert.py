@@ -50,7 +50,7 @@ def _check_reproduces(model_path: str, ref_path: str) -> tinymobile.Model:
 @pytest.mark.parametrize("src", FIXTURE_FILES, ids=os.path.basename)
 def test_every_fixture_converts_and_reproduces_tensorflow(src, tmp_path):
     dst = tmp_path / "model.npz"
-    net = convert(src, dst)
+    net = tinymobile.convert(src, dst)  # the public entry point
     ref = _reference_for(src)
     model = _check_reproduces(str(dst), ref)
     assert model.resolution == np.load(ref)["x"].shape[1]
