@@ -174,6 +174,6 @@ def test_offline_is_a_clear_error(monkeypatch, tmp_path):
     monkeypatch.setenv("TINYMOBILE_HOME", str(tmp_path / "cache"))
     # Port 9 on loopback ("discard") is essentially never listening: connection refused.
     monkeypatch.setenv("TINYMOBILE_BASE_URL", "http://127.0.0.1:9/")
-    with pytest.raises(dl.DownloadError, match="--model"):
+    with pytest.raises(dl.DownloadError, match="cannot download http://127.0.0.1:9/"):
         dl.download(NAME, progress=False)
     assert _cache_files(tmp_path) == []

@@ -47,9 +47,12 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
         spec = dl.DEFAULT_MODEL
         path = dl.cached(spec)
         if path is None:
-            print(f"tinymobile: downloading the default model {spec} into {dl.cache_dir()} "
-                  "(once; --model FILE uses another)", file=sys.stderr)
-            path = dl.download(spec, progress=progress)
+            try:
+                path = dl.download(spec, progress=progress)
+            except dl.DownloadError as e:
+                raise CLIError(f"the default model {spec} is not in the cache ({dl.cache_dir()}) "
+                               f"and could not be downloaded ({e}); pass a model file with "
+                               "--model FILE") from None
         return tinymobile.load(path, threads=threads)
     if os.path.isfile(spec):
         from .convert import detect

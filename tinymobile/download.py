@@ -169,8 +169,7 @@ def _stream(url: str, out, label: str, progress: bool) -> str:
         raise DownloadError(f"{url}: HTTP {e.code} {e.reason}") from None
     except (urllib.error.URLError, OSError, ValueError) as e:
         reason = getattr(e, "reason", e)
-        raise DownloadError(f"cannot download {url} ({reason}); offline? pass a model file "
-                            "(--model FILE)") from None
+        raise DownloadError(f"cannot download {url} ({reason})") from None
     h = hashlib.sha256()
     received = 0
     with response:
