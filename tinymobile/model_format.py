@@ -112,10 +112,12 @@ def _check_declared_size(npz, key: str) -> None:
         return
     with npz.zip.open(info) as f:
         version = np.lib.format.read_magic(f)
-        # Public readers only (numpy 2.x hides _read_array_header); v3 headers are v2 + UTF-8.
-        read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
-                       else np.lib.format.read_array_header_2_0)
-        shape, _, dtype = read_header(f)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ModelFormatError(f"array {key!r} uses .npy format version {version}: refused")
     n = 1
     for s in shape:
         n *= int(s)
