@@ -292,3 +292,10 @@ def test_unsupported_graphs_give_clear_errors():
     ops[1].options = dict(ops[1].options, stride_w=2, stride_h=1)
     with pytest.raises(ModelFormatError, match="strides"):
         tflite_model.to_network(dataclasses.replace(model, operators=ops))
+
+
+def test_missing_h5py_names_the_extra(monkeypatch, tmp_path):
+    import sys
+    monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py -> ImportError
+    with pytest.raises(ModelFormatError, match=r"tinymobile\[convert\]"):
+        convert(os.path.join(FIXTURES, "mobilenet_2_5_128_tf.h5"), tmp_path / "m.npz")
