@@ -11,7 +11,7 @@ import glob
 import json
 import os
 import sys
-from typing import Iterable, List, Optional, Sequence, TextIO, Tuple
+from typing import List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
 
