@@ -226,3 +226,13 @@ def test_eval_reads_labels_tsv(capsys, small_model, tmp_path):
     assert code == 1 and "needs columns" in _one_error_line(err)
     code, _, err = run(capsys, "-q", "eval", tmp_path / "nowhere", "--model", small_model)
     assert code == 1 and "not a directory" in _one_error_line(err)
+
+
+def test_convert_default_output_name(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "convert", os.path.join(FIXTURES, "keras_mobilenet_0.25_128.weights.h5"))
+    assert code == 0 and (tmp_path / "keras_mobilenet_0.25_128.npz").is_file()
+    assert out.startswith("wrote keras_mobilenet_0.25_128.npz")
+    (tmp_path / "m.npz").write_bytes(b"x")
+    code, _, err = run(capsys, "convert", tmp_path / "m.npz", "-o", tmp_path / "m.npz")
+    assert code == 1 and "overwrite the source" in _one_error_line(err)

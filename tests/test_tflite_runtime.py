@@ -88,3 +88,23 @@ def test_relu_variant_matches_tflite():
     net, y = _ours(data, x)
     assert net.activation == "relu"
     assert np.abs(y - expected).max() <= 1e-4 * expected.std()
+
+
+def test_int8_per_channel_weights_dequantize_exactly():
+    m = tv.read(FLOAT)
+    expected_model = tv.quantize_weights_per_channel(m)
+    quantized, expected = tv.pack(m), tv.pack(expected_model)
+    parsed = tflite_model.tflite_file.parse(quantized, "int8")
+    per_channel = [t for t in parsed.tensors if t.type == "int8"]
+    assert per_channel and all(t.quantization.per_channel for t in per_channel)
+    assert {t.quantization.dimension for t in per_channel} == {0, 3}
+    with pytest.raises(tflite_model.QuantizedModelError, match="int8 weights"):
+        tflite_model.to_network(parsed)
+    x = _inputs()
+    y_expected = tv.run(expected, x)
+    net = tflite_model.to_network(parsed, dequantize=True)
+    y = tinymobile.Model(net).forward(x)
+    assert np.abs(y - y_expected).max() <= 1e-4 * y_expected.std()
+    # and the quantization visibly changed the weights (the test would notice a no-op)
+    y_float = tv.run(tv.pack(tv.read(FLOAT)), x)
+    assert np.abs(y_float - y_expected).max() > 1e-3 * y_expected.std()

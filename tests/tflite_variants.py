@@ -138,3 +138,36 @@ def run(data: bytes, x: np.ndarray) -> np.ndarray:
         interp.invoke()
         ys.append(interp.get_tensor(out["index"]).reshape(-1).copy())
     return np.stack(ys)
+
+
+def quantize_weights_per_channel(model) -> "s.ModelT":
+    """Make every CONV_2D / DEPTHWISE_CONV_2D weight int8, symmetric, per output channel (axis 0
+    for CONV_2D, 3 for DEPTHWISE_CONV_2D), in place; biases and activations stay float32.
+
+    Returns a float32 copy-by-value of the model whose weights are the dequantized int8 values,
+    i.e. what a correct reader must reconstruct.
+    """
+    import copy
+    g = model.subgraphs[0]
+    expected = copy.deepcopy(model)
+    for k in convs(model):
+        op = g.operators[k]
+        axis = 3 if op_name(model, op) == "DEPTHWISE_CONV_2D" else 0
+        t = g.tensors[int(op.inputs[1])]
+        raw = np.asarray(model.buffers[t.buffer].data, np.uint8).tobytes()
+        w = np.frombuffer(raw, np.float32).reshape(t.shape).astype(np.float64)
+        other = tuple(a for a in range(4) if a != axis)
+        scale = np.abs(w).max(axis=other) / 127.0
+        scale[scale == 0] = 1.0
+        shape = [1, 1, 1, 1]
+        shape[axis] = -1
+        q = np.clip(np.round(w / scale.reshape(shape)), -127, 127).astype(np.int8)
+        model.buffers[t.buffer].data = np.frombuffer(q.tobytes(), np.uint8)
+        t.type = s.TensorType.INT8
+        t.quantization = s.QuantizationParametersT(
+            scale=[float(v) for v in scale.astype(np.float32)], zeroPoint=[0] * len(scale),
+            quantizedDimension=axis)
+        deq = (q.astype(np.float64) * scale.astype(np.float32).reshape(shape)).astype(np.float32)
+        et = expected.subgraphs[0].tensors[int(op.inputs[1])]
+        expected.buffers[et.buffer].data = np.frombuffer(deq.tobytes(), np.uint8)
+    return expected
