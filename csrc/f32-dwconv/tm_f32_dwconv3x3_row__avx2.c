@@ -38,6 +38,69 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
         const ptrdiff_t room = (ptrdiff_t)in_width - ix0;
         const size_t kx_hi = room >= 3 ? 3 : (room > 0 ? (size_t)room : 0);
         float* o = out + ox * channels;
+        if (ix0 >= 0 && ox + 1 < out_width && (size_t)ix0 + stride + 3 <= in_width) {
+            /* Two interior pixels at once: weights loaded once, shared input columns once. */
+            const float* p0 = r0 + (size_t)ix0 * channels;
+            const float* p1 = r1 + (size_t)ix0 * channels;
+            const float* p2 = r2 + (size_t)ix0 * channels;
+            const float* wc = wt;
+            if (stride == 1) {
+                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+                    __m256 a = _mm256_load_ps(wc), b = a;
+#define TM_ROW1(p, t)                                                                               \
+                    {                                                                               \
+                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
+                        const __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
+                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
+                        const __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                    \
+                        a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x1, w0, b);             \
+                        a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x2, w1, b);             \
+                        a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x3, w2, b);             \
+                    }
+                    TM_ROW1(p0, 1) TM_ROW1(p1, 4) TM_ROW1(p2, 7)
+#undef TM_ROW1
+                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
+                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
+                }
+            } else {
+                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+                    __m256 a = _mm256_load_ps(wc), b = a;
+#define TM_ROW2(p, t)                                                                               \
+                    {                                                                               \
+                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
+                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), w0, a);                         \
+                        b = _mm256_fmadd_ps(x2, w0, b);                                             \
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + channels + c), w1, a);              \
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * channels + c), w1, b);          \
+                        a = _mm256_fmadd_ps(x2, w2, a);                                             \
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * channels + c), w2, b);          \
+                    }
+                    TM_ROW2(p0, 1) TM_ROW2(p1, 4) TM_ROW2(p2, 7)
+#undef TM_ROW2
+                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
+                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
+                }
+            }
+            if (tile_has_tail) {
+                for (size_t q = 0; q < 2; q++) {
+                    const float* wc2 = w + (cv / 8) * TM_DW_BLOCK_FLOATS;
+                    const size_t off0 = ((size_t)ix0 + q * stride) * channels + cv;
+                    __m256 acc = _mm256_load_ps(wc2);
+                    for (size_t kx = 0; kx < 3; kx++) {
+                        const size_t off = off0 + kx * channels;
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (1 + kx)), acc);
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (4 + kx)), acc);
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (7 + kx)), acc);
+                    }
+                    _mm256_maskstore_ps(o + q * channels + cv, tail_mask, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
+                }
+            }
+            ox++;
+            continue;
+        }
         if (kx_lo == 0 && kx_hi == 3) {
             const float* p0 = r0 + (size_t)ix0 * channels;
             const float* p1 = r1 + (size_t)ix0 * channels;
