@@ -14,6 +14,11 @@ ifeq ($(ARCH),armv7)
 CROSS_PREFIX := arm-linux-gnueabihf-
 CROSS_FLAGS := -march=armv7-a -mfpu=neon-vfpv4 -mfloat-abi=hard
 QEMU := qemu-arm
+# The Python extension is built as on Raspberry Pi OS 32-bit on a Pi 4/5: the compiler defaults to
+# ARMv6 (Raspbian's baseline) and the 64-bit kernel reports "aarch64" to the 32-bit Python;
+# build_ffi.compile_args must still give NEON (the run checks tinymobile.isa() == "neon").
+PI_CC_DEFAULTS := -march=armv6+fp -marm
+PI_MACHINE := aarch64 4
 DEB_ARCH := armhf
 TRIPLET := arm-linux-gnueabihf
 PY_MACHINE := armv7l
@@ -21,6 +26,8 @@ else
 CROSS_PREFIX := aarch64-linux-gnu-
 CROSS_FLAGS :=
 QEMU := qemu-aarch64
+PI_CC_DEFAULTS :=
+PI_MACHINE := aarch64 8
 DEB_ARCH := arm64
 TRIPLET := aarch64-linux-gnu
 PY_MACHINE := aarch64
@@ -77,13 +84,14 @@ arm-kernels: cross $(ARM_CASES)
 $(SYSROOT)/.complete: tests/arm/sysroot.sh
 	@sh tests/arm/sysroot.sh $(DEB_ARCH) $(SYSROOT)
 
-# The cffi extension: C source emitted by the x86 cffi, compiled by the cross compiler against the
-# sysroot's Python headers; the package is copied next to it so no x86 .so is importable.
+# The cffi extension: C source emitted by the x86 cffi, compiled by the cross compiler with the
+# flags of csrc/build_ffi.py for the target, against the sysroot's Python headers; the package is
+# copied next to it so that no x86 .so is importable.
 $(NATIVE_SO): $(CSRC) $(CROSS_HEADERS) csrc/build_ffi.py tests/arm/emit_ffi.py $(SYSROOT)/.complete
 	@mkdir -p $(CROSS_DIR)
-	@$(PY) tests/arm/emit_ffi.py $(CROSS_DIR)/_native.c
-	@echo "  $(CROSS_CC) -shared ... -o $@"
-	@$(CROSS_CC) -shared -fPIC -O3 -fno-strict-aliasing $(CROSS_FLAGS) -Icsrc \
+	@$(PY) tests/arm/emit_ffi.py $(CROSS_DIR)/_native.c $(PI_MACHINE)
+	@echo "  $(CROSS_CC) $(PI_CC_DEFAULTS) $$(cat $(CROSS_DIR)/_native.flags) -shared ... -o $@"
+	@$(CROSS_CC) $(PI_CC_DEFAULTS) $$(cat $(CROSS_DIR)/_native.flags) -shared -fPIC -Icsrc \
 	    -I$(SYSROOT)/usr/include/python3.11 -idirafter $(SYSROOT)/usr/include \
 	    $(CROSS_DIR)/_native.c $(CSRC) -lm -lpthread -o $@
 

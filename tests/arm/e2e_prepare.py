@@ -2,10 +2,10 @@
 
 Usage: python tests/arm/e2e_prepare.py SHARED OUTDIR
 
-Converts the Keras 2 h5 fixtures of SHARED/fixtures to tinymobile .npz files in OUTDIR (the ARM
-side has no h5py), adds one random-weight model from ``tinymobile.build`` (the fixtures' outputs
-barely depend on the input: their random BatchNorm statistics saturate ReLU6, so they cannot show
-an input-dependent bug), and writes OUTDIR/x86_results.npz: for each model, the logits (N, 1000)
+Converts to tinymobile .npz files in OUTDIR (the ARM side has no h5py): the Keras 2 h5 fixtures
+of SHARED/fixtures, and two of the real pretrained models of SHARED/models, dequantized to float
+(the fixtures' outputs barely depend on the input: their random BatchNorm statistics saturate
+ReLU6, so they cannot show an input-dependent bug; the real models can). Then writes OUTDIR/x86_results.npz: for each model, the logits (N, 1000)
 and top-5 class indices (N, 5) that tinymobile gives on this machine for the images of
 SHARED/images/samples (``images``, sorted by name), and the ISA it ran on (``isa``).
 """
@@ -19,13 +19,14 @@ import numpy as np
 
 import tinymobile
 from tinymobile import model_format
-from tinymobile.converters import keras_h5
+from tinymobile.converters import keras_h5, tflite_model
 
 #: (alpha, resolution, Keras 2 h5 fixture); reference_{alpha}_{resolution}.npz has TF's logits.
 FIXTURES = [(0.25, 128, "mobilenet_2_5_128_tf.h5"), (0.5, 160, "mobilenet_5_0_160_tf.h5"),
             (1.0, 224, "mobilenet_1_0_224_tf.h5")]
-#: (alpha, resolution, seed) of the random model built with tinymobile.build.
-RANDOM_MODEL = (0.5, 160, 0)
+#: name -> real pretrained uint8 TFLite model of SHARED/models, run dequantized to float32.
+REAL_MODELS = {"real_0.5_160": "mobilenet_v1_0.5_160_quant.tflite",
+               "real_0.75_192": "mobilenet_v1_0.75_192_quant.tflite"}
 
 
 def model_name(alpha: float, resolution: int) -> str:
@@ -49,8 +50,8 @@ def main(argv: List[str]) -> int:
     for alpha, resolution, h5 in FIXTURES:
         networks[model_name(alpha, resolution)] = keras_h5.load(
             os.path.join(shared, "fixtures", h5), resolution=resolution)
-    alpha, resolution, seed = RANDOM_MODEL
-    networks[f"random_{alpha:g}_{resolution}"] = tinymobile.build(alpha, resolution, seed=seed).network
+    for name, tflite in REAL_MODELS.items():
+        networks[name] = tflite_model.load(os.path.join(shared, "models", tflite), dequantize=True)
     results = {"isa": np.array(tinymobile.isa()), "images": np.array(images)}
     for name, network in networks.items():
         path = os.path.join(outdir, name + ".npz")
