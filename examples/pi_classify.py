@@ -7,8 +7,8 @@ With a folder, classifies each image once. Without one, captures frames from the
 picamera2 (Raspberry Pi OS: ``sudo apt install python3-picamera2``, visible in a venv made with
 ``--system-site-packages``) until Ctrl-C; when picamera2 is not installed, it falls back to the
 folder ``frames/``.
-Prints the top labels and the time each frame took. ``--model`` defaults to the 0.5 / 160 model
-that ``tinymobile download`` fetches into the cache, a good speed / accuracy point on a Pi 4.
+Prints the top labels and the time each frame took. ``--model`` defaults to the official
+α 0.5 / 160 px model, downloaded into tinymobile's cache on first use.
 """
 from __future__ import annotations
 
