@@ -18,9 +18,13 @@ rm -rf "$DIR" "$DIR.apt"
 mkdir -p "$DIR" "$DIR.apt/archives/partial"
 DIR=$(cd "$DIR" && pwd)  # apt reads relative Dir:: paths as relative to its own folders
 touch "$DIR.apt/status"
-apt-get -q -o APT::Architecture="$ARCH" -o Dir::State::status="$DIR.apt/status" \
-    -o Dir::Cache::archives="$DIR.apt/archives" -o Debug::NoLocking=1 \
-    --download-only --no-install-recommends -y install $PACKAGES > "$DIR.apt/log" 2>&1 || {
+download() {
+    apt-get -q -o APT::Architecture="$ARCH" -o Dir::State::status="$DIR.apt/status" \
+        -o Dir::Cache::archives="$DIR.apt/archives" -o Debug::NoLocking=1 \
+        --download-only --no-install-recommends -y install $PACKAGES > "$DIR.apt/log" 2>&1
+}
+# Package lists older than the mirror name files it no longer has: update once and retry.
+download || { apt-get update -qq || true; download; } || {
     cat "$DIR.apt/log"; echo "sysroot: apt could not download the $ARCH packages"; exit 1; }
 n=0
 for deb in "$DIR.apt/archives"/*.deb; do
