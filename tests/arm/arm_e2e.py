@@ -102,12 +102,14 @@ def test_real_model_output_depends_on_the_input(x86):
     assert len(set(x86["real_0.5_160/top5"][:, 0].tolist())) > 1
 
 
-def test_real_model_golden_label():
+def test_command_line_gives_the_golden_label(capsys):
     # shared/README.md: grace_hopper.bmp with the 0.75_192 model is "military uniform" in TFLite.
-    model = tinymobile.load(model_path("real_0.75_192"))
+    from tinymobile import cli
+
     image = os.path.join(SHARED, "images", "samples", "grace_hopper.bmp")
-    label, _ = model.classify(image, top=1)[0]
-    assert label == "military uniform"
+    assert cli.main(["-q", "predict", image, "--model", model_path("real_0.75_192")]) == 0
+    out = capsys.readouterr().out
+    assert out.split(": ", 1)[1].split(" | ")[0].endswith("military uniform"), out
 
 
 def test_classify_and_features_api():

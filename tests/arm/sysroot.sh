@@ -1,5 +1,5 @@
 #!/bin/sh
-# Unpacks Debian bookworm's Python 3.11 with numpy, cffi, Pillow and pytest for a foreign
+# Unpacks Debian bookworm's Python 3.11 with numpy, cffi, Pillow, tqdm and pytest for a foreign
 # architecture into a sysroot, for running the package under qemu user-mode emulation.
 #
 #   tests/arm/sysroot.sh DEB_ARCH DIR      (DEB_ARCH: arm64 or armhf)
@@ -10,7 +10,7 @@
 set -eu
 ARCH="$1"
 DIR="$2"
-PACKAGES="python3.11-minimal libpython3.11-stdlib libpython3.11-dev python3-numpy python3-cffi-backend python3-pil python3-pytest"
+PACKAGES="python3.11-minimal libpython3.11-stdlib libpython3.11-dev python3-numpy python3-cffi-backend python3-pil python3-tqdm python3-pytest"
 if [ -f "$DIR/.complete" ] && [ "$(cat "$DIR/.complete")" = "$PACKAGES" ]; then
     exit 0
 fi
