@@ -34,8 +34,9 @@ class LayerQuant:
     converter (:func:`~tinymobile.quantized_reference.quantize_multipliers`; which of TFLite's
     two roundings of the scale product applies depends on the source operator).
 
-    An ``AveragePool`` keeps its input's scale and zero point (TFLite requires it) and only has
-    a clamp; its weight and multiplier arrays are empty.
+    An ``AveragePool`` has empty weight arrays and ``pool_mode``: "average_pool_2d" (TFLite's
+    AVERAGE_POOL_2D: output quantization = input's, empty multiplier) or "mean" (TFLite's int8
+    MEAN: one multiplier/shift for input_scale / output_scale, its own output quantization).
     """
     weight_scale: np.ndarray
     weight_zero_point: np.ndarray
@@ -44,6 +45,7 @@ class LayerQuant:
     clamp: Tuple[int, int]
     multiplier: np.ndarray = None
     shift: np.ndarray = None
+    pool_mode: str = ""
 
     @property
     def per_channel(self) -> bool:
@@ -61,12 +63,8 @@ class QuantizedNetwork(Network):
     @property
     def output_quantization(self) -> Tuple[float, int]:
         """(scale, zero_point) of the last layer's output (logits, or pooled features)."""
-        scale, zp = self.input_scale, self.input_zero_point
-        for layer in self.layers:
-            q = self.quant[layer.name]
-            if not isinstance(layer, AveragePool):
-                scale, zp = q.output_scale, q.output_zero_point
-        return float(scale), int(zp)
+        q = self.quant[self.layers[-1].name]
+        return float(q.output_scale), int(q.output_zero_point)
 
     def activation_quantization(self) -> List[Tuple[float, int]]:
         """(scale, zero_point) of each layer's input, in layer order."""
@@ -75,8 +73,7 @@ class QuantizedNetwork(Network):
         for layer in self.layers:
             out.append((float(scale), int(zp)))
             q = self.quant[layer.name]
-            if not isinstance(layer, AveragePool):
-                scale, zp = q.output_scale, q.output_zero_point
+            scale, zp = q.output_scale, q.output_zero_point
         return out
 
     def requants(self) -> Dict[str, Requant]:
@@ -115,12 +112,21 @@ class QuantizedNetwork(Network):
             if not qmin <= lo <= hi <= qmax:
                 raise ValueError(f"layer {layer.name!r}: clamp {q.clamp} is not inside {qmin}..{qmax}")
             if isinstance(layer, AveragePool):
-                continue
+                if q.pool_mode not in ("average_pool_2d", "mean"):
+                    raise ValueError(f"layer {layer.name!r}: pool mode {q.pool_mode!r} is not "
+                                     "'average_pool_2d' or 'mean'")
+                n_mult = 1 if q.pool_mode == "mean" else 0
+                if len(q.multiplier) != n_mult or len(q.shift) != n_mult:
+                    raise ValueError(f"layer {layer.name!r}: {q.pool_mode} needs {n_mult} multiplier")
+                if n_mult and not (q.multiplier[0] >= 0 and -31 <= q.shift[0] <= 30):
+                    raise ValueError(f"layer {layer.name!r}: multiplier must be >= 0, shift in -31..30")
             if not (np.isfinite(q.output_scale) and q.output_scale > 0):
                 raise ValueError(f"layer {layer.name!r}: output scale {q.output_scale} must be positive")
             if not qmin <= q.output_zero_point <= qmax:
                 raise ValueError(f"layer {layer.name!r}: output zero point {q.output_zero_point} "
                                  f"is outside {qmin}..{qmax}")
+            if isinstance(layer, AveragePool):
+                continue
             if len(q.weight_scale) not in (1, layer.cout) or len(q.weight_zero_point) != len(q.weight_scale):
                 raise ValueError(f"layer {layer.name!r}: {len(q.weight_scale)} weight scales and "
                                  f"{len(q.weight_zero_point)} zero points for {layer.cout} channels")

@@ -256,19 +256,48 @@ def pointwise(x: np.ndarray, w: np.ndarray, b: np.ndarray, rq: Requant) -> np.nd
 fully_connected = pointwise
 
 
-def average_pool(x: np.ndarray, clamp: Tuple[int, int] = None) -> np.ndarray:
-    """Global average pool (N, H, W, C) -> (N, C), TFLite's AVERAGE_POOL_2D rounding.
+def _div_round_half_away(s: np.ndarray, count: int) -> np.ndarray:
+    """s / count rounded half away from zero, as TFLite writes it with C division."""
+    return np.where(s > 0, _trunc_div(s + count // 2, count), _trunc_div(s - count // 2, count))
 
-    sum / count rounded half away from zero ((sum + count/2) / count for non-negative sums,
-    (sum - count/2) / count for negative ones, C division), clamped, same dtype and quantization
-    as the input.
+
+def average_pool(x: np.ndarray, clamp: Tuple[int, int] = None) -> np.ndarray:
+    """Global AVERAGE_POOL_2D (N, H, W, C) -> (N, C), same dtype and quantization as the input.
+
+    TFLite's reference: the sum of the stored values divided by the count, rounded half away
+    from zero ((sum + count/2) / count, or (sum - count/2) / count for a negative sum, in C
+    division), then clamped.
     """
     n, h, w, c = x.shape
-    count = h * w
-    s = x.astype(np.int64).sum(axis=(1, 2))
-    avg = np.where(s > 0, _trunc_div(s + count // 2, count), _trunc_div(s - count // 2, count))
+    avg = _div_round_half_away(x.astype(np.int64).sum(axis=(1, 2)), h * w)
     lo, hi = clamp if clamp is not None else DTYPE_RANGE[str(x.dtype)]
     return np.clip(avg, lo, hi).astype(x.dtype)
+
+
+def mean_multiplier(multiplier: int, shift: int, count: int) -> Tuple[int, int]:
+    """Fold the division by ``count`` into (multiplier, shift) as TFLite's int8 MEAN does.
+
+    ``multiplier``/``shift`` quantize input_scale / output_scale. The multiplier is scaled up by
+    2**k (k = floor(log2(count)), at most 32 and at most 31 + shift), divided by ``count`` with
+    truncation, and the shift lowered by k.
+    """
+    k = min(count.bit_length() - 1, 32, 31 + int(shift))
+    return ((int(multiplier) << k) // count), int(shift) - k
+
+
+def mean(x: np.ndarray, input_zero_point: int, output_zero_point: int, multiplier: int,
+         shift: int, clamp: Tuple[int, int] = None) -> np.ndarray:
+    """MEAN over H and W (keep_dims) of int8 (N, H, W, C) -> (N, C), TFLite's reference_integer_ops.
+
+    sum(x - input_zero_point) requantized with :func:`mean_multiplier` of (``multiplier``,
+    ``shift``) (which quantize input_scale / output_scale), plus the output zero point, clamped.
+    """
+    n, h, w, c = x.shape
+    m, sh = mean_multiplier(multiplier, shift, h * w)
+    s = (x.astype(np.int64) - int(input_zero_point)).sum(axis=(1, 2))
+    out = multiply_by_quantized_multiplier(s, m, sh) + int(output_zero_point)
+    lo, hi = clamp if clamp is not None else DTYPE_RANGE[str(x.dtype)]
+    return np.clip(out, lo, hi).astype(x.dtype)
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str) -> np.ndarray:
@@ -308,7 +337,12 @@ def forward(network, x: np.ndarray, until: str = None, collect: bool = False):
         elif isinstance(layer, Pointwise):
             x = pointwise(x, layer.w, layer.b, requants[layer.name])
         elif isinstance(layer, AveragePool):
-            x = average_pool(x, network.quant[layer.name].clamp)
+            q = network.quant[layer.name]
+            if q.pool_mode == "mean":
+                in_zp = network.activation_quantization()[network.layers.index(layer)][1]
+                x = mean(x, in_zp, q.output_zero_point, int(q.multiplier[0]), int(q.shift[0]), q.clamp)
+            else:
+                x = average_pool(x, q.clamp)
         elif isinstance(layer, FullyConnected):
             x = fully_connected(x, layer.w, layer.b, requants[layer.name])
         outputs[layer.name] = x

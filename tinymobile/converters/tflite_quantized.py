@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ModelFormatError
 from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Pointwise
 from ..quantized_network import LayerQuant, QuantizedNetwork
-from ..quantized_reference import DTYPE_RANGE, activation_range, quantize_multipliers
+from ..quantized_reference import DTYPE_RANGE, activation_range, quantize_multiplier, quantize_multipliers
 from .tflite_file import TFLiteModel, Tensor, labels_from_files
 
 #: Operators skipped because they do not change the quantized values.
@@ -289,13 +289,24 @@ class _Converter:
             if axes is None or sorted(int(a) % 4 for a in np.ravel(axes)) != [1, 2]:
                 raise self.error(op, "MEAN must reduce over axes 1 and 2")
             act = "NONE"
-        if self.qparams(op, t_in) != self.qparams(op, t_out):
-            raise self.error(op, "the average pool changes the quantization (scale/zero point "
-                                 "of its output differ from its input); not supported")
+        in_scale, in_zp = self.qparams(op, t_in)
         out_scale, out_zp = self.qparams(op, t_out)
         clamp = activation_range(act, out_scale, out_zp, self.dtype)
-        return self.add(AveragePool("pool"), LayerQuant(np.zeros(0, np.float32),
-                                                        np.zeros(0, np.int32), out_scale, out_zp, clamp))
+        empty_f, empty_i = np.zeros(0, np.float32), np.zeros(0, np.int32)
+        if op.opcode == "AVERAGE_POOL_2D":
+            if (in_scale, in_zp) != (out_scale, out_zp):
+                raise self.error(op, "the average pool changes the quantization (TFLite requires "
+                                     "the same scale and zero point for input and output)")
+            lq = LayerQuant(empty_f, empty_i, out_scale, out_zp, clamp, empty_i, empty_i,
+                            "average_pool_2d")
+        else:
+            if self.dtype != "int8":
+                raise self.error(op, "a quantized MEAN is supported for int8 models only")
+            mult, shift = quantize_multiplier(float(np.float32(in_scale)) / float(np.float32(out_scale)))
+            lq = LayerQuant(empty_f, empty_i, out_scale, out_zp, clamp,
+                            np.array([mult], np.int32), np.array([shift], np.int32), "mean")
+        self.cur_scale = out_scale
+        return self.add(AveragePool("pool"), lq)
 
     def check_shapes(self, net: QuantizedNetwork) -> None:
         """The TFLite output shapes must equal the ones our padding/stride math predicts."""
