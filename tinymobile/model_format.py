@@ -112,7 +112,12 @@ def _check_declared_size(npz, key: str) -> None:
         return
     with npz.zip.open(info) as f:
         version = np.lib.format.read_magic(f)
-        shape, _, dtype = np.lib.format._read_array_header(f, version)
+        if version == (1, 0):
+            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+        elif version == (2, 0):
+            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+        else:
+            raise ModelFormatError(f"array {key!r} uses .npy format version {version}: refused")
     n = 1
     for s in shape:
         n *= int(s)

@@ -1,0 +1,30 @@
+# tinymobile — the two commands: `make install`, then `make test`.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+CC ?= cc
+CSRC := $(wildcard csrc/*.c csrc/*/*.c)
+
+.PHONY: install test test-c ccheck bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: setup.py pyproject.toml $(CSRC) csrc/tinymobile.h csrc/internal.h csrc/build_ffi.py
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --upgrade pip
+	$(PY) -m pip install -e '.[test,convert]'
+	touch $@
+
+test: install ccheck
+	$(PY) -m pytest -q
+
+# Every C source must be plain C99 with warnings clean (the cffi build uses the compiler's default).
+ccheck:
+	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
+	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
+
+bench: install
+	$(PY) -m benchmarks.bench
+
+clean:
+	rm -rf build *.egg-info tinymobile/_native*.so

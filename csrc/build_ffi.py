@@ -1,0 +1,49 @@
+"""cffi (API mode) build of the C kernels into ``tinymobile._native``.
+
+The declarations are read from csrc/tinymobile.h (between the TM_CDEF markers), so a prototype
+that disagrees with its definition is a compile error.
+"""
+import glob
+import os
+import platform
+import re
+
+from cffi import FFI
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def cdef_from_header(path: str) -> str:
+    text = open(path, encoding="utf-8").read()
+    body = text.split("/* TM_CDEF_BEGIN */", 1)[1].split("/* TM_CDEF_END */", 1)[0]
+    body = re.sub(r"/\*.*?\*/", "", body, flags=re.S)
+    return "\n".join(line for line in body.splitlines() if not line.lstrip().startswith("#"))
+
+
+def c_sources() -> list:
+    """Every kernel and operator source, relative to the project root (setuptools wants that)."""
+    files = sorted(glob.glob(os.path.join(HERE, "*.c")) + glob.glob(os.path.join(HERE, "*", "*.c")))
+    return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
+
+
+def compile_args() -> list:
+    args = ["-O3", "-fno-strict-aliasing"]
+    machine = platform.machine().lower()
+    if machine.startswith("armv7") or machine == "armv8l":
+        args += ["-mfpu=neon-vfpv4", "-mfloat-abi=hard"]
+    return args
+
+
+ffi = FFI()
+ffi.cdef(cdef_from_header(os.path.join(HERE, "tinymobile.h")))
+ffi.set_source(
+    "tinymobile._native",
+    '#include "tinymobile.h"',
+    sources=c_sources(),
+    include_dirs=[os.path.relpath(HERE, os.path.dirname(HERE))],
+    extra_compile_args=compile_args(),
+    libraries=["m", "pthread"],
+)
+
+if __name__ == "__main__":
+    ffi.compile(verbose=True)

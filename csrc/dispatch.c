@@ -1,0 +1,60 @@
+/* Kernel tables per ISA and run-time selection of the best one this CPU runs. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+
+static const tm_f32_kernels tm_scalar_table = {
+    "scalar", 4, 4, tm_f32_gemm_4x4__scalar, tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar,
+};
+
+#ifdef TM_ARCH_X86
+static const tm_f32_kernels tm_avx2_table = {
+    "avx2", 6, 16, tm_f32_gemm_6x16__avx2, tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2,
+};
+
+static int tm_cpu_has_avx2_fma(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+#endif
+
+#ifdef TM_ARCH_NEON
+static const tm_f32_kernels tm_neon_table = {
+#if defined(__aarch64__)
+    "neon", 8, 8, tm_f32_gemm_8x8__neon64, tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+#else
+    "neon", 4, 8, tm_f32_gemm_4x8__neon, tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+#endif
+};
+#endif
+
+const tm_f32_kernels* tm_f32_kernels_for(int isa) {
+    switch (isa) {
+        case TM_ISA_SCALAR:
+            return &tm_scalar_table;
+#ifdef TM_ARCH_X86
+        case TM_ISA_AVX2:
+            return tm_cpu_has_avx2_fma() ? &tm_avx2_table : NULL;
+#endif
+#ifdef TM_ARCH_NEON
+        case TM_ISA_NEON:
+            return &tm_neon_table; /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
+#endif
+        default:
+            return NULL;
+    }
+}
+
+int tm_default_isa(void) {
+    const char* forced = getenv("TINYMOBILE_ISA");
+    if (forced != NULL && forced[0] != '\0') {
+        static const char* names[TM_ISA_COUNT] = {"scalar", "avx2", "neon"};
+        for (int isa = 0; isa < TM_ISA_COUNT; isa++)
+            if (strcmp(forced, names[isa]) == 0) return tm_f32_kernels_for(isa) ? isa : -1;
+        return -1;
+    }
+    for (int isa = TM_ISA_COUNT - 1; isa > 0; isa--)
+        if (tm_f32_kernels_for(isa)) return isa;
+    return TM_ISA_SCALAR;
+}

@@ -1,0 +1,53 @@
+/* Declarations shared by the C sources but not exported to Python. */
+#ifndef TINYMOBILE_INTERNAL_H
+#define TINYMOBILE_INTERNAL_H
+
+#include "tinymobile.h"
+
+#if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
+#define TM_ARCH_X86 1
+#define TM_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#endif
+#if defined(__ARM_NEON) || defined(__ARM_NEON__)
+#define TM_ARCH_NEON 1
+#endif
+
+#define TM_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
+#define TM_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define TM_MAX(a, b) ((a) > (b) ? (a) : (b))
+/* Packed per-channel arrays (depthwise weights) are padded to this many floats. */
+#define TM_CHANNEL_TILE 8
+
+/* Runs fn(ctx, thread_index, task) for every task in [0, tasks) on the pool's threads (the caller
+ * included); returns when all are done. pool == NULL runs them on the caller, thread_index 0. */
+typedef void (*tm_task_fn)(void* ctx, size_t thread, size_t task);
+void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks);
+
+/* ---- ukernels, one per file of the same name -------------------------------------------- */
+void tm_f32_gemm_4x4__scalar(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                             size_t, const tm_f32_minmax_params*);
+void tm_f32_dwconv3x3_row__scalar(size_t, size_t, size_t, size_t, size_t, const float**,
+                                  const float*, float*, const tm_f32_minmax_params*);
+void tm_f32_avgpool__scalar(size_t, size_t, const float*, float*);
+
+#ifdef TM_ARCH_X86
+void tm_f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                            size_t, const tm_f32_minmax_params*);
+void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
+                                const float*, float*, const tm_f32_minmax_params*);
+void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
+#endif
+
+#ifdef TM_ARCH_NEON
+void tm_f32_gemm_4x8__neon(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                           size_t, const tm_f32_minmax_params*);
+#if defined(__aarch64__)
+void tm_f32_gemm_8x8__neon64(size_t, size_t, size_t, const float*, size_t, const float*, float*,
+                             size_t, const tm_f32_minmax_params*);
+#endif
+void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const float**,
+                                const float*, float*, const tm_f32_minmax_params*);
+void tm_f32_avgpool__neon(size_t, size_t, const float*, float*);
+#endif
+
+#endif

@@ -1,0 +1,107 @@
+/* tinymobile: every C prototype and parameter struct, in one place.
+ *
+ * The cffi declarations are generated from this file (lines between the TM_CDEF_BEGIN and
+ * TM_CDEF_END markers, preprocessor lines removed), so keep that region plain C declarations.
+ *
+ * Conventions
+ *   - Tensors are NHWC float32, rows contiguous; strides are in elements unless named *_bytes.
+ *   - Kernels ("ukernels") do no allocation and no threading; operators (tm_f32_*_op) split work
+ *     over a thread pool and call the ukernels of one ISA table.
+ *   - Every output is clamped to [params.min, params.max] (ReLU6 = [0, 6], ReLU = [0, inf],
+ *     none = [-inf, inf]).
+ */
+#ifndef TINYMOBILE_H
+#define TINYMOBILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* TM_CDEF_BEGIN */
+
+/* ---- ISA selection ----------------------------------------------------------------------- */
+enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_COUNT = 3 };
+
+typedef struct { float min; float max; } tm_f32_minmax_params;
+
+/* C[mr x nc] = clamp(A[mr x kc] * W + bias) for one packed panel of W (nc <= nr columns).
+ * a: row r at a + r * a_stride; w: packed panel = nr biases, then kc rows of nr weights;
+ * c: row r at c + r * c_stride. mr <= table mr. */
+typedef void (*tm_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const float* a,
+                                       size_t a_stride, const float* w, float* c, size_t c_stride,
+                                       const tm_f32_minmax_params* params);
+
+/* One output row of a depthwise 3x3 convolution over all channels.
+ * rows[0..2]: the three input rows (a padded row points at a zero row of >= width*channels + 8
+ * floats); in_width, pad_left and stride describe the horizontal geometry; out_width outputs.
+ * w: packed as bias[cp], then 9 taps of cp weights (cp = channels rounded up to 8). */
+typedef void (*tm_f32_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t out_width,
+                                        size_t stride, size_t pad_left, const float** rows,
+                                        const float* w, float* out,
+                                        const tm_f32_minmax_params* params);
+
+/* out[c] = mean over pixels of in[p * channels + c], for p < pixels. */
+typedef void (*tm_f32_avgpool_fn)(size_t pixels, size_t channels, const float* in, float* out);
+
+typedef struct {
+    const char* name;
+    size_t gemm_mr;
+    size_t gemm_nr;
+    tm_f32_gemm_ukernel_fn gemm;
+    tm_f32_dwconv3x3_row_fn dwconv3x3_row;
+    tm_f32_avgpool_fn avgpool;
+} tm_f32_kernels;
+
+/* The table of `isa`, or NULL when this build or this CPU cannot run it. */
+const tm_f32_kernels* tm_f32_kernels_for(int isa);
+/* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|neon names another one it runs
+ * (an unknown or unsupported name returns -1). */
+int tm_default_isa(void);
+/* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */
+double tm_fma_peak_gflops(int isa, double seconds);
+
+/* ---- thread pool ------------------------------------------------------------------------- */
+typedef struct tm_pool tm_pool;
+/* threads >= 1 (the calling thread counts as one). NULL on failure. */
+tm_pool* tm_pool_create(size_t threads);
+void tm_pool_destroy(tm_pool* pool);
+size_t tm_pool_threads(const tm_pool* pool);
+
+/* ---- weight packing (once, at load) ------------------------------------------------------ */
+/* Floats needed for a packed k x n GEMM weight matrix for table `k`. */
+size_t tm_f32_gemm_packed_size(const tm_f32_kernels* kern, size_t k, size_t n);
+/* w: k x n row-major (HWIO flattened for a 3x3 conv), b: n biases (NULL = zeros). */
+void tm_f32_gemm_pack(const tm_f32_kernels* kern, size_t k, size_t n, const float* w,
+                      const float* b, float* packed);
+size_t tm_f32_dwconv3x3_packed_size(size_t channels);
+/* w: (3, 3, channels), b: channels. */
+void tm_f32_dwconv3x3_pack(size_t channels, const float* w, const float* b, float* packed);
+
+/* ---- operators (threaded; pool may be NULL) ---------------------------------------------- */
+/* Pointwise 1x1 convolution / fully connected: c[m x n] = clamp(a[m x k] * W + b). */
+void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
+                         const float* a, const float* packed, float* c, float min, float max);
+
+/* Full 3x3 convolution (any channels) as an implicit GEMM over packed (9 * cin) x cout weights.
+ * in: (batch, h, w, cin); out: (batch, oh, ow, cout). scratch: tm_f32_conv3x3_scratch_size
+ * floats; zero: >= cin zero floats. */
+size_t tm_f32_conv3x3_scratch_size(const tm_f32_kernels* kern, size_t threads, size_t cin);
+void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
+                       size_t w, size_t cin, size_t cout, size_t stride, size_t pad_top,
+                       size_t pad_left, size_t oh, size_t ow, const float* in,
+                       const float* packed, const float* zero, float* scratch, float* out,
+                       float min, float max);
+
+/* Depthwise 3x3 convolution; zero: >= w * channels + 8 zero floats. */
+void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
+                         size_t w, size_t channels, size_t stride, size_t pad_top,
+                         size_t pad_left, size_t oh, size_t ow, const float* in,
+                         const float* packed, const float* zero, float* out, float min,
+                         float max);
+
+/* Global average pool: (batch, pixels, channels) -> (batch, channels). */
+void tm_f32_avgpool_op(const tm_f32_kernels* kern, size_t batch, size_t pixels, size_t channels,
+                       const float* in, float* out);
+
+/* TM_CDEF_END */
+
+#endif

@@ -1,0 +1,22 @@
+from setuptools import find_packages, setup
+
+setup(
+    name="tinymobile",
+    version="0.1.0",
+    description="A small, fast, exact CPU inference engine for MobileNet v1 (NumPy + cffi + C kernels)",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.9",
+    packages=find_packages(include=["tinymobile", "tinymobile.*"]),
+    package_data={"tinymobile": ["data/*"]},
+    setup_requires=["cffi>=1.15"],
+    install_requires=["numpy>=1.24", "cffi>=1.15", "Pillow>=9.4", "tqdm>=4.64"],
+    cffi_modules=["csrc/build_ffi.py:ffi"],
+    extras_require={
+        "convert": ["h5py>=3.7"],
+        "test": ["pytest>=7", "hypothesis>=6", "h5py>=3.7", "ai-edge-litert>=1.2"],
+        "bench": ["onnx>=1.14", "onnxruntime>=1.16", "ai-edge-litert>=1.2", "matplotlib>=3.6"],
+    },
+    entry_points={"console_scripts": ["tinymobile=tinymobile.cli:main"]},
+)

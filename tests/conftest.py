@@ -1,0 +1,38 @@
+"""Shared fixtures: paths into ../shared, fixture networks, and the ISA list."""
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tinymobile import kernels
+
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+FIXTURES = SHARED / "fixtures"
+MODELS = SHARED / "models"
+IMAGES = SHARED / "images"
+
+#: (alpha, resolution, Keras 2 file stem) of the fixture sets in ../shared/fixtures.
+FIXTURE_SETS = [("0.25", 128, "2_5"), ("0.5", 160, "5_0"), ("1.0", 224, "1_0")]
+
+ISAS = kernels.available_isas()
+
+
+def require_shared():
+    if not FIXTURES.is_dir():
+        pytest.skip("../shared is not present")
+
+
+def fixture_network(alpha: str, resolution: int):
+    """The random-weight fixture network (read from the Keras 2 h5 file) and TF's (x, y)."""
+    require_shared()
+    from tinymobile.converters import keras_h5
+    stem = dict((a, s) for a, _, s in FIXTURE_SETS)[alpha]
+    net = keras_h5.load(str(FIXTURES / f"mobilenet_{stem}_{resolution}_tf.h5"), resolution)
+    ref = np.load(FIXTURES / f"reference_{alpha}_{resolution}.npz", allow_pickle=False)
+    return net, ref["x"], ref["y"]
+
+
+@pytest.fixture(params=ISAS)
+def isa(request):
+    return request.param

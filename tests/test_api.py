@@ -1,0 +1,160 @@
+"""The public API: load/save, predict/classify/features on images, errors that name the problem,
+planned buffers, ISA and thread selection."""
+import os
+import threading
+import tracemalloc
+
+import numpy as np
+import pytest
+
+import tinymobile
+from conftest import IMAGES, ISAS, fixture_network, require_shared
+from tinymobile import model_format
+from tinymobile.errors import ImageError, InputError, ModelFormatError, TinyMobileError
+
+
+@pytest.fixture(scope="module")
+def small_model_path(tmp_path_factory):
+    net, _, _ = fixture_network("0.25", 128)
+    net.labels = [f"class {i}" for i in range(1000)]
+    path = tmp_path_factory.mktemp("models") / "m.npz"
+    model_format.save(net, path)
+    return path
+
+
+def test_load_round_trip_reproduces_tensorflow(small_model_path):
+    _, x, y = fixture_network("0.25", 128)
+    m = tinymobile.load(small_model_path, threads=1)
+    assert np.abs(m.forward(x) - y).max() <= 1e-4 * y.std()
+    assert m.labels[3] == "class 3" and m.num_classes == 1000 and m.resolution == 128
+
+
+def test_predict_classify_features_on_images(small_model_path):
+    require_shared()
+    m = tinymobile.load(small_model_path)
+    path = IMAGES / "samples" / "grace_hopper.bmp"
+    probs = m.predict(str(path))
+    assert probs.shape == (1000,) and abs(probs.sum() - 1) < 1e-5
+    top = m.classify(path, top=3)
+    assert [p for _, p in top] == sorted([p for _, p in top], reverse=True)
+    assert top[0][0] == m.labels[int(probs.argmax())]
+    from PIL import Image
+    with Image.open(path) as im:
+        arr = np.asarray(im.convert("RGB"))
+        assert np.array_equal(m.predict(im), probs)
+    assert np.array_equal(m.predict(arr), probs)
+    batch = m.predict([arr, arr[::-1]])
+    assert batch.shape == (2, 1000) and np.array_equal(batch[0], probs)
+    assert m.features(arr).shape == (256,)
+    # grayscale and RGBA are converted
+    assert m.predict(arr[:, :, 0]).shape == (1000,)
+    assert m.predict(np.dstack([arr, np.full(arr.shape[:2], 255, np.uint8)])).shape == (1000,)
+
+
+def test_preprocessing_uses_the_model_file(small_model_path):
+    """Changing mean/std in the file changes what predict feeds the network."""
+    m = tinymobile.load(small_model_path)
+    img = np.random.default_rng(0).integers(0, 256, (50, 70, 3), dtype=np.uint8)
+    x = m.preprocess(img)
+    assert x.shape == (1, 128, 128, 3) and -1.0 <= x.min() and x.max() <= 1.0
+    m.network.input_mean = np.zeros(3, np.float32)
+    assert m.preprocess(img).min() >= 0.0
+
+
+def test_classify_without_labels_uses_indices():
+    m = tinymobile.build(alpha=0.25, resolution=64, num_classes=7, threads=1)
+    labels = [label for label, _ in m.classify(np.zeros((10, 10, 3), np.uint8), top=7)]
+    assert sorted(labels) == [str(i) for i in range(7)]
+
+
+@pytest.mark.parametrize("bad", [
+    np.zeros((1, 127, 128, 3), np.float32), np.zeros((128, 128, 3), np.float32),
+    np.zeros((0, 128, 128, 3), np.float32), np.full((1, 128, 128, 3), np.nan, np.float32),
+    np.array([["a"]])])
+def test_forward_rejects_bad_input(small_model_path, bad):
+    m = tinymobile.load(small_model_path, threads=1)
+    with pytest.raises(InputError):
+        m.forward(bad)
+
+
+@pytest.mark.parametrize("bad", [np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 5), np.uint8),
+                                 np.full((4, 4, 3), np.inf), np.full((4, 4, 3), 300, np.int32),
+                                 "/nonexistent/image.jpg", 42])
+def test_predict_rejects_bad_images(small_model_path, bad):
+    m = tinymobile.load(small_model_path, threads=1)
+    with pytest.raises(ImageError):
+        m.predict(bad)
+
+
+def test_unreadable_image_file(tmp_path, small_model_path):
+    p = tmp_path / "empty.jpg"
+    p.write_bytes(b"")
+    with pytest.raises(ImageError, match="empty.jpg"):
+        tinymobile.load(small_model_path).predict(p)
+
+
+def test_errors_are_value_errors():
+    assert issubclass(TinyMobileError, ValueError)
+    for cls in (ModelFormatError, ImageError, InputError):
+        assert issubclass(cls, TinyMobileError)
+
+
+def test_warm_forward_allocates_nothing_large(small_model_path):
+    m = tinymobile.load(small_model_path, threads=2)
+    x = np.zeros((1, 128, 128, 3), np.float32)
+    m.forward(x)
+    m.forward(x)
+    tracemalloc.start()
+    try:
+        for _ in range(3):
+            m.forward(x)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # The logits copy (4 kB) is the only array a warm call makes; an activation buffer is >= 64 kB.
+    assert peak < 32 * 1024, peak
+
+
+def test_threads_argument_and_environment(monkeypatch, small_model_path):
+    assert tinymobile.load(small_model_path, threads=3).threads == 3
+    monkeypatch.setenv("TINYMOBILE_NUM_THREADS", "2")
+    assert tinymobile.load(small_model_path).threads == 2
+    monkeypatch.setenv("TINYMOBILE_NUM_THREADS", "zero")
+    with pytest.raises(TinyMobileError, match="TINYMOBILE_NUM_THREADS"):
+        tinymobile.load(small_model_path)
+    with pytest.raises(TinyMobileError, match="threads"):
+        tinymobile.load(small_model_path, threads=0)
+
+
+def test_isa_environment_forces_a_path(monkeypatch, small_model_path):
+    for name in ISAS:
+        monkeypatch.setenv("TINYMOBILE_ISA", name)
+        assert tinymobile.isa() == name
+        assert tinymobile.load(small_model_path, threads=1).isa == name
+    monkeypatch.setenv("TINYMOBILE_ISA", "sse9")
+    with pytest.raises(TinyMobileError, match="TINYMOBILE_ISA"):
+        tinymobile.isa()
+
+
+def test_shared_model_across_threads_gives_serial_answers(small_model_path):
+    _, x, _ = fixture_network("0.25", 128)
+    m = tinymobile.load(small_model_path, threads=2)
+    expected = [m.forward(x[i:i + 1]) for i in range(4)]
+    results, errors = {}, []
+
+    def worker(t):
+        try:
+            for rep in range(5):
+                i = (t + rep) % 4
+                results[(t, rep)] = (i, m.forward(x[i:i + 1]))
+        except Exception as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=worker, args=(t,)) for t in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    for i, out in results.values():
+        assert np.array_equal(out, expected[i])

@@ -1,0 +1,81 @@
+"""Every C operator on every ISA this machine runs, against the NumPy reference, on
+hypothesis-generated shapes (odd sizes, channel counts off the vector width, both strides and
+paddings, clamp bounds) with NaN-prefilled outputs."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ISAS
+from oracle import compare_average_pool, compare_conv3x3, compare_depthwise3x3, compare_pointwise
+
+CLAMPS = st.sampled_from([(-np.inf, np.inf), (0.0, 6.0), (0.0, np.inf), (-0.5, 0.25)])
+SETTINGS = settings(max_examples=40, deadline=None)
+
+
+def arrays(rng, *shape):
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 2), h=st.integers(1, 13), w=st.integers(1, 13), cin=st.integers(1, 11),
+       cout=st.integers(1, 41), stride=st.sampled_from([1, 2]),
+       padding=st.sampled_from(["tf_same", "symmetric"]), clamp=CLAMPS,
+       threads=st.sampled_from([1, 3]), seed=st.integers(0, 2**31))
+def test_conv3x3(isa, n, h, w, cin, cout, stride, padding, clamp, threads, seed):
+    rng = np.random.default_rng(seed)
+    compare_conv3x3(isa, threads, arrays(rng, n, h, w, cin), arrays(rng, 3, 3, cin, cout),
+                    arrays(rng, cout), stride, padding, clamp)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 2), h=st.integers(1, 17), w=st.integers(1, 17), c=st.integers(1, 37),
+       stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
+       clamp=CLAMPS, threads=st.sampled_from([1, 3]), seed=st.integers(0, 2**31))
+def test_depthwise3x3(isa, n, h, w, c, stride, padding, clamp, threads, seed):
+    rng = np.random.default_rng(seed)
+    compare_depthwise3x3(isa, threads, arrays(rng, n, h, w, c), arrays(rng, 3, 3, c), arrays(rng, c),
+                         stride, padding, clamp)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), clamp=CLAMPS,
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
+def test_pointwise(isa, m, k, n, clamp, threads, seed):
+    rng = np.random.default_rng(seed)
+    compare_pointwise(isa, threads, arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n), clamp)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 40),
+       seed=st.integers(0, 2**31))
+def test_average_pool(isa, n, h, w, c, seed):
+    compare_average_pool(isa, arrays(np.random.default_rng(seed), n, h, w, c))
+
+
+# Named edge cases, so a failure says which shape broke.
+@pytest.mark.parametrize("c", [1, 3, 4, 7, 8, 9, 15, 16, 17, 32, 33])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_depthwise3x3_channels_around_vector_width(isa, c, stride):
+    rng = np.random.default_rng(c)
+    compare_depthwise3x3(isa, 1, arrays(rng, 1, 8, 9, c), arrays(rng, 3, 3, c), arrays(rng, c),
+                         stride, "tf_same", (0.0, 6.0))
+
+
+@pytest.mark.parametrize("m,k,n", [(1, 1, 1), (6, 32, 16), (7, 33, 17), (12, 64, 32),
+                                   (49, 1024, 1000), (1, 1024, 1001), (200, 3, 5)])
+def test_pointwise_tiles(isa, m, k, n):
+    rng = np.random.default_rng(m * k * n)
+    compare_pointwise(isa, 2, arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n), (0.0, 6.0))
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
+def test_first_layer_shape(isa, size):
+    """The first layer as the network runs it: 3 -> 32 channels, stride 2."""
+    rng = np.random.default_rng(size)
+    compare_conv3x3(isa, 2, arrays(rng, 1, size, size, 3), arrays(rng, 3, 3, 3, 32), arrays(rng, 32),
+                    2, "tf_same", (0.0, 6.0))

@@ -1,0 +1,80 @@
+"""The compiled C kernels: ISA selection, thread pools and pointer helpers.
+
+``TINYMOBILE_ISA=scalar|avx2|neon`` forces the default ISA (tests run every ISA explicitly).
+"""
+from __future__ import annotations
+
+import os
+from typing import List, Optional
+
+import numpy as np
+
+from ._native import ffi, lib
+from .errors import TinyMobileError
+
+ISA_NAMES = ("scalar", "avx2", "neon")
+
+
+def available_isas() -> List[str]:
+    """ISAs that this build and this CPU can run, scalar first."""
+    return [name for i, name in enumerate(ISA_NAMES) if lib.tm_f32_kernels_for(i) != ffi.NULL]
+
+
+def default_isa() -> str:
+    """The ISA a model uses unless told otherwise: the best available one, or TINYMOBILE_ISA."""
+    isa = lib.tm_default_isa()
+    if isa < 0:
+        raise TinyMobileError(f"TINYMOBILE_ISA={os.environ.get('TINYMOBILE_ISA')!r} is not one of "
+                              f"the ISAs this machine runs: {available_isas()}")
+    return ISA_NAMES[isa]
+
+
+def kernel_table(isa: Optional[str] = None):
+    """The C kernel table (``tm_f32_kernels*``) of ``isa`` (default: :func:`default_isa`)."""
+    name = default_isa() if isa is None else isa
+    if name not in ISA_NAMES:
+        raise TinyMobileError(f"unknown ISA {name!r}; expected one of {ISA_NAMES}")
+    table = lib.tm_f32_kernels_for(ISA_NAMES.index(name))
+    if table == ffi.NULL:
+        raise TinyMobileError(f"ISA {name!r} is not available here; available: {available_isas()}")
+    return table
+
+
+def default_threads() -> int:
+    """TINYMOBILE_NUM_THREADS if set, else the number of cores this process may use."""
+    env = os.environ.get("TINYMOBILE_NUM_THREADS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            raise TinyMobileError(f"TINYMOBILE_NUM_THREADS={env!r} is not an integer") from None
+        if n < 1:
+            raise TinyMobileError(f"TINYMOBILE_NUM_THREADS={env!r} must be at least 1")
+        return n
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def create_pool(threads: int):
+    """A C thread pool of ``threads`` threads (the caller included), or NULL for one thread."""
+    if not isinstance(threads, (int, np.integer)) or isinstance(threads, bool) or threads < 1:
+        raise TinyMobileError(f"threads must be a positive integer, got {threads!r}")
+    if threads == 1:
+        return ffi.NULL
+    pool = lib.tm_pool_create(int(threads))
+    if pool == ffi.NULL:
+        raise TinyMobileError(f"could not start a pool of {threads} threads")
+    return ffi.gc(pool, lib.tm_pool_destroy)
+
+
+def fptr(a: np.ndarray):
+    """A ``float*`` into a C-contiguous float32 array, without copying."""
+    return ffi.cast("float *", ffi.from_buffer(a))
+
+
+def fma_peak_gflops(isa: Optional[str] = None, seconds: float = 0.2) -> float:
+    """GFLOP/s one core reaches on a pure FMA loop (0 for the scalar ISA)."""
+    name = default_isa() if isa is None else isa
+    return float(lib.tm_fma_peak_gflops(ISA_NAMES.index(name), seconds))

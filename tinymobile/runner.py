@@ -1,0 +1,112 @@
+"""The graph runner: operators built once per model, activation buffers planned once per batch
+size, then a forward pass is a loop of C calls on precomputed pointers.
+
+Plans are kept in a free list per batch size; a thread takes one for the duration of a forward
+pass, so concurrent callers never share activation buffers (each concurrent caller gets its own
+plan, created once and reused).
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from . import kernels
+from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
+from .ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
+
+
+def build_ops(network: Network, kern, pool) -> List[Op]:
+    """One operator per layer, weights packed for ``kern``'s ISA."""
+    clamp = network.clamp
+    ops: List[Op] = []
+    for layer in network.layers:
+        if isinstance(layer, Conv3x3):
+            ops.append(Conv3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, clamp))
+        elif isinstance(layer, Depthwise3x3):
+            ops.append(Depthwise3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, clamp))
+        elif isinstance(layer, Pointwise):
+            ops.append(PointwiseOp(kern, pool, layer.w, layer.b, clamp))
+        elif isinstance(layer, AveragePool):
+            ops.append(AveragePoolOp(kern))
+        elif isinstance(layer, FullyConnected):
+            ops.append(PointwiseOp(kern, pool, layer.w, layer.b))
+        else:
+            raise TypeError(f"unknown layer {layer!r}")
+    return ops
+
+
+class Plan:
+    """Buffers and bound calls for one batch size. ``input`` is where callers put the network
+    input; two ping-pong buffers hold the activations; ``outputs[i]`` is layer i's output view."""
+
+    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...]):
+        shapes = []
+        shape = input_shape
+        for op in ops:
+            shape = op.output_shape(shape)
+            shapes.append(shape)
+        biggest = max(int(np.prod(s)) for s in shapes)
+        self.input = np.empty(input_shape, np.float32)
+        self._buffers = (np.empty(biggest, np.float32), np.empty(biggest, np.float32))
+        self.outputs = [self._buffers[i % 2][:int(np.prod(s))].reshape(s) for i, s in enumerate(shapes)]
+        self.calls: List[Callable[[], None]] = []
+        x = self.input
+        for op, out in zip(ops, self.outputs):
+            self.calls.append(op.bind(x, out))
+            x = out
+        self.nbytes = self.input.nbytes + sum(b.nbytes for b in self._buffers)
+
+    def run(self, layers: Optional[int] = None) -> np.ndarray:
+        """Run the first ``layers`` calls (all by default) on ``self.input``; the last output."""
+        calls = self.calls if layers is None else self.calls[:layers]
+        for call in calls:
+            call()
+        return self.outputs[len(calls) - 1]
+
+    def run_timed(self) -> List[float]:
+        """Run every layer, returning each one's wall time in seconds."""
+        times = []
+        for call in self.calls:
+            t0 = time.perf_counter()
+            call()
+            times.append(time.perf_counter() - t0)
+        return times
+
+
+class Runner:
+    """Executes a :class:`Network` on one ISA's kernels with a given thread count."""
+
+    def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
+        self.network = network
+        self.isa = isa or kernels.default_isa()
+        self.threads = kernels.default_threads() if threads is None else threads
+        self.kern = kernels.kernel_table(self.isa)
+        self.pool = kernels.create_pool(self.threads)
+        self.ops = build_ops(network, self.kern, self.pool)
+        self._plans: Dict[int, List[Plan]] = {}
+        self._lock = threading.Lock()
+
+    def acquire(self, batch: int) -> Plan:
+        """A plan for ``batch`` images that no other thread is using; give it back with release."""
+        with self._lock:
+            free = self._plans.setdefault(batch, [])
+            if free:
+                return free.pop()
+        r = self.network.resolution
+        return Plan(self.ops, (batch, r, r, 3))
+
+    def release(self, plan: Plan) -> None:
+        with self._lock:
+            self._plans.setdefault(plan.input.shape[0], []).append(plan)
+
+    def run(self, x: np.ndarray, layers: Optional[int] = None) -> np.ndarray:
+        """Forward pass of x (N, R, R, 3) float32; returns a copy of the last layer's output."""
+        plan = self.acquire(x.shape[0])
+        try:
+            np.copyto(plan.input, x, casting="same_kind")
+            return plan.run(layers).copy()
+        finally:
+            self.release(plan)
