@@ -46,6 +46,38 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
     }
 }
 
+/* ---- quantized tables -------------------------------------------------------------------- */
+static const tm_qu8_kernels tm_qu8_scalar_table = {
+    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar,
+};
+#ifdef TM_ARCH_X86
+static const tm_qu8_kernels tm_qu8_avx2_table = {
+    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2,
+};
+#endif
+#ifdef TM_ARCH_NEON
+static const tm_qu8_kernels tm_qu8_neon_table = {
+    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon,
+};
+#endif
+
+const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
+    switch (isa) {
+        case TM_ISA_SCALAR:
+            return &tm_qu8_scalar_table;
+#ifdef TM_ARCH_X86
+        case TM_ISA_AVX2:
+            return tm_cpu_has_avx2_fma() ? &tm_qu8_avx2_table : NULL;
+#endif
+#ifdef TM_ARCH_NEON
+        case TM_ISA_NEON:
+            return &tm_qu8_neon_table;
+#endif
+        default:
+            return NULL;
+    }
+}
+
 int tm_default_isa(void) {
     const char* forced = getenv("TINYMOBILE_ISA");
     if (forced != NULL && forced[0] != '\0') {

@@ -50,4 +50,26 @@ void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const fl
 void tm_f32_avgpool__neon(size_t, size_t, const float*, float*);
 #endif
 
+
+/* ---- quantized ukernels ---------------------------------------------------------------- */
+void tm_qu8_gemm_4x4__scalar(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                             uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__scalar(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                  const uint8_t*, const int32_t*, uint8_t*,
+                                  const tm_qu8_requant_params*);
+#ifdef TM_ARCH_X86
+void tm_qu8_gemm_6x16__avx2(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                            uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                const uint8_t*, const int32_t*, uint8_t*,
+                                const tm_qu8_requant_params*);
+#endif
+#ifdef TM_ARCH_NEON
+void tm_qu8_gemm_4x8__neon(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                           uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                const uint8_t*, const int32_t*, uint8_t*,
+                                const tm_qu8_requant_params*);
+#endif
+
 #endif

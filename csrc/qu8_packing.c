@@ -1,0 +1,57 @@
+/* Quantized weight packing, done once at load: per panel / channel tile the int32 biases (with
+ * -x_zp * sum(w') folded in), the requantization multipliers and shifts, then the int16 taps in
+ * the order the ukernels stream them. Padding lanes are zero. */
+#include <string.h>
+
+#include "internal.h"
+
+size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n) {
+    const size_t nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
+    return TM_ROUND_UP(n, nr) / nr * (3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t));
+}
+
+void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int16_t* w,
+                      const int32_t* b, int32_t input_zero_point, const int32_t* multiplier,
+                      const int32_t* shift, void* packed) {
+    const size_t nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
+    uint8_t* out = (uint8_t*)packed;
+    for (size_t n0 = 0; n0 < n; n0 += nr) {
+        const size_t nc = TM_MIN(nr, n - n0);
+        int32_t* head = (int32_t*)out;
+        int16_t* taps = (int16_t*)(head + 3 * nr);
+        memset(out, 0, 3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t));
+        for (size_t j = 0; j < nc; j++) {
+            int64_t sum = 0;
+            for (size_t kk = 0; kk < k; kk++) sum += w[kk * n + n0 + j];
+            head[j] = (int32_t)((b != NULL ? b[n0 + j] : 0) - (int64_t)input_zero_point * sum);
+            head[nr + j] = multiplier[n0 + j];
+            head[2 * nr + j] = shift[n0 + j];
+        }
+        for (size_t kk = 0; kk < k; kk++)
+            for (size_t j = 0; j < nc; j++)
+                taps[(kk / 2) * 2 * nr + 2 * j + (kk % 2)] = w[kk * n + n0 + j];
+        out += 3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t);
+    }
+}
+
+size_t tm_qu8_dwconv3x3_packed_size(size_t channels) {
+    return TM_ROUND_UP(channels, TM_CHANNEL_TILE) * 12 * sizeof(int32_t);
+}
+
+void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
+                           int32_t input_zero_point, const int32_t* multiplier,
+                           const int32_t* shift, void* packed) {
+    const size_t cp = TM_ROUND_UP(channels, TM_CHANNEL_TILE);
+    int32_t* out = (int32_t*)packed;
+    memset(out, 0, cp * 12 * sizeof(int32_t));
+    for (size_t c = 0; c < channels; c++) {
+        int32_t sum = 0;
+        for (size_t t = 0; t < 9; t++) {
+            sum += w[t * channels + c];
+            out[(3 + t) * cp + c] = w[t * channels + c];
+        }
+        out[c] = (b != NULL ? b[c] : 0) - input_zero_point * sum;
+        out[cp + c] = multiplier[c];
+        out[2 * cp + c] = shift[c];
+    }
+}
