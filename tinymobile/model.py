@@ -145,7 +145,12 @@ def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
     """Load a tinymobile ``.npz`` model. ``threads``: default TINYMOBILE_NUM_THREADS or all usable
     cores; ``isa``: force a kernel path ("scalar", "avx2", "neon"), default the best one."""
-    return Model(model_format.load(path), threads=threads, isa=isa)
+    network = model_format.load(path)
+    from .quantized_network import QuantizedNetwork
+    if isinstance(network, QuantizedNetwork):  # version-2 file: integer kernels
+        from .quantized_model import QuantizedModel
+        return QuantizedModel(network, threads=threads, isa=isa)
+    return Model(network, threads=threads, isa=isa)
 
 
 def build(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, seed: int = 0,
