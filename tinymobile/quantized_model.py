@@ -68,6 +68,19 @@ class QuantizedRunner(Runner):
         self._plans = {}
         self._lock = threading.Lock()
 
+    def run_all(self, x: np.ndarray) -> List[np.ndarray]:
+        """x of the model's dtype -> a copy of every layer's output, in layer order."""
+        plan = self.acquire(x.shape[0])
+        try:
+            np.copyto(plan.input, to_domain(x))
+            outs = []
+            for call, out in zip(plan.calls, plan.outputs):
+                call()
+                outs.append(from_domain(out.copy(), self.network.dtype))
+            return outs
+        finally:
+            self.release(plan)
+
     def run_quantized(self, x: np.ndarray, layers: Optional[int] = None) -> np.ndarray:
         """x of the model's dtype -> output of layer ``layers`` (default: last), same dtype."""
         return from_domain(self.run(to_domain(x), layers), self.network.dtype)
@@ -127,6 +140,11 @@ class QuantizedModel(Model):
         if not 1 <= layers <= len(self.network.layers):
             raise InputError(f"layers must be in 1..{len(self.network.layers)}, got {layers}")
         return self._runner.run_quantized(self._check_input(x), layers)
+
+    def activations(self, x: np.ndarray) -> dict:
+        """{layer name: quantized output} of every layer for quantized input x (N, R, R, 3)."""
+        outs = self._runner.run_all(self._check_input(x))
+        return {layer.name: o for layer, o in zip(self.network.layers, outs)}
 
     def quantize_input(self, x: np.ndarray) -> np.ndarray:
         """Preprocessed float input -> the quantized network input (round half away, saturate)."""
