@@ -22,19 +22,35 @@ size_t tm_f32_conv3x3_scratch_size(const tm_f32_kernels* kern, size_t threads, s
     return TM_MAX(threads, 1) * kern->gemm_mr * 9 * cin;
 }
 
-static void tm_gather_patch(const tm_conv_ctx* ctx, size_t pixel, float* dst) {
-    const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
-    const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
-    const float* image = ctx->in + b * ctx->h * ctx->w * ctx->cin;
+/* Constant-size copies for the first layer (cin = 3) compile to a few vector moves. */
+static inline void tm_copy(float* dst, const float* src, size_t n) {
+    if (n == 9) memcpy(dst, src, 9 * sizeof(float));
+    else if (n == 3) memcpy(dst, src, 3 * sizeof(float));
+    else memcpy(dst, src, n * sizeof(float));
+}
+
+/* The (ky, kx, ci) patch of output pixel (oy, ox) of `image`, in the row order of the HWIO
+ * weights. */
+static void tm_gather_patch(const tm_conv_ctx* ctx, const float* image, size_t oy, size_t ox,
+                            float* dst) {
+    const size_t cin = ctx->cin;
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left;
+    const int columns_inside = ix0 >= 0 && ix0 + 3 <= (ptrdiff_t)ctx->w;
     for (size_t ky = 0; ky < 3; ky++) {
         const ptrdiff_t iy = (ptrdiff_t)(oy * ctx->stride + ky) - (ptrdiff_t)ctx->pad_top;
-        for (size_t kx = 0; kx < 3; kx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(ox * ctx->stride + kx) - (ptrdiff_t)ctx->pad_left;
-            const int inside = iy >= 0 && iy < (ptrdiff_t)ctx->h && ix >= 0 && ix < (ptrdiff_t)ctx->w;
-            const float* src = inside ? image + ((size_t)iy * ctx->w + (size_t)ix) * ctx->cin : ctx->zero;
-            memcpy(dst, src, ctx->cin * sizeof(float));
-            dst += ctx->cin;
+        if (iy < 0 || iy >= (ptrdiff_t)ctx->h) {
+            memset(dst, 0, 3 * cin * sizeof(float));
+        } else if (columns_inside) {
+            /* NHWC: the three columns of a row are 3 * cin contiguous floats. */
+            tm_copy(dst, image + ((size_t)iy * ctx->w + (size_t)ix0) * cin, 3 * cin);
+        } else {
+            for (size_t kx = 0; kx < 3; kx++) {
+                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                if (ix < 0 || ix >= (ptrdiff_t)ctx->w) memset(dst + kx * cin, 0, cin * sizeof(float));
+                else tm_copy(dst + kx * cin, image + ((size_t)iy * ctx->w + (size_t)ix) * cin, cin);
+            }
         }
+        dst += 3 * cin;
     }
 }
 
@@ -46,9 +62,18 @@ static void tm_conv_task(void* p, size_t thread, size_t task) {
     float* rows = ctx->scratch + thread * mr * k;
     const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
     const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
+    /* Walk (image, oy, ox) incrementally: no division per pixel. */
+    const size_t per_image = ctx->oh * ctx->ow;
+    size_t b = first / per_image, oy = (first % per_image) / ctx->ow, ox = first % ctx->ow;
     for (size_t p0 = first; p0 < end; p0 += mr) {
         const size_t rows_here = TM_MIN(mr, end - p0);
-        for (size_t r = 0; r < rows_here; r++) tm_gather_patch(ctx, p0 + r, rows + r * k);
+        for (size_t r = 0; r < rows_here; r++) {
+            tm_gather_patch(ctx, ctx->in + b * ctx->h * ctx->w * ctx->cin, oy, ox, rows + r * k);
+            if (++ox == ctx->ow) {
+                ox = 0;
+                if (++oy == ctx->oh) { oy = 0; b++; }
+            }
+        }
         for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
             ctx->kern->gemm(rows_here, TM_MIN(nr, ctx->cout - n0), k, rows, k,
                             ctx->packed + (n0 / nr) * panel_floats, ctx->out + p0 * ctx->cout + n0,

@@ -15,8 +15,13 @@
 #define TM_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 #define TM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TM_MAX(a, b) ((a) > (b) ? (a) : (b))
-/* Packed per-channel arrays (depthwise weights) are padded to this many floats. */
+/* Packed depthwise weights: channels in blocks of TM_CHANNEL_TILE (zero-padded); each block holds
+ * its biases, then tap 0..8 (tap = ky * 3 + kx), TM_CHANNEL_TILE floats each, so one block's
+ * weights are contiguous. TM_DW_W(w, c, t): channel c's bias (t = 0) or tap t - 1. */
 #define TM_CHANNEL_TILE 8
+#define TM_DW_BLOCK_FLOATS (10 * TM_CHANNEL_TILE)
+#define TM_DW_W(w, c, t) \
+    ((w) + ((c) / TM_CHANNEL_TILE) * TM_DW_BLOCK_FLOATS + (t) * TM_CHANNEL_TILE + (c) % TM_CHANNEL_TILE)
 
 /* Runs fn(ctx, thread_index, task) for every task in [0, tasks) on the pool's threads (the caller
  * included); returns when all are done. pool == NULL runs them on the caller, thread_index 0. */

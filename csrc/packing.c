@@ -25,12 +25,13 @@ void tm_f32_gemm_pack(const tm_f32_kernels* kern, size_t k, size_t n, const floa
 }
 
 size_t tm_f32_dwconv3x3_packed_size(size_t channels) {
-    return TM_ROUND_UP(channels, TM_CHANNEL_TILE) * 10;
+    return TM_ROUND_UP(channels, TM_CHANNEL_TILE) / TM_CHANNEL_TILE * TM_DW_BLOCK_FLOATS;
 }
 
 void tm_f32_dwconv3x3_pack(size_t channels, const float* w, const float* b, float* packed) {
-    const size_t cp = TM_ROUND_UP(channels, TM_CHANNEL_TILE);
-    memset(packed, 0, cp * 10 * sizeof(float));
-    if (b != NULL) memcpy(packed, b, channels * sizeof(float));
-    for (size_t t = 0; t < 9; t++) memcpy(packed + (1 + t) * cp, w + t * channels, channels * sizeof(float));
+    memset(packed, 0, tm_f32_dwconv3x3_packed_size(channels) * sizeof(float));
+    for (size_t c = 0; c < channels; c++) {
+        *TM_DW_W(packed, c, 0) = b != NULL ? b[c] : 0.0f;
+        for (size_t t = 0; t < 9; t++) *TM_DW_W(packed, c, 1 + t) = w[t * channels + c];
+    }
 }

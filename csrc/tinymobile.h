@@ -33,7 +33,7 @@ typedef void (*tm_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const fl
 /* One output row of a depthwise 3x3 convolution over all channels.
  * rows[0..2]: the three input rows (a padded row points at a zero row of >= width*channels + 8
  * floats); in_width, pad_left and stride describe the horizontal geometry; out_width outputs.
- * w: packed as bias[cp], then 9 taps of cp weights (cp = channels rounded up to 8). */
+ * w: packed by tm_f32_dwconv3x3_pack (blocks of 8 channels: 8 biases, then 9 taps of 8). */
 typedef void (*tm_f32_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t out_width,
                                         size_t stride, size_t pad_left, const float** rows,
                                         const float* w, float* out,

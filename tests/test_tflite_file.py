@@ -152,3 +152,46 @@ def test_vector_length_larger_than_file_is_refused():
         root.array(0, "<i4")
     with pytest.raises(ModelFormatError):
         root.tables(0, "things")
+
+
+from hypothesis import given, settings, strategies as st  # noqa: E402
+
+_SMALL = None
+
+
+def _small_model_bytes() -> bytes:
+    """The smallest fixture (cached), for mutation-based fuzzing."""
+    global _SMALL
+    if _SMALL is None:
+        path = os.path.join(SHARED, "models", "mobilenet_v1_0.25_128_quant.tflite")
+        _SMALL = open(path, "rb").read() if os.path.exists(path) else b""
+    return _SMALL
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(min_size=0, max_size=512))
+def test_random_bytes_raise_only_model_format_error(tail):
+    for data in (tail, struct.pack("<I", 8) + b"TFL3" + tail, tail[:4] + b"TFL3" + tail[8:]):
+        try:
+            tflite_file.parse(data, "random")
+        except ModelFormatError:
+            pass
+
+
+@needs_files
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 1 << 30), st.integers(0, 255)), min_size=1, max_size=6),
+       st.integers(0, 1 << 30))
+def test_mutated_model_raises_only_model_format_error(edits, cut):
+    data = bytearray(_small_model_bytes())
+    n = len(data)
+    for pos, value in edits:
+        # Bias the edits towards the tables at both ends (the weights in between are inert).
+        pos = pos % 8192 if pos % 2 else n - 1 - pos % 60000
+        data[pos] = value
+    if cut % 3 == 0:
+        data = data[: cut % n]
+    try:
+        tflite_file.parse(bytes(data), "mutated")
+    except ModelFormatError:
+        pass

@@ -6,18 +6,17 @@ void tm_f32_dwconv3x3_row__scalar(size_t channels, size_t in_width, size_t out_w
                                   size_t stride, size_t pad_left, const float** rows,
                                   const float* w, float* out,
                                   const tm_f32_minmax_params* params) {
-    const size_t cp = TM_ROUND_UP(channels, TM_CHANNEL_TILE);
     const float lo = params->min, hi = params->max;
     for (size_t ox = 0; ox < out_width; ox++) {
         const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left;
         float* o = out + ox * channels;
         for (size_t c = 0; c < channels; c++) {
-            float acc = w[c];
+            float acc = *TM_DW_W(w, c, 0);
             for (size_t kx = 0; kx < 3; kx++) {
                 const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
                 if (ix < 0 || ix >= (ptrdiff_t)in_width) continue;
                 for (size_t ky = 0; ky < 3; ky++)
-                    acc += rows[ky][(size_t)ix * channels + c] * w[(1 + ky * 3 + kx) * cp + c];
+                    acc += rows[ky][(size_t)ix * channels + c] * *TM_DW_W(w, c, 1 + ky * 3 + kx);
             }
             acc = acc < lo ? lo : acc;
             o[c] = acc > hi ? hi : acc;

@@ -1,0 +1,396 @@
+"""The ``tinymobile`` command line: predict, convert, download, summary, eval.
+
+Every command has ``--help``. Errors print one line on stderr (``tinymobile: error: ...``) and
+exit non-zero; ``--debug`` shows the traceback instead.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import sys
+from typing import List, Optional, Sequence, TextIO, Tuple
+
+import numpy as np
+
+from .errors import TinyMobileError
+
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
+                    ".pgm", ".pnm")
+#: Images preprocessed and run per forward call by predict / eval.
+BATCH = 16
+
+
+class CLIError(TinyMobileError):
+    """A usage problem found after argument parsing (no images matched, bad option mix...)."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (no usage dump)."""
+
+    def error(self, message: str):  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+# ---- model selection ---------------------------------------------------------------------------
+
+def load_model(spec: Optional[str], threads: Optional[int] = None, progress: bool = True):
+    """A Model from ``spec``: a .npz model file, a convertible file (.tflite, .tgz, Keras), an
+    official name (downloaded into the cache on first use), or None for the default model."""
+    import tinymobile
+    from . import download as dl
+    from .model import Model
+
+    if spec is None:
+        spec = dl.DEFAULT_MODEL
+        path = dl.cached(spec)
+        if path is None:
+            try:
+                path = dl.download(spec, progress=progress)
+            except dl.DownloadError as e:
+                raise CLIError(f"the default model {spec} is not in the cache ({dl.cache_dir()}) "
+                               f"and could not be downloaded ({e}); pass a model file with "
+                               "--model FILE") from None
+        return tinymobile.load(path, threads=threads)
+    if os.path.isfile(spec):
+        from .convert import detect
+        if spec.endswith(".npz"):
+            return tinymobile.load(spec, threads=threads)
+        try:
+            kind = detect(spec)
+        except TinyMobileError:
+            return tinymobile.load(spec, threads=threads)  # its own, more precise error
+        from .convert import load_source
+        try:
+            return Model(load_source(spec), threads=threads)
+        except TinyMobileError as e:
+            raise TinyMobileError(f"{e} (convert it first: tinymobile convert {spec} -o "
+                                  "MODEL.npz)" if kind == "tflite" and "--dequantize" in str(e)
+                                  else str(e)) from None
+    if os.path.isdir(spec):
+        raise CLIError(f"{spec}: is a directory, not a model file")
+    base = spec
+    for ext in (".tgz", ".npz"):
+        if base.endswith(ext):
+            base = base[:-len(ext)]
+    if base in dl.NAMES:
+        path = dl.cached(base) or dl.download(base, progress=progress)
+        return tinymobile.load(path, threads=threads)
+    raise CLIError(f"{spec}: no such model file (and not an official model name; see "
+                   "`tinymobile download --list`)")
+
+
+# ---- image lists -------------------------------------------------------------------------------
+
+def expand_images(specs: Sequence[str]) -> List[str]:
+    """Files, directories (their image files, sorted) and glob patterns -> image paths."""
+    out: List[str] = []
+    for spec in specs:
+        if os.path.isdir(spec):
+            found = sorted(os.path.join(spec, f) for f in os.listdir(spec)
+                           if f.lower().endswith(IMAGE_EXTENSIONS)
+                           and os.path.isfile(os.path.join(spec, f)))
+            if not found:
+                raise CLIError(f"{spec}: directory has no image files")
+            out += found
+        elif os.path.exists(spec) or not glob.has_magic(spec):
+            out.append(spec)
+        else:
+            found = sorted(p for p in glob.glob(spec, recursive=True) if os.path.isfile(p))
+            if not found:
+                raise CLIError(f"{spec}: no file matches")
+            out += found
+    return out
+
+
+def _progress(iterable, total: int, desc: str, enabled: bool):
+    from tqdm import tqdm
+    return tqdm(iterable, total=total, desc=desc, unit="img", file=sys.stderr,
+                disable=not enabled, leave=False)
+
+
+def run_images(model, paths: Sequence[str], progress: bool, desc: str):
+    """Yield (path, logits or None, error message or None) per image, in order, batched."""
+    batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
+    bar = _progress(None, len(paths), desc, progress and len(paths) > 1)
+    try:
+        for batch in batches:
+            inputs, ok, results = [], [], []
+            for p in batch:
+                try:
+                    inputs.append(model.preprocess(p)[0])
+                    ok.append(p)
+                except TinyMobileError as e:
+                    results.append((p, None, str(e)))
+            logits = model.forward(np.stack(inputs)) if inputs else []
+            by_path = {p: (p, y, None) for p, y in zip(ok, logits)}
+            errors = {r[0]: r for r in results}
+            for p in batch:
+                yield by_path.get(p) or errors[p]
+            bar.update(len(batch))
+    finally:
+        bar.close()
+
+
+# ---- commands ----------------------------------------------------------------------------------
+
+def cmd_predict(args) -> int:
+    from .reference import softmax
+    paths = expand_images(args.images)
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    if model.num_classes == 0:
+        raise CLIError("this model is a feature extractor (no classifier): nothing to predict")
+    labels = model.labels
+    top = max(1, min(args.top, model.num_classes))
+    out: TextIO = sys.stdout
+    writer = csv.writer(out) if args.format == "csv" else None
+    if writer is not None:
+        header = ["image"]
+        for k in range(1, top + 1):
+            header += [f"label_{k}", f"index_{k}", f"probability_{k}"]
+        writer.writerow(header)
+    failures = 0
+    for path, logits, err in run_images(model, paths, not args.quiet, "predict"):
+        if err is not None:
+            failures += 1
+            print(f"tinymobile: error: {err}", file=sys.stderr)
+            continue
+        probs = softmax(logits[None])[0]
+        order = np.argsort(-probs, kind="stable")[:top]
+        best = [(labels[i], int(i), float(probs[i])) for i in order]
+        if args.format == "json":
+            out.write(json.dumps({"image": path, "top": [
+                {"label": l, "index": i, "probability": round(p, 6)} for l, i, p in best]}) + "\n")
+        elif writer is not None:
+            row = [path]
+            for l, i, p in best:
+                row += [l, i, f"{p:.6f}"]
+            writer.writerow(row)
+        else:
+            results = " | ".join(f"{100 * p:5.1f}% {l}" for l, _, p in best)
+            out.write(f"{path}: {results}\n")
+        out.flush()
+    if failures:
+        print(f"tinymobile: {failures} of {len(paths)} images could not be read", file=sys.stderr)
+        return 1
+    return 0
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert
+    dst = args.output
+    if dst is None:
+        stem = os.path.basename(args.src)
+        for ext in (".tar.gz", ".tgz", ".tflite", ".weights.h5", ".h5", ".keras"):
+            if stem.endswith(ext):
+                stem = stem[:-len(ext)]
+                break
+        dst = stem + ".npz"
+    if os.path.abspath(dst) == os.path.abspath(args.src):
+        raise CLIError("the output would overwrite the source; choose another -o")
+    net = convert(args.src, dst, dequantize=args.dequantize, labels=args.labels,
+                  resolution=args.resolution)
+    what = (f"{net.num_outputs} classes" if net.has_classifier
+            else f"feature extractor, {net.num_outputs} features")
+    labels = "with labels" if net.labels is not None else "no labels"
+    print(f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} resolution={net.resolution} {what} "
+          f"({labels}, {net.activation}, {net.padding})")
+    return 0
+
+
+def cmd_download(args) -> int:
+    from . import download as dl
+    if args.list:
+        for name in dl.NAMES:
+            mark = "  (cached)" if dl.cached(name) else ""
+            print(f"{name}{mark}")
+        return 0
+    names = args.names or [dl.DEFAULT_MODEL]
+    for name in names:
+        path = dl.download(name, progress=not args.quiet, force=args.force)
+        print(f"{dl.check_name(name)}: {path}")
+    return 0
+
+
+def cmd_summary(args) -> int:
+    import tinymobile
+    if args.model is not None:
+        if args.alpha is not None or args.resolution is not None:
+            raise CLIError("give either MODEL or --alpha/--resolution, not both")
+        model = load_model(args.model, args.threads, progress=not args.quiet)
+    else:
+        model = tinymobile.build(alpha=args.alpha if args.alpha is not None else 1.0,
+                                 resolution=args.resolution or 224, num_classes=args.classes,
+                                 threads=args.threads)
+    print(model.summary())
+    return 0
+
+
+def read_labels_tsv(path: str, num_classes: int) -> dict:
+    """{file name: class index} from a LABELS.tsv (columns file, class_1000, class_1001, ...).
+
+    The class column is ``class_1001`` for 1001-class models, else ``class_1000`` (or ``class``).
+    """
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            rows = list(csv.DictReader(f, delimiter="\t"))
+    except FileNotFoundError:
+        raise CLIError(f"{path}: no such labels file (eval needs LABELS.tsv; see --labels)") from None
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise CLIError(f"{path}: unreadable labels file ({e})") from None
+    if not rows:
+        raise CLIError(f"{path}: no rows")
+    columns = rows[0].keys()
+    want = {1001: ["class_1001"], 1000: ["class_1000", "class"]}.get(num_classes, ["class"])
+    col = next((c for c in want if c in columns), None)
+    if "file" not in columns or col is None:
+        raise CLIError(f"{path}: needs columns 'file' and {' or '.join(map(repr, want))}, has "
+                       f"{', '.join(columns)}")
+    out = {}
+    for k, row in enumerate(rows, start=2):
+        try:
+            out[row["file"]] = int(row[col])
+        except (TypeError, ValueError):
+            raise CLIError(f"{path}: line {k}: class {row.get(col)!r} is not an integer") from None
+        if not 0 <= out[row["file"]] < num_classes:
+            raise CLIError(f"{path}: line {k}: class {out[row['file']]} is outside 0..{num_classes - 1}")
+    return out
+
+
+def evaluate(model, directory: str, labels_path: Optional[str] = None,
+             progress: bool = False) -> Tuple[float, float, int]:
+    """(top-1, top-5, number of images) of ``model`` on the images listed in LABELS.tsv."""
+    if model.num_classes == 0:
+        raise CLIError("this model is a feature extractor (no classifier): nothing to evaluate")
+    truth = read_labels_tsv(labels_path or os.path.join(directory, "LABELS.tsv"), model.num_classes)
+    paths = [os.path.join(directory, f) for f in truth]
+    top1 = top5 = 0
+    results = run_images(model, paths, progress, "eval")
+    for (path, logits, err), label in zip(results, truth.values()):
+        if err is not None:
+            raise TinyMobileError(err)
+        order = np.argsort(-logits, kind="stable")[:5]
+        top1 += int(order[0] == label)
+        top5 += int(label in order)
+    n = len(paths)
+    return top1 / n, top5 / n, n
+
+
+def cmd_eval(args) -> int:
+    if not os.path.isdir(args.dir):
+        raise CLIError(f"{args.dir}: not a directory")
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    top1, top5, n = evaluate(model, args.dir, args.labels, progress=not args.quiet)
+    print(f"top-1 {top1:.3f}  top-5 {top5:.3f}  ({n} images)")
+    return 0
+
+
+# ---- parser ------------------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the full traceback on errors")
+    common.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                        help="no progress bars")
+    parser = _Parser(prog="tinymobile", parents=[common],
+                     description="MobileNet v1 on CPU: classify images, convert and download "
+                                 "models. `tinymobile predict photo.jpg` is the main job.")
+    from . import __version__
+    parser.add_argument("--version", action="version", version=f"tinymobile {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    model_help = ("model: a .npz file, a .tflite / .tgz / Keras file, or an official name "
+                  "(default: mobilenet_v1_1.0_224, downloaded into the cache on first use)")
+    p = sub.add_parser("predict", parents=[common], help="classify images",
+                       description="Classify images: one result per image on stdout.")
+    p.add_argument("images", nargs="+", metavar="IMG", help="image files, directories or globs")
+    p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("--top", "-k", type=int, default=5, help="how many classes per image (5)")
+    p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    p.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text",
+                   help="output format: text (default), json (one object per line), csv")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("convert", parents=[common], help="convert a TFLite / Keras model",
+                       description="Convert a .tflite, TF-slim .tgz, Keras .h5 / .weights.h5 / "
+                                   ".keras MobileNet v1 to a tinymobile .npz model.")
+    p.add_argument("src", metavar="SRC", help="the model to convert")
+    p.add_argument("-o", "--output", metavar="DST", help="output .npz (default: SRC's name.npz)")
+    p.add_argument("--dequantize", action="store_true",
+                   help="accept a quantized (uint8/int8) TFLite model and store it as float32")
+    p.add_argument("--labels", metavar="FILE", help="class names, one per line")
+    p.add_argument("--resolution", "-r", type=int,
+                   help="input size (Keras weights carry none; default from the file name, else 224)")
+    p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("download", parents=[common], help="download official models",
+                       description="Download official TF-slim MobileNet v1 models into the cache "
+                                   "($TINYMOBILE_HOME, default ~/.cache/tinymobile; base URL "
+                                   "$TINYMOBILE_BASE_URL) and convert them.")
+    p.add_argument("names", nargs="*", metavar="NAME",
+                   help="e.g. mobilenet_v1_0.5_160 or mobilenet_v1_1.0_224_quant "
+                        "(default mobilenet_v1_1.0_224)")
+    p.add_argument("--list", action="store_true", help="list the 32 official names")
+    p.add_argument("--force", action="store_true", help="download again even if cached")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("summary", parents=[common], help="per-layer table of a model",
+                       description="Per-layer table (output shape, params, mult-adds) and totals "
+                                   "of a model file, or of the architecture for --alpha/--resolution.")
+    p.add_argument("model", nargs="?", metavar="MODEL", help=model_help.replace(
+        "(default: mobilenet_v1_1.0_224, downloaded into the cache on first use)", ""))
+    p.add_argument("--alpha", "-a", type=float, help="width multiplier (random weights)")
+    p.add_argument("--resolution", "-r", type=int, help="input size (random weights)")
+    p.add_argument("--classes", type=int, default=1000, help="classes for --alpha (1000)")
+    p.add_argument("--threads", "-t", type=int, help=argparse.SUPPRESS)
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("eval", parents=[common], help="top-1 / top-5 accuracy on a folder",
+                       description="Top-1 / top-5 accuracy on the images listed in LABELS.tsv "
+                                   "(columns file, class_1000, class_1001).")
+    p.add_argument("dir", metavar="DIR", help="folder of images")
+    p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")
+    p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    p.set_defaults(func=cmd_eval)
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in argv
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    args.quiet = getattr(args, "quiet", False)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        if debug:
+            raise
+        print("tinymobile: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        # `tinymobile predict ... | head`: stop quietly.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # noqa: BLE001 — one line for users, the traceback with --debug
+        if debug:
+            raise
+        kind = "error" if isinstance(e, (TinyMobileError, OSError)) else "internal error"
+        message = str(e) or type(e).__name__
+        if isinstance(e, OSError) and e.filename and e.strerror:
+            message = f"{e.filename}: {e.strerror}"
+        message = " ".join(message.split())
+        print(f"tinymobile: {kind}: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
