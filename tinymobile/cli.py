@@ -41,7 +41,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
     official name (downloaded into the cache on first use), or None for the default model."""
     import tinymobile
     from . import download as dl
-    from .model import Model
+    from .model import model_for
 
     if spec is None:
         spec = dl.DEFAULT_MODEL
@@ -64,7 +64,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
             return tinymobile.load(spec, threads=threads)  # its own, more precise error
         from .convert import load_source
         try:
-            return Model(load_source(spec), threads=threads)
+            return model_for(load_source(spec), threads=threads)
         except TinyMobileError as e:
             raise TinyMobileError(f"{e} (convert it first: tinymobile convert {spec} -o "
                                   "MODEL.npz)" if kind == "tflite" and "--dequantize" in str(e)
@@ -195,6 +195,9 @@ def cmd_convert(args) -> int:
     what = (f"{net.num_outputs} classes" if net.has_classifier
             else f"feature extractor, {net.num_outputs} features")
     labels = "with labels" if net.labels is not None else "no labels"
+    dtype = getattr(net, "dtype", None)
+    if dtype is not None:
+        labels += f", quantized {dtype}"
     print(f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} resolution={net.resolution} {what} "
           f"({labels}, {net.activation}, {net.padding})")
     return 0

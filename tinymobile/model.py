@@ -145,9 +145,14 @@ def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
     """Load a tinymobile ``.npz`` model. ``threads``: default TINYMOBILE_NUM_THREADS or all usable
     cores; ``isa``: force a kernel path ("scalar", "avx2", "neon"), default the best one."""
-    network = model_format.load(path)
+    return model_for(model_format.load(path), threads=threads, isa=isa)
+
+
+def model_for(network: Network, threads: Optional[int] = None, isa: Optional[str] = None) -> Model:
+    """The Model that runs ``network``: a QuantizedModel (integer kernels) for a
+    QuantizedNetwork, else a float Model."""
     from .quantized_network import QuantizedNetwork
-    if isinstance(network, QuantizedNetwork):  # version-2 file: integer kernels
+    if isinstance(network, QuantizedNetwork):
         from .quantized_model import QuantizedModel
         return QuantizedModel(network, threads=threads, isa=isa)
     return Model(network, threads=threads, isa=isa)

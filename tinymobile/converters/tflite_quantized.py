@@ -41,6 +41,17 @@ def is_quantized(model: TFLiteModel) -> bool:
     return False
 
 
+def is_integer_model(model: TFLiteModel) -> bool:
+    """True when the activations are integers too: the graph input is uint8/int8, or the first
+    operator QUANTIZEs a float input (weight-only quantized models are not)."""
+    if len(model.inputs) != 1:
+        return False
+    if model.tensors[model.inputs[0]].type in DTYPE_RANGE:
+        return True
+    ops = model.operators
+    return bool(ops) and ops[0].opcode == "QUANTIZE" and model.tensors[ops[0].outputs[0]].type in DTYPE_RANGE
+
+
 def convert(model: TFLiteModel) -> QuantizedNetwork:
     """The quantized network of ``model`` (see the module docstring)."""
     return convert_with_map(model)[0]
