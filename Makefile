@@ -23,8 +23,13 @@ ccheck:
 	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
 	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
 
-bench: install
+# The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
+bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+
+$(VENV)/.bench-deps: setup.py
+	$(PY) -m pip install -e '.[bench]'
+	touch $@
 
 clean:
 	rm -rf build *.egg-info tinymobile/_native*.so

@@ -290,6 +290,13 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .benchmark import default_threads_env, run
+    default_threads_env()
+    run(args)
+    return 0
+
+
 # ---- parser ------------------------------------------------------------------------------------
 
 def build_parser() -> argparse.ArgumentParser:
@@ -360,6 +367,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("bench", parents=[common], help="latency, throughput, per-layer profile",
+                       description="Benchmark a model (default: random-weight 1.0_224) in the manner "
+                                   "of TFLite's benchmark_model; ONNX Runtime and TFLite on the same "
+                                   "weights when installed (pip install 'tinymobile[bench]').")
+    from .benchmark import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_bench)
     return parser
 
 

@@ -9,8 +9,11 @@
  * contiguously. (Channels outer with the taps held in registers looks cheaper, but strides of
  * C * 4 bytes (2 or 4 KiB for C = 512, 1024) between pixels map every load to the same few L1
  * sets and thrash.) Interior pixels run all nine taps unchecked; border pixels only the columns
- * inside the image. The channel tail uses masked loads and stores, so nothing outside the
- * buffers is touched. */
+ * inside the image. Channels go in tiles of TM_DW_AVX2_CHANNEL_TILE so that one tile's weights and
+ * the input columns shared by neighbouring pixels stay in L1 (for C = 512 a whole pixel's worth
+ * of weights and inputs does not). The channel tail uses masked loads and stores, so nothing
+ * outside the buffers is touched. */
+#define TM_DW_AVX2_CHANNEL_TILE 128
 static const int32_t tm_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
@@ -25,6 +28,10 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     const float* r1 = rows[1];
     const float* r2 = rows[2];
 
+    for (size_t ct = 0; ct < channels; ct += TM_DW_AVX2_CHANNEL_TILE) {
+    const size_t ct_end = TM_MIN(ct + TM_DW_AVX2_CHANNEL_TILE, cv);
+    const int tile_has_tail = cv < channels && ct + TM_DW_AVX2_CHANNEL_TILE >= channels;
+    const float* wt = w + (ct / 8) * TM_DW_BLOCK_FLOATS;
     for (size_t ox = 0; ox < out_width; ox++) {
         const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left;
         const size_t kx_lo = ix0 < 0 ? (size_t)(-ix0) : 0;
@@ -36,8 +43,8 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
             const float* p1 = r1 + (size_t)ix0 * channels;
             const float* p2 = r2 + (size_t)ix0 * channels;
             const size_t c1 = channels, c2 = 2 * channels;
-            const float* wc = w;
-            for (size_t c = 0; c < cv; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+            const float* wc = wt;
+            for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
                 __m256 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + c), _mm256_load_ps(wc + 8), _mm256_load_ps(wc));
                 __m256 a1 = _mm256_mul_ps(_mm256_loadu_ps(p0 + c1 + c), _mm256_load_ps(wc + 16));
                 a0 = _mm256_fmadd_ps(_mm256_loadu_ps(p0 + c2 + c), _mm256_load_ps(wc + 24), a0);
@@ -51,8 +58,8 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                 _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a0, lo), hi));
             }
         } else {
-            const float* wc = w;
-            for (size_t c = 0; c < cv; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+            const float* wc = wt;
+            for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
                 __m256 acc = _mm256_load_ps(wc);
                 for (size_t kx = kx_lo; kx < kx_hi; kx++) {
                     const size_t off = (size_t)(ix0 + (ptrdiff_t)kx) * channels + c;
@@ -63,7 +70,7 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                 _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
             }
         }
-        if (cv < channels) {
+        if (tile_has_tail) {
             const float* wc = w + (cv / 8) * TM_DW_BLOCK_FLOATS; /* padded block: full loads */
             __m256 acc = _mm256_load_ps(wc);
             for (size_t kx = kx_lo; kx < kx_hi; kx++) {
@@ -74,6 +81,7 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
             }
             _mm256_maskstore_ps(o + cv, tail_mask, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
         }
+    }
     }
 }
 #endif
