@@ -159,32 +159,33 @@ def test_golden_grace_hopper():
     assert label == "military uniform" and 0 < prob <= 1
 
 
-@pytest.fixture(scope="module")
-def int8_model(tmp_path_factory):
-    """An int8 model with per-channel weights, from the 0.25_128 float fixture, calibrated on the
-    fixture's inputs by ai-edge-quantizer (TFLite's static int8 recipe)."""
+@pytest.fixture(scope="module", params=["keras_0.25_128", "coral_0.25_128"])
+def int8_model(request, tmp_path_factory):
+    """int8 models with per-channel weights by ai-edge-quantizer (TFLite's static int8 recipe):
+    from the 0.25_128 float fixture (Keras graph: MEAN pool, calibrated on the fixture inputs)
+    and from the Coral 0.25_128 weights (TF-slim graph: int8 AVERAGE_POOL_2D)."""
     require_shared()
-    aq = pytest.importorskip("ai_edge_quantizer")
-    from ai_edge_quantizer import quantizer, recipe
-    src = str(FIXTURES / "mobilenet_0.25_128_f32.tflite")
-    qt = quantizer.Quantizer(src, recipe.static_wi8_ai8())
-    sig = Interpreter(model_path=src).get_signature_list()
-    key = next(iter(sig))
-    xs = np.load(FIXTURES / "reference_0.25_128.npz", allow_pickle=False)["x"]
-    data = {key: [{sig[key]["inputs"][0]: xs[i:i + 1]} for i in range(len(xs))]}
-    dst = tmp_path_factory.mktemp("int8") / "m025_int8.tflite"
-    qt.quantize(qt.calibrate(data, num_threads=1)).export_model(str(dst), overwrite=True)
-    del aq
-    return dst
+    pytest.importorskip("ai_edge_quantizer")
+    import int8_models
+    dst = tmp_path_factory.mktemp("int8") / f"{request.param}_int8.tflite"
+    if request.param.startswith("keras"):
+        xs = np.load(FIXTURES / "reference_0.25_128.npz", allow_pickle=False)["x"]
+        src = open(FIXTURES / "mobilenet_0.25_128_f32.tflite", "rb").read()
+        return int8_models.quantize_int8(src, xs, dst), "mean"
+    # (RGB - 128) / 128: the input the float copy of the model takes
+    xs = QuantizedModel(load("mobilenet_v1_0.25_128_quant")[1], threads=1).preprocess(sample_images())
+    return int8_models.int8_from_coral(str(MODELS / "mobilenet_v1_0.25_128_quant.tflite"), xs,
+                                       dst), "average_pool_2d"
 
 
 def test_int8_per_channel_matches_tflite(int8_model, tmp_path):
-    net, tmap = convert_with_map(tflite_file.read(str(int8_model)))
+    path, pool_mode = int8_model
+    net, tmap = convert_with_map(tflite_file.read(str(path)))
     assert net.dtype == "int8" and net.quant["pw5"].per_channel
-    assert net.quant["pool"].pool_mode == "mean"
+    assert net.quant["pool"].pool_mode == pool_mode
     model_format.save(net, tmp_path / "q.npz")
     net = model_format.load(tmp_path / "q.npz")
-    ref = TFLiteReference(int8_model)
+    ref = TFLiteReference(path)
     images = sample_images() + [p for p, _ in dev_images()][::10]
     for isa in ISAS:
         model = QuantizedModel(net, threads=3, isa=isa)
