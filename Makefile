@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c ccheck bench clean
+.PHONY: install test test-c ccheck bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -26,6 +26,10 @@ ccheck:
 # The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+
+# Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
+bench-int8: install $(VENV)/.bench-deps
+	$(PY) -m benchmarks.bench_int8
 
 $(VENV)/.bench-deps: setup.py
 	$(PY) -m pip install -e '.[bench]'
