@@ -33,27 +33,24 @@ static inline uint8_t tm_qu8_output(int32_t acc, int32_t m, int32_t shift,
 #ifdef TM_ARCH_X86
 #include <immintrin.h>
 
-/* 8 lanes; shift as a vector of per-lane shifts. */
+/* 8 lanes; shift as a vector of per-lane shifts. 21 operations:
+ *   high = bits 31..62 of x * m + 2^30 (even and odd lanes by two 32x32->64 multiplies)
+ *   RoundingDivideByPOT: (high >> r) + (remainder > (mask >> 1) + (high < 0)), the comparison
+ *   masks being -1 / 0, so "+ (a > b)" is "- cmpgt(a, b)" and "+ (high < 0)" is "- (high >> 31)". */
 static inline TM_TARGET_AVX2 __m256i tm_qu8_mbqm_avx2(__m256i x, __m256i m, __m256i shift) {
-    const __m256i zero = _mm256_setzero_si256();
     const __m256i one = _mm256_set1_epi32(1);
-    const __m256i left = _mm256_max_epi32(shift, zero);
-    const __m256i right = _mm256_max_epi32(_mm256_sub_epi32(zero, shift), zero);
+    const __m256i left = _mm256_max_epi32(shift, _mm256_setzero_si256());
+    const __m256i right = _mm256_sub_epi32(left, shift); /* max(-shift, 0) */
     x = _mm256_sllv_epi32(x, left);
     const __m256i rnd = _mm256_set1_epi64x((long long)1 << 30);
-    __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), rnd);
-    __m256i odd = _mm256_add_epi64(
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), rnd);
+    const __m256i odd = _mm256_add_epi64(
         _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), rnd);
-    /* Bits 31..62 of each 64-bit product hold the 32-bit result. */
-    even = _mm256_srli_epi64(even, 31);
-    odd = _mm256_slli_epi64(odd, 1);
-    const __m256i high = _mm256_blend_epi32(even, odd, 0xAA);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
     const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
     const __m256i remainder = _mm256_and_si256(high, mask);
-    const __m256i threshold = _mm256_add_epi32(_mm256_srli_epi32(mask, 1),
-                                               _mm256_and_si256(_mm256_srai_epi32(high, 31), one));
-    return _mm256_add_epi32(_mm256_srav_epi32(high, right),
-                            _mm256_and_si256(_mm256_cmpgt_epi32(remainder, threshold), one));
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
 }
 
 /* requantize 8 accumulators, add the zero point, clamp: int32 lanes in [min, max]. */
