@@ -124,7 +124,7 @@ def run_images(model, paths: Sequence[str], progress: bool, desc: str):
                     ok.append(p)
                 except TinyMobileError as e:
                     results.append((p, None, str(e)))
-            logits = model.forward(np.stack(inputs)) if inputs else []
+            logits = model.logits(np.stack(inputs)) if inputs else []
             by_path = {p: (p, y, None) for p, y in zip(ok, logits)}
             errors = {r[0]: r for r in results}
             for p in batch:

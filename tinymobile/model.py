@@ -105,6 +105,11 @@ class Model:
         model without classifier, the pooled features (N, C)."""
         return self._runner.run(self._check_input(x))
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 (N, R, R, 3) -> float32 logits (or features): ``forward`` for a
+        float model; a quantized model quantizes the input and dequantizes the result."""
+        return self.forward(x)
+
     def _features_layers(self) -> int:
         return len(self.network.layers) - (1 if self.network.has_classifier else 0)
 

@@ -151,6 +151,11 @@ class QuantizedModel(Model):
         scale, zp = self.input_quantization
         return quantize(x, scale, zp, self.dtype)
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed float input -> dequantized float32 logits (or pooled features)."""
+        q = self._runner.run_quantized(self.quantize_input(np.asarray(x, np.float32)))
+        return dequantize(q, *self.output_quantization)
+
     def predict(self, img: Any) -> np.ndarray:
         if not self.network.has_classifier:
             raise TinyMobileError("this model has no classifier (a feature extractor): use features()")
