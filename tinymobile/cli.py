@@ -290,6 +290,31 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from . import model_format
+    from .model import Model
+    from .quantize import calibration_images, quantize_model
+    from .quantized_model import QuantizedModel
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    if type(model) is not Model:
+        raise CLIError(f"{args.model}: already a quantized model")
+    images = calibration_images(args.calibrate, args.limit)
+    qnet = quantize_model(model, images)
+    dst = args.output
+    if os.path.abspath(dst) == os.path.abspath(args.model):
+        raise CLIError("the output would overwrite the model; choose another -o")
+    model_format.save(qnet, dst)
+    print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} resolution={qnet.resolution} "
+          f"(per-channel int8 weights, activations calibrated on {len(images)} images)")
+    if args.eval:
+        qmodel = QuantizedModel(qnet, threads=args.threads)
+        f1, f5, n = evaluate(model, args.eval, None, progress=not args.quiet)
+        q1, q5, _ = evaluate(qmodel, args.eval, None, progress=not args.quiet)
+        print(f"float top-1 {f1:.3f} top-5 {f5:.3f}; int8 top-1 {q1:.3f} top-5 {q5:.3f} "
+              f"(top-1 change {q1 - f1:+.3f}, {n} images)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .benchmark import default_threads_env, run
     default_threads_env()
@@ -367,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("quantize", parents=[common], help="post-training int8 quantization",
+                       description="Quantize a float model to int8 (per-channel weights, "
+                                   "activation ranges from calibration images) for the integer "
+                                   "kernels; --eval DIR reports the top-1 change on LABELS.tsv.")
+    p.add_argument("model", metavar="MODEL", help="the float model (.npz or convertible file)")
+    p.add_argument("-o", "--output", required=True, metavar="Q.npz", help="output .npz")
+    p.add_argument("--calibrate", required=True, metavar="DIR", help="folder of calibration images")
+    p.add_argument("--limit", type=int, help="use at most this many calibration images")
+    p.add_argument("--eval", metavar="DIR", help="folder with LABELS.tsv: report float vs int8 accuracy")
+    p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("bench", parents=[common], help="latency, throughput, per-layer profile",
                        description="Benchmark a model (default: random-weight 1.0_224) in the manner "
