@@ -23,16 +23,12 @@ enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_COUNT = 3 };
 
 typedef struct { float min; float max; } tm_f32_minmax_params;
 
-/* C[mr x nc] = clamp(A[mr x kc] * W + bias) for one packed panel of W (nc <= nr columns).
- * a: row r at a + r * a_stride; w: packed panel = nr biases, then kc rows of nr weights;
- * c: row r at c + r * c_stride. mr <= table mr. */
-typedef void (*tm_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const float* a,
-                                       size_t a_stride, const float* w, float* c, size_t c_stride,
-                                       const tm_f32_minmax_params* params);
-
-/* Indirect GEMM (convolution): like the GEMM, but the A rows come through pointers: for each of ks
- * taps, `mr_max` row pointers (a[t * mr_max + r]), each giving kc floats; w holds nr biases, then
- * ks * kc rows of nr weights. */
+/* The GEMM ukernel, "indirect" (XNNPACK's igemm): C[mr x nc] = clamp(A * W + bias) for one
+ * packed panel of W (nc <= nr columns), where the rows of A come through pointers: for each of
+ * ks taps, gemm_mr row pointers (a[t * gemm_mr + r], rows past mr repeat a valid row), each
+ * giving kc floats. A pointwise layer is ks = 1 (the pointers are its rows); a 3x3 convolution
+ * is ks = 9 (the pointers are the taps' input pixels). w: nr biases, then ks * kc rows of nr
+ * weights (tm_f32_gemm_pack); c: row r at c + r * c_stride; mr <= gemm_mr. */
 typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                         const float** a, const float* w, float* c,
                                         size_t c_stride, const tm_f32_minmax_params* params);
@@ -53,8 +49,7 @@ typedef struct {
     const char* name;
     size_t gemm_mr;
     size_t gemm_nr;
-    tm_f32_gemm_ukernel_fn gemm;
-    tm_f32_igemm_ukernel_fn igemm; /* same mr x nr tile and packing as gemm */
+    tm_f32_igemm_ukernel_fn igemm;
     tm_f32_dwconv3x3_row_fn dwconv3x3_row;
     tm_f32_avgpool_fn avgpool;
 } tm_f32_kernels;

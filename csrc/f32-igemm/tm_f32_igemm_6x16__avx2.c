@@ -3,9 +3,10 @@
 #ifdef TM_ARCH_X86
 #include <immintrin.h>
 
-/* 6x16 indirect-GEMM tile for AVX2 + FMA (the convolution kernel): for each of ks taps, six row
- * pointers (a[0..5], then a[6..11]...) each give kc input channels. Rows past mr have pointers
- * that repeat the last valid row and alias its output: harmless duplicate work. */
+/* 6x16 indirect-GEMM tile for AVX2 + FMA: 12 accumulators, two weight vectors, one broadcast
+ * register. For each of ks taps, six row pointers (a[0..5], then a[6..11]...) each give kc input
+ * channels. Rows past mr repeat a valid row and alias its output: harmless duplicate work. A
+ * panel of 8 or fewer columns skips the all-zero right half of the weights. */
 TM_TARGET_AVX2 void tm_f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks,
                                             const float** a, const float* w, float* c,
                                             size_t c_stride, const tm_f32_minmax_params* params) {

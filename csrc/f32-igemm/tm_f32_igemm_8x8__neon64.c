@@ -3,8 +3,9 @@
 #if defined(TM_ARCH_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 
-/* 8x8 indirect-GEMM tile for aarch64 NEON: ks taps of eight row pointers, kc channels each;
- * 16 accumulators, weights two vectors per channel. */
+/* 8x8 indirect-GEMM tile for aarch64 NEON (32 vector registers: 16 accumulators). For each tap it
+ * reads the eight rows four channels at a time and multiplies by lanes (vfmaq_laneq_f32, aarch64
+ * only), then finishes the tap's leftover channels one at a time. */
 void tm_f32_igemm_8x8__neon64(size_t mr, size_t nc, size_t kc, size_t ks, const float** a,
                               const float* w, float* c, size_t c_stride,
                               const tm_f32_minmax_params* params) {
@@ -16,7 +17,23 @@ void tm_f32_igemm_8x8__neon64(size_t mr, size_t nc, size_t kc, size_t ks, const 
     for (size_t i = 0; i < 8; i++) { lo_acc[i] = bias_lo; hi_acc[i] = bias_hi; }
     w += 8;
     for (size_t t = 0; t < ks; t++, a += 8) {
-        for (size_t k = 0; k < kc; k++) {
+        size_t k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            float32x4_t x[8];
+            for (size_t i = 0; i < 8; i++) x[i] = vld1q_f32(a[i] + k);
+#define TM_LANE(l)                                                                 \
+            {                                                                      \
+                const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);        \
+                w += 8;                                                            \
+                for (size_t i = 0; i < 8; i++) {                                   \
+                    lo_acc[i] = vfmaq_laneq_f32(lo_acc[i], b0, x[i], l);           \
+                    hi_acc[i] = vfmaq_laneq_f32(hi_acc[i], b1, x[i], l);           \
+                }                                                                  \
+            }
+            TM_LANE(0) TM_LANE(1) TM_LANE(2) TM_LANE(3)
+#undef TM_LANE
+        }
+        for (; k < kc; k++) {
             const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);
             w += 8;
             for (size_t i = 0; i < 8; i++) {
