@@ -23,12 +23,15 @@ enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_COUNT = 3 };
 
 typedef struct { float min; float max; } tm_f32_minmax_params;
 
-/* C[mr x nc] = clamp(A[mr x kc] * W + bias) for one packed panel of W (nc <= nr columns).
- * a: row r at a + r * a_stride; w: packed panel = nr biases, then kc rows of nr weights;
- * c: row r at c + r * c_stride. mr <= table mr. */
-typedef void (*tm_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const float* a,
-                                       size_t a_stride, const float* w, float* c, size_t c_stride,
-                                       const tm_f32_minmax_params* params);
+/* The GEMM ukernel, "indirect" (XNNPACK's igemm): C[mr x nc] = clamp(A * W + bias) for one
+ * packed panel of W (nc <= nr columns), where the rows of A come through pointers: for each of
+ * ks taps, gemm_mr row pointers (a[t * gemm_mr + r], rows past mr repeat a valid row), each
+ * giving kc floats. A pointwise layer is ks = 1 (the pointers are its rows); a 3x3 convolution
+ * is ks = 9 (the pointers are the taps' input pixels). w: nr biases, then ks * kc rows of nr
+ * weights (tm_f32_gemm_pack); c: row r at c + r * c_stride; mr <= gemm_mr. */
+typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                        const float** a, const float* w, float* c,
+                                        size_t c_stride, const tm_f32_minmax_params* params);
 
 /* One output row of a depthwise 3x3 convolution over all channels.
  * rows[0..2]: the three input rows (a padded row points at a zero row of >= width*channels + 8
@@ -46,7 +49,7 @@ typedef struct {
     const char* name;
     size_t gemm_mr;
     size_t gemm_nr;
-    tm_f32_gemm_ukernel_fn gemm;
+    tm_f32_igemm_ukernel_fn igemm;
     tm_f32_dwconv3x3_row_fn dwconv3x3_row;
     tm_f32_avgpool_fn avgpool;
 } tm_f32_kernels;
@@ -81,15 +84,19 @@ void tm_f32_dwconv3x3_pack(size_t channels, const float* w, const float* b, floa
 void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
                          const float* a, const float* packed, float* c, float min, float max);
 
-/* Full 3x3 convolution (any channels) as an implicit GEMM over packed (9 * cin) x cout weights.
- * in: (batch, h, w, cin); out: (batch, oh, ow, cout). scratch: tm_f32_conv3x3_scratch_size
- * floats; zero: >= cin zero floats. */
-size_t tm_f32_conv3x3_scratch_size(const tm_f32_kernels* kern, size_t threads, size_t cin);
-void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
-                       size_t w, size_t cin, size_t cout, size_t stride, size_t pad_top,
-                       size_t pad_left, size_t oh, size_t ow, const float* in,
-                       const float* packed, const float* zero, float* scratch, float* out,
-                       float min, float max);
+/* Full 3x3 convolution (any channels) as an indirect GEMM over packed (9 * cin) x cout weights
+ * (tm_f32_gemm_pack of the HWIO weights). The indirection buffer (pointers into `in`, padding
+ * pointing at `zero`, >= cin zero floats) is built once per input buffer:
+ * in: (batch, h, w, cin); out: (batch, oh, ow, cout). */
+size_t tm_f32_conv3x3_indirection_size(const tm_f32_kernels* kern, size_t batch, size_t oh,
+                                       size_t ow);
+void tm_f32_conv3x3_indirection_init(const tm_f32_kernels* kern, size_t batch, size_t h, size_t w,
+                                     size_t cin, size_t stride, size_t pad_top, size_t pad_left,
+                                     size_t oh, size_t ow, const float* in, const float* zero,
+                                     const float** indirection);
+void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t oh,
+                       size_t ow, size_t cin, size_t cout, const float** indirection,
+                       const float* packed, float* out, float min, float max);
 
 /* Depthwise 3x3 convolution; zero: >= w * channels + 8 zero floats. */
 void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
