@@ -24,21 +24,28 @@ size_t tm_qu8_conv3x3_scratch_size(const tm_qu8_kernels* kern, size_t threads, s
 static void tm_qu8_gather(const tm_qu8_conv_ctx* ctx, size_t pixel, int16_t* dst) {
     const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
     const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
-    const uint8_t* image = ctx->in + b * ctx->h * ctx->w * ctx->cin;
+    const size_t cin = ctx->cin;
+    const uint8_t* image = ctx->in + b * ctx->h * ctx->w * cin;
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left;
+    const int row_inside = ix0 >= 0 && ix0 + 2 < (ptrdiff_t)ctx->w;
     for (size_t ky = 0; ky < 3; ky++) {
         const ptrdiff_t iy = (ptrdiff_t)(oy * ctx->stride + ky) - (ptrdiff_t)ctx->pad_top;
-        for (size_t kx = 0; kx < 3; kx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(ox * ctx->stride + kx) - (ptrdiff_t)ctx->pad_left;
-            if (iy >= 0 && iy < (ptrdiff_t)ctx->h && ix >= 0 && ix < (ptrdiff_t)ctx->w) {
-                const uint8_t* src = image + ((size_t)iy * ctx->w + (size_t)ix) * ctx->cin;
-                for (size_t c = 0; c < ctx->cin; c++) dst[c] = src[c];
-            } else {
-                for (size_t c = 0; c < ctx->cin; c++) dst[c] = ctx->zp;
+        if (iy < 0 || iy >= (ptrdiff_t)ctx->h) {
+            for (size_t i = 0; i < 3 * cin; i++) dst[i] = ctx->zp;
+        } else if (row_inside) { /* the three taps are 3 * cin contiguous bytes */
+            const uint8_t* src = image + ((size_t)iy * ctx->w + (size_t)ix0) * cin;
+            for (size_t i = 0; i < 3 * cin; i++) dst[i] = src[i];
+        } else {
+            for (size_t kx = 0; kx < 3; kx++) {
+                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                const uint8_t* src = image + ((size_t)iy * ctx->w + (size_t)ix) * cin;
+                const int inside = ix >= 0 && ix < (ptrdiff_t)ctx->w;
+                for (size_t c = 0; c < cin; c++) dst[kx * cin + c] = inside ? src[c] : ctx->zp;
             }
-            dst += ctx->cin;
         }
+        dst += 3 * cin;
     }
-    if (ctx->kp != 9 * ctx->cin) *dst = 0;
+    if (ctx->kp != 9 * cin) *dst = 0;
 }
 
 static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {

@@ -35,11 +35,11 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
 }
 
 /* Depthwise: int32 bias'[cp], multiplier[cp], shift[cp], 9 taps x cp int32 weights (cp =
- * channels rounded up to 8), then a second copy of the taps for 16-channel AVX2 steps: per tile
- * of 16 channels and per tap pair (0,1) (2,3) (4,5) (6,7) (8,-), two vectors of 8 int16 pairs,
- * "lo" = channels 0-3 and 8-11, "hi" = channels 4-7 and 12-15 of the tile (the order vpunpck
- * gives), 320 bytes per tile. */
-#define TM_QU8_DW_TILE16_INT16 (5 * 2 * 16)
+ * channels rounded up to 8), then a second copy for 16-channel AVX2 steps, per tile of 16
+ * channels: bias', multiplier, shift as "lo" (channels 0-3, 8-11) and "hi" (4-7, 12-15) vectors
+ * of 8 int32 (the order vpunpck gives), then per tap pair (0,1) (2,3) (4,5) (6,7) (8,-) a lo and
+ * a hi vector of 8 int16 pairs: 512 bytes per tile. */
+#define TM_QU8_DW_TILE16_INT16 (6 * 16 + 5 * 2 * 16)
 
 size_t tm_qu8_dwconv3x3_packed_size(size_t channels) {
     return TM_ROUND_UP(channels, TM_CHANNEL_TILE) * 12 * sizeof(int32_t) +
@@ -62,12 +62,17 @@ void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
         out[cp + c] = multiplier[c];
         out[2 * cp + c] = shift[c];
     }
-    int16_t* pairs = (int16_t*)(out + 12 * cp);
+    int16_t* tile = (int16_t*)(out + 12 * cp);
     for (size_t c0 = 0; c0 < channels; c0 += 16) {
-        for (size_t pr = 0; pr < 5; pr++) {
-            for (size_t half = 0; half < 2; half++) {      /* 0: lo vector, 1: hi vector */
-                for (size_t slot = 0; slot < 8; slot++) {   /* int32 slot of the vector */
-                    const size_t c = c0 + (slot < 4 ? slot : slot + 4) + 4 * half;
+        int32_t* head = (int32_t*)tile;
+        int16_t* pairs = tile + 6 * 16;
+        for (size_t half = 0; half < 2; half++) {          /* 0: lo vector, 1: hi vector */
+            for (size_t slot = 0; slot < 8; slot++) {       /* int32 slot of the vector */
+                const size_t c = c0 + (slot < 4 ? slot : slot + 4) + 4 * half;
+                head[(0 + half) * 8 + slot] = c < channels ? out[c] : 0;
+                head[(2 + half) * 8 + slot] = c < channels ? out[cp + c] : 0;
+                head[(4 + half) * 8 + slot] = c < channels ? out[2 * cp + c] : 0;
+                for (size_t pr = 0; pr < 5; pr++) {
                     for (size_t e = 0; e < 2; e++) {
                         const size_t t = 2 * pr + e;
                         pairs[((pr * 2 + half) * 8 + slot) * 2 + e] =
@@ -76,6 +81,6 @@ void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
                 }
             }
         }
-        pairs += TM_QU8_DW_TILE16_INT16;
+        tile += TM_QU8_DW_TILE16_INT16;
     }
 }

@@ -1,15 +1,10 @@
 #include "../qu8_requant.h"
 
 #ifdef TM_ARCH_X86
-/* Two 128-bit halves (lo at p, hi at q) as one vector. */
-static inline TM_TARGET_AVX2 __m256i tm_load2x128(const int32_t* p, const int32_t* q) {
-    return _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i*)p)),
-                                   _mm_loadu_si128((const __m128i*)q), 1);
-}
-
 /* One output row of a quantized depthwise 3x3 convolution, AVX2.
  * 16 channels per step: pixels widened to int16, two taps interleaved per vpunpck{l,h}wd so one
- * vpmaddwd adds two exact products per channel (weights from the packed int16 pair section);
+ * vpmaddwd adds two exact products per channel (bias, multipliers, shifts and int16 weight pairs
+ * from the packed 16-channel tile section, already in that lane order);
  * the accumulators hold channels 0-3,8-11 and 4-7,12-15, which vpackssdw puts back in order.
  * Then 8 channels per step (pixel byte zero-extended to 32 bits = the int16 pair (x, 0), weight
  * sign-extended = (w', 0 or -1): vpmaddwd gives x * w'), then plain C for the rest. */
@@ -23,7 +18,7 @@ TM_TARGET_AVX2 void tm_qu8_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     const int32_t* mult = w + cp;
     const int32_t* shift = w + 2 * cp;
     const int32_t* taps = w + 3 * cp;
-    const int16_t* pairs = (const int16_t*)(w + 12 * cp);
+    const int16_t* tiles = (const int16_t*)(w + 12 * cp);
     const __m256i zp_out = _mm256_set1_epi32(params->output_zero_point);
     const __m256i vmin = _mm256_set1_epi32(params->min), vmax = _mm256_set1_epi32(params->max);
     for (size_t ox = 0; ox < out_width; ox++) {
@@ -35,10 +30,12 @@ TM_TARGET_AVX2 void tm_qu8_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                 px[ky * 3 + kx] = inside ? rows[ky] + (size_t)ix * channels : zp_pixel;
         }
         size_t c = 0;
-        const int16_t* wp = pairs;
-        for (; c + 16 <= channels; c += 16, wp += 160) {
-            __m256i lo = tm_load2x128(bias + c, bias + c + 8);
-            __m256i hi = tm_load2x128(bias + c + 4, bias + c + 12);
+        const int16_t* tile = tiles;
+        for (; c + 16 <= channels; c += 16, tile += 256) {
+            const __m256i* head = (const __m256i*)tile;  /* bias, mult, shift: lo, hi each */
+            const int16_t* wp = tile + 96;
+            __m256i lo = _mm256_loadu_si256(head);
+            __m256i hi = _mm256_loadu_si256(head + 1);
             for (size_t pr = 0; pr < 4; pr++) {
                 const __m256i xa = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(px[2 * pr] + c)));
                 const __m256i xb = _mm256_cvtepu8_epi16(_mm_loadu_si128((const __m128i*)(px[2 * pr + 1] + c)));
@@ -53,10 +50,8 @@ TM_TARGET_AVX2 void tm_qu8_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                                                         _mm256_loadu_si256((const __m256i*)(wp + 128))));
             hi = _mm256_add_epi32(hi, _mm256_madd_epi16(_mm256_unpackhi_epi16(x8, zero),
                                                         _mm256_loadu_si256((const __m256i*)(wp + 144))));
-            lo = tm_qu8_mbqm_avx2(lo, tm_load2x128(mult + c, mult + c + 8),
-                                  tm_load2x128(shift + c, shift + c + 8));
-            hi = tm_qu8_mbqm_avx2(hi, tm_load2x128(mult + c + 4, mult + c + 12),
-                                  tm_load2x128(shift + c + 4, shift + c + 12));
+            lo = tm_qu8_mbqm_avx2(lo, _mm256_loadu_si256(head + 2), _mm256_loadu_si256(head + 4));
+            hi = tm_qu8_mbqm_avx2(hi, _mm256_loadu_si256(head + 3), _mm256_loadu_si256(head + 5));
             lo = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(lo, zp_out), vmin), vmax);
             hi = _mm256_min_epi32(_mm256_max_epi32(_mm256_add_epi32(hi, zp_out), vmin), vmax);
             const __m256i w16 = _mm256_packs_epi32(lo, hi);          /* channels 0..15 in order */
