@@ -52,17 +52,29 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
 
 /* ---- quantized tables -------------------------------------------------------------------- */
 static const tm_qu8_kernels tm_qu8_scalar_table = {
-    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar,
+    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar, NULL,
 };
 #ifdef TM_ARCH_X86
 static const tm_qu8_kernels tm_qu8_avx2_table = {
-    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2,
+    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL,
 };
 #endif
 #ifdef TM_ARCH_NEON
 static const tm_qu8_kernels tm_qu8_neon_table = {
-    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon,
+    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon, NULL,
 };
+#endif
+#ifdef TM_HAVE_NEONDOT
+#include <sys/auxv.h>
+static const tm_qu8_kernels tm_qu8_neondot_table = {
+    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_dot_gemm_8x8__neondot,
+};
+
+static int tm_cpu_has_dotprod(void) {
+    const char* off = getenv("TINYMOBILE_NO_DOTPROD");
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0) return 0;
+    return (getauxval(AT_HWCAP) & (1UL << 20)) != 0; /* HWCAP_ASIMDDP */
+}
 #endif
 
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
@@ -75,6 +87,9 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
 #endif
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON:
+#ifdef TM_HAVE_NEONDOT
+            if (tm_cpu_has_dotprod()) return &tm_qu8_neondot_table;
+#endif
             return &tm_qu8_neon_table;
 #endif
         default:

@@ -78,5 +78,11 @@ void tm_qu8_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const ui
                                 const uint8_t*, const int32_t*, uint8_t*,
                                 const tm_qu8_requant_params*);
 #endif
+/* udot kernels: GCC on aarch64 (compiled for armv8.2-a+dotprod, chosen at run time). */
+#if defined(TM_ARCH_NEON) && defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
+#define TM_HAVE_NEONDOT 1
+void tm_qu8_dot_gemm_8x8__neondot(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
+                                  const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
+#endif
 
 #endif

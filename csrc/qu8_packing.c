@@ -5,32 +5,55 @@
 
 #include "internal.h"
 
+/* int16 pair layout (gemm): nr int32 bias', multiplier, shift, then kp/2 groups of nr x 2 int16.
+ * uint8 quad layout (dot_gemm): nr int32 bias', multiplier, shift, zero point z, then kp16/4
+ * groups of nr x 4 uint8 w' + z, where z = -min_k w'[k][col] (so w' + z is in 0..255: the
+ * weights of one channel span at most 255 values) and k is padded to a multiple of 16. */
+static size_t tm_qu8_panel_bytes(const tm_qu8_kernels* kern, size_t k) {
+    const size_t nr = kern->gemm_nr;
+    if (kern->dot_gemm != NULL) return 4 * nr * sizeof(int32_t) + TM_ROUND_UP(k, 16) * nr;
+    return 3 * nr * sizeof(int32_t) + TM_ROUND_UP(k, 2) * nr * sizeof(int16_t);
+}
+
 size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n) {
-    const size_t nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
-    return TM_ROUND_UP(n, nr) / nr * (3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t));
+    return TM_ROUND_UP(n, kern->gemm_nr) / kern->gemm_nr * tm_qu8_panel_bytes(kern, k);
 }
 
 void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int16_t* w,
                       const int32_t* b, int32_t input_zero_point, const int32_t* multiplier,
                       const int32_t* shift, void* packed) {
-    const size_t nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
+    const size_t nr = kern->gemm_nr, panel = tm_qu8_panel_bytes(kern, k);
+    const int dot = kern->dot_gemm != NULL;
     uint8_t* out = (uint8_t*)packed;
     for (size_t n0 = 0; n0 < n; n0 += nr) {
         const size_t nc = TM_MIN(nr, n - n0);
         int32_t* head = (int32_t*)out;
-        int16_t* taps = (int16_t*)(head + 3 * nr);
-        memset(out, 0, 3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t));
+        memset(out, 0, panel);
         for (size_t j = 0; j < nc; j++) {
             int64_t sum = 0;
-            for (size_t kk = 0; kk < k; kk++) sum += w[kk * n + n0 + j];
+            int32_t lowest = 0;
+            for (size_t kk = 0; kk < k; kk++) {
+                sum += w[kk * n + n0 + j];
+                lowest = TM_MIN(lowest, (int32_t)w[kk * n + n0 + j]);
+            }
             head[j] = (int32_t)((b != NULL ? b[n0 + j] : 0) - (int64_t)input_zero_point * sum);
             head[nr + j] = multiplier[n0 + j];
             head[2 * nr + j] = shift[n0 + j];
+            if (dot) head[3 * nr + j] = -lowest;
         }
-        for (size_t kk = 0; kk < k; kk++)
-            for (size_t j = 0; j < nc; j++)
-                taps[(kk / 2) * 2 * nr + 2 * j + (kk % 2)] = w[kk * n + n0 + j];
-        out += 3 * nr * sizeof(int32_t) + kp * nr * sizeof(int16_t);
+        if (dot) {
+            uint8_t* taps = out + 4 * nr * sizeof(int32_t);
+            for (size_t kk = 0; kk < k; kk++)
+                for (size_t j = 0; j < nc; j++)
+                    taps[(kk / 4) * 4 * nr + 4 * j + (kk % 4)] =
+                        (uint8_t)(w[kk * n + n0 + j] + head[3 * nr + j]);
+        } else {
+            int16_t* taps = (int16_t*)(head + 3 * nr);
+            for (size_t kk = 0; kk < k; kk++)
+                for (size_t j = 0; j < nc; j++)
+                    taps[(kk / 2) * 2 * nr + 2 * j + (kk % 2)] = w[kk * n + n0 + j];
+        }
+        out += panel;
     }
 }
 

@@ -135,15 +135,29 @@ typedef void (*tm_qu8_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t
                                         const uint8_t* zp_pixel, const int32_t* w, uint8_t* out,
                                         const tm_qu8_requant_params* params);
 
+/* Dot-product GEMM (aarch64 udot): a = uint8 rows, kc a multiple of 16 (rows zero padded),
+ * row_sums[r] = sum of row r's bytes; w: panel = nr int32 bias', nr multipliers, nr shifts, nr
+ * weight zero points z, then kc/4 groups of nr x 4 uint8 weights w' + z (k-quads per column).
+ * acc = bias' + sum(a * (w' + z)) - z * row_sum, then the same requantization. */
+typedef void (*tm_qu8_dot_gemm_fn)(size_t mr, size_t nc, size_t kc, const uint8_t* a,
+                                   size_t a_stride, const int32_t* row_sums, const void* w,
+                                   uint8_t* c, size_t c_stride,
+                                   const tm_qu8_requant_params* params);
+
+/* gemm_mr x gemm_nr is the tile of `gemm`, or of `dot_gemm` when that is not NULL (then the
+ * GEMM operators use it instead of `gemm`). */
 typedef struct {
     const char* name;
     size_t gemm_mr;
     size_t gemm_nr;
     tm_qu8_gemm_ukernel_fn gemm;
     tm_qu8_dwconv3x3_row_fn dwconv3x3_row;
+    tm_qu8_dot_gemm_fn dot_gemm;
 } tm_qu8_kernels;
 
-/* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. */
+/* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64
+ * CPUs with the dot-product extension the NEON table uses udot unless TINYMOBILE_NO_DOTPROD is
+ * set (to test the vmlal path there). */
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */

@@ -1,8 +1,10 @@
-/* Compare the qu8 NEON kernels with the scalar ones on random data, through the operators
+/* Compare the qu8 NEON (or, on x86, AVX2) kernels with the scalar ones on random data, through the operators
  * (pointwise GEMM, depthwise 3x3 both strides, full 3x3 conv). Build it statically with every
  * C file of csrc (the top folder and its kernel folders) for ARM and run it under emulation:
  * aarch64-linux-gnu-gcc -O2 -static -Icsrc, then qemu-aarch64; ARMv7: arm-linux-gnueabihf-gcc
- * -mfpu=neon-vfpv4 -mfloat-abi=hard, then qemu-arm. Prints the number of failing cases. */
+ * -mfpu=neon-vfpv4 -mfloat-abi=hard, then qemu-arm. Prints the number of failing cases. On
+ * aarch64 the udot path runs where the (emulated) CPU has it; TINYMOBILE_NO_DOTPROD=1 (or
+ * qemu-aarch64 -cpu cortex-a72) tests the vmlal path. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,16 +16,21 @@ static unsigned rnd(void) { rnd_state = rnd_state * 1103515245u + 12345u; return
 int main(void) {
     const tm_qu8_kernels* ks = tm_qu8_kernels_for(TM_ISA_SCALAR);
     const tm_qu8_kernels* kn = tm_qu8_kernels_for(TM_ISA_NEON);
-    if (!kn) { printf("no neon table\n"); return 1; }
+    if (!kn) kn = tm_qu8_kernels_for(TM_ISA_AVX2);
+    if (!kn) { printf("no vector table to compare with scalar\n"); return 1; }
+    printf("%s table: %s GEMM %zux%zu\n", kn->name, kn->dot_gemm ? "dot-product" : "widening",
+           kn->gemm_mr, kn->gemm_nr);
     int fails = 0, cases = 0;
     for (int trial = 0; trial < 300; trial++) {
-        size_t m = 1 + rnd() % 40, k = 1 + rnd() % 70, n = 1 + rnd() % 45;
+        size_t m = 1 + rnd() % 40, k = trial % 50 == 0 ? 1000 + rnd() % 100 : 1 + rnd() % 70;
+        size_t n = 1 + rnd() % 45;
         size_t h = 1 + rnd() % 12, w = 1 + rnd() % 12, c = 1 + rnd() % 37, stride = 1 + rnd() % 2;
+        const int wzp = (int)(rnd() % 256);
         int32_t xzp = rnd() % 256, ozp = rnd() % 256, lo = rnd() % 40, hi = 200 + rnd() % 56;
         size_t maxn = k * n > 9 * c * n ? k * n : 9 * c * n;
         int16_t* wt = malloc(sizeof(int16_t) * (maxn + 9 * c * 3 * 64));
         int32_t* b = malloc(4 * 512); int32_t* mu = malloc(4 * 512); int32_t* sh = malloc(4 * 512);
-        for (size_t i = 0; i < maxn + 9 * c * 3 * 64; i++) wt[i] = (int16_t)((int)(rnd() % 511) - 255);
+        for (size_t i = 0; i < maxn + 9 * c * 3 * 64; i++) wt[i] = (int16_t)((int)(rnd() % 256) - wzp); /* 8-bit weights minus their zero point */
         for (int i = 0; i < 512; i++) { b[i] = (int32_t)(rnd() % 80000) - 40000; mu[i] = (int32_t)((1u << 30) + rnd() % (1u << 30)); sh[i] = -(int32_t)(rnd() % 15); }
         /* pointwise */
         uint8_t* a = malloc(m * k); for (size_t i = 0; i < m * k; i++) a[i] = rnd();
