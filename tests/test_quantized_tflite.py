@@ -23,7 +23,8 @@ from tinymobile.converters import tflite_file  # noqa: E402
 from tinymobile.converters.tflite_quantized import convert_with_map  # noqa: E402
 from tinymobile.quantized_model import QuantizedModel  # noqa: E402
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow,  # preserving all tensors is the point here: no warning about it
+              pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors:UserWarning")]
 
 CLASSIFIERS = ["mobilenet_v1_0.25_128_quant", "mobilenet_v1_0.5_160_quant",
                "mobilenet_v1_0.75_192_quant"]
