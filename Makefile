@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c ccheck bench clean
+.PHONY: install test test-c test-qu8-c ccheck bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -18,6 +18,14 @@ $(VENV)/.installed: setup.py pyproject.toml $(CSRC) csrc/tinymobile.h csrc/inter
 test: install ccheck
 	$(PY) -m pytest -q
 
+# Quantized vector kernels (AVX2 here; NEON/udot when built for ARM) against the scalar ones.
+# For ARM: CC=aarch64-linux-gnu-gcc QU8_LDFLAGS=-static QU8_RUN=qemu-aarch64 make test-qu8-c
+QU8_RUN ?=
+test-qu8-c:
+	@mkdir -p build
+	$(CC) -std=c99 -O2 -Icsrc tests/c/qu8_isa_vs_scalar.c $(CSRC) $(QU8_LDFLAGS) -lm -lpthread -o build/qu8_isa_vs_scalar
+	$(QU8_RUN) build/qu8_isa_vs_scalar
+
 # Every C source must be plain C99 with warnings clean (the cffi build uses the compiler's default).
 ccheck:
 	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
@@ -26,6 +34,10 @@ ccheck:
 # The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+
+# Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
+bench-int8: install $(VENV)/.bench-deps
+	$(PY) -m benchmarks.bench_int8
 
 $(VENV)/.bench-deps: setup.py
 	$(PY) -m pip install -e '.[bench]'

@@ -49,8 +49,6 @@ class Conv3x3Op(Op):
         wf = np.ascontiguousarray(w, np.float32).reshape(9 * self.cin, self.cout)
         lib.tm_f32_gemm_pack(kern, 9 * self.cin, self.cout, fptr(wf),
                              fptr(np.ascontiguousarray(b, np.float32)), fptr(self.packed))
-        threads = lib.tm_pool_threads(pool)
-        self.scratch = np.empty(lib.tm_f32_conv3x3_scratch_size(kern, threads, self.cin), np.float32)
         self.zero = np.zeros(self.cin, np.float32)
 
     def output_shape(self, shape):
@@ -64,10 +62,13 @@ class Conv3x3Op(Op):
         oh, top = conv_output(h, self.stride, self.padding)
         ow, left = conv_output(w, self.stride, self.padding)
         assert out.shape == (n, oh, ow, self.cout)
-        args = (self.kern, self.pool, n, h, w, self.cin, self.cout, self.stride, top, left, oh, ow,
-                fptr(x), fptr(self.packed), fptr(self.zero), fptr(self.scratch), fptr(out),
-                self.clamp[0], self.clamp[1])
-        return lambda: lib.tm_f32_conv3x3_op(*args)
+        # Pointers into x, built once for this buffer: the bound call must keep x alive.
+        ind = ffi.new("const float *[]", lib.tm_f32_conv3x3_indirection_size(self.kern, n, oh, ow))
+        lib.tm_f32_conv3x3_indirection_init(self.kern, n, h, w, self.cin, self.stride, top, left,
+                                            oh, ow, fptr(x), fptr(self.zero), ind)
+        args = (self.kern, self.pool, n, oh, ow, self.cin, self.cout, ind, fptr(self.packed),
+                fptr(out), self.clamp[0], self.clamp[1])
+        return lambda: (x, lib.tm_f32_conv3x3_op(*args))
 
 
 class Depthwise3x3Op(Op):

@@ -16,6 +16,43 @@
 #define TM_DW_AVX2_CHANNEL_TILE 128
 static const int32_t tm_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
+/* Few channels (at most TM_DW_AVX2_FEW_CHANNELS): per-pixel set-up would dominate, and pixel
+ * strides are short, so hold one block's bias and nine taps in registers and walk the row. */
+#define TM_DW_AVX2_FEW_CHANNELS 32
+TM_TARGET_AVX2 static void tm_dwconv_row_few_channels(size_t channels, size_t in_width,
+                                                      size_t out_width, size_t stride,
+                                                      size_t pad_left, const float* r0,
+                                                      const float* r1, const float* r2,
+                                                      const float* w, float* out, __m256 lo,
+                                                      __m256 hi) {
+    for (size_t c = 0; c < channels; c += 8, w += TM_DW_BLOCK_FLOATS) {
+        const size_t n = TM_MIN(channels - c, 8);
+        const __m256i mask = _mm256_loadu_si256((const __m256i*)(tm_mask_table + 8 - n));
+        const __m256 bias = _mm256_load_ps(w);
+        const __m256 k00 = _mm256_load_ps(w + 8), k01 = _mm256_load_ps(w + 16), k02 = _mm256_load_ps(w + 24);
+        const __m256 k10 = _mm256_load_ps(w + 32), k11 = _mm256_load_ps(w + 40), k12 = _mm256_load_ps(w + 48);
+        const __m256 k20 = _mm256_load_ps(w + 56), k21 = _mm256_load_ps(w + 64), k22 = _mm256_load_ps(w + 72);
+        for (size_t ox = 0; ox < out_width; ox++) {
+            const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left;
+            __m256 acc = bias;
+            for (size_t kx = 0; kx < 3; kx++) {
+                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                if (ix < 0 || ix >= (ptrdiff_t)in_width) continue;
+                const size_t off = (size_t)ix * channels + c;
+                const __m256 t0 = kx == 0 ? k00 : (kx == 1 ? k01 : k02);
+                const __m256 t1 = kx == 0 ? k10 : (kx == 1 ? k11 : k12);
+                const __m256 t2 = kx == 0 ? k20 : (kx == 1 ? k21 : k22);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + off, mask), t0, acc);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + off, mask), t1, acc);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + off, mask), t2, acc);
+            }
+            acc = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
+            if (n == 8) _mm256_storeu_ps(out + ox * channels + c, acc);
+            else _mm256_maskstore_ps(out + ox * channels + c, mask, acc);
+        }
+    }
+}
+
 TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                                                size_t out_width, size_t stride, size_t pad_left,
                                                const float** rows, const float* w, float* out,
@@ -27,6 +64,11 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     const float* r0 = rows[0];
     const float* r1 = rows[1];
     const float* r2 = rows[2];
+    if (channels <= TM_DW_AVX2_FEW_CHANNELS) {
+        tm_dwconv_row_few_channels(channels, in_width, out_width, stride, pad_left, r0, r1, r2, w,
+                                   out, lo, hi);
+        return;
+    }
 
     for (size_t ct = 0; ct < channels; ct += TM_DW_AVX2_CHANNEL_TILE) {
     const size_t ct_end = TM_MIN(ct + TM_DW_AVX2_CHANNEL_TILE, cv);
