@@ -2,8 +2,9 @@
 #
 #   make cross ARCH=aarch64|armv7   C kernels + the kernel check, into build/cross-$(ARCH)/
 #   make test-arm                   installs what it needs (apt), then for aarch64 and armv7:
-#                                   every kernel (NEON and scalar tables, 1/3/4 threads) against
-#                                   the NumPy reference, and the Python package end to end on
+#                                   every float32 and quantized kernel (NEON, on aarch64 with and
+#                                   without udot, and scalar tables; 1/3/4 threads) against the
+#                                   NumPy references, and the Python package end to end on
 #                                   Debian's Python 3.11 for that architecture, under qemu.
 #
 # Each run prints "== ARCH ... ==" first and ends with a line "ARCH-WHAT: N passed, N failed".
@@ -49,8 +50,8 @@ cross-check-arch:
 	@case "$(ARCH)" in aarch64|armv7) ;; *) echo "ARCH must be aarch64 or armv7, not '$(ARCH)'"; exit 2;; esac
 	@command -v $(CROSS_CC) >/dev/null || { echo "$(CROSS_CC) not found: run 'sh tests/arm/install_deps.sh' (apt) first"; exit 2; }
 
-cross: cross-check-arch $(CROSS_DIR)/libtinymobile.a $(CROSS_DIR)/kernel_check
-	@echo "cross: $(ARCH) kernels in $(CROSS_DIR)/libtinymobile.a, test driver $(CROSS_DIR)/kernel_check"
+cross: cross-check-arch $(CROSS_DIR)/libtinymobile.a $(CROSS_DIR)/kernel_check $(CROSS_DIR)/qu8_isa_vs_scalar
+	@echo "cross: $(ARCH) kernels in $(CROSS_DIR)/libtinymobile.a, test drivers $(CROSS_DIR)/kernel_check, qu8_isa_vs_scalar"
 
 $(CROSS_DIR)/obj/%.o: csrc/%.c $(CROSS_HEADERS)
 	@mkdir -p $(dir $@)
@@ -62,7 +63,11 @@ $(CROSS_DIR)/libtinymobile.a: $(CROSS_OBJS)
 	@$(CROSS_PREFIX)ar rcs $@ $^
 
 $(CROSS_DIR)/kernel_check: tests/arm/kernel_check.c $(CROSS_DIR)/libtinymobile.a $(CROSS_HEADERS)
-	$(CROSS_CC) $(CROSS_CFLAGS) -static -Icsrc $< $(CROSS_DIR)/libtinymobile.a -lm -lpthread -o $@
+	@$(CROSS_CC) $(CROSS_CFLAGS) -static -Icsrc $< $(CROSS_DIR)/libtinymobile.a -lm -lpthread -o $@
+
+# The lead's quantized fuzz check (vector kernels against the scalar ones on random data).
+$(CROSS_DIR)/qu8_isa_vs_scalar: tests/c/qu8_isa_vs_scalar.c $(CROSS_DIR)/libtinymobile.a $(CROSS_HEADERS)
+	@$(CROSS_CC) -std=c99 -O2 $(CROSS_FLAGS) -static -Icsrc $< $(CROSS_DIR)/libtinymobile.a -lm -lpthread -o $@
 
 # ---- reference data, made on the build machine by the x86 package -------------------------
 $(ARM_CASES): tests/arm/make_cases.py tinymobile/reference.py tinymobile/network.py | $(VENV)/.installed
@@ -78,7 +83,11 @@ arm-deps:
 	@sh tests/arm/install_deps.sh
 
 arm-kernels: cross $(ARM_CASES)
-	@echo "== $(ARCH): C kernels under $(QEMU) (NEON and scalar tables) =="
+	@echo "== $(ARCH): C kernels under $(QEMU) (float32 and quantized; NEON and scalar tables) =="
+	$(QEMU) $(CROSS_DIR)/qu8_isa_vs_scalar
+ifeq ($(ARCH),aarch64)
+	TINYMOBILE_NO_DOTPROD=1 $(QEMU) $(CROSS_DIR)/qu8_isa_vs_scalar
+endif
 	$(QEMU) $(CROSS_DIR)/kernel_check $(ARM_CASES) $(ARCH)-kernels
 
 $(SYSROOT)/.complete: tests/arm/sysroot.sh
