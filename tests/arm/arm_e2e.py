@@ -7,8 +7,9 @@ Not collected by the x86 test run (the file name does not start with test_); run
   TM_SHARED    the shared data folder (default ../shared)
   TM_MACHINE   the platform.machine() this run must be on (aarch64, armv7l)
 
-Models are the Keras 2 fixtures of shared/fixtures and two real pretrained models of
-shared/models (dequantized to float), converted on x86.
+Models are the Keras 2 fixtures of shared/fixtures, two real pretrained models of
+shared/models dequantized to float, and one of them as it is (uint8, integer kernels), all
+converted on x86.
 """
 import os
 import platform
@@ -95,6 +96,32 @@ def test_top5_of_sample_images_is_the_same_as_on_x86(name, x86):
     for row, i in enumerate(use):
         assert top5[row].tolist() == x86[name + "/top5"][i].tolist(), images[i]
     assert_logits_close(logits, x86[name + "/logits"][use], f"{name} vs x86 ({x86['isa']})")
+
+
+@pytest.mark.parametrize("path", ["neon", "neon-widening", "scalar"])
+def test_quantized_model_is_bit_exact_with_x86(path, x86, monkeypatch):
+    # The uint8 model on the integer kernels: on aarch64 "neon" is the udot GEMM (qemu's CPU has
+    # the dot-product extension) and TINYMOBILE_NO_DOTPROD gives the widening one.
+    if path == "neon-widening":
+        monkeypatch.setenv("TINYMOBILE_NO_DOTPROD", "1")
+    model = tinymobile.load(model_path("quant_0.5_160"), isa="scalar" if path == "scalar" else "neon")
+    assert model.dtype == "uint8"
+    from tinymobile._native import ffi
+    udot = model._runner.kern.dot_gemm != ffi.NULL
+    # qemu-aarch64's default CPU has udot, so the dot-product GEMM is the one exercised there.
+    assert udot == (path == "neon" and platform.machine() == "aarch64")
+    out = model.forward(x86["quant_0.5_160/input"])
+    want = x86["quant_0.5_160/output"]
+    assert out.dtype == want.dtype and np.array_equal(out, want), \
+        f"{int(np.sum(out != want))} of {want.size} quantized logits differ from x86 ({x86['isa']})"
+
+
+def test_quantized_model_top5_from_images_is_the_same_as_on_x86(x86):
+    images = [str(i) for i in x86["images"]]
+    model = tinymobile.load(model_path("quant_0.5_160"))
+    probs = model.predict([os.path.join(SHARED, "images", "samples", i) for i in images])
+    top5 = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+    assert top5.tolist() == x86["quant_0.5_160/top5"].tolist()
 
 
 def test_real_model_output_depends_on_the_input(x86):

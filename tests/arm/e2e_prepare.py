@@ -5,9 +5,11 @@ Usage: python tests/arm/e2e_prepare.py SHARED OUTDIR
 Converts to tinymobile .npz files in OUTDIR (the ARM side has no h5py): the Keras 2 h5 fixtures
 of SHARED/fixtures, and two of the real pretrained models of SHARED/models, dequantized to float
 (the fixtures' outputs barely depend on the input: their random BatchNorm statistics saturate
-ReLU6, so they cannot show an input-dependent bug; the real models can). Then writes OUTDIR/x86_results.npz: for each model, the logits (N, 1000)
+ReLU6, so they cannot show an input-dependent bug; the real models can), and one real uint8 model as it is (integer
+kernels). Then writes OUTDIR/x86_results.npz: for each float model, the logits (N, classes)
 and top-5 class indices (N, 5) that tinymobile gives on this machine for the images of
-SHARED/images/samples (``images``, sorted by name), and the ISA it ran on (``isa``).
+SHARED/images/samples (``images``, sorted by name); for the quantized one its quantized input,
+its quantized output and the top-5; and the ISA it ran on (``isa``).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ FIXTURES = [(0.25, 128, "mobilenet_2_5_128_tf.h5"), (0.5, 160, "mobilenet_5_0_16
 #: name -> real pretrained uint8 TFLite model of SHARED/models, run dequantized to float32.
 REAL_MODELS = {"real_0.5_160": "mobilenet_v1_0.5_160_quant.tflite",
                "real_0.75_192": "mobilenet_v1_0.75_192_quant.tflite"}
+#: name -> real uint8 TFLite model run as it is, on the integer kernels.
+QUANT_MODELS = {"quant_0.5_160": "mobilenet_v1_0.5_160_quant.tflite"}
 
 
 def model_name(alpha: float, resolution: int) -> str:
@@ -67,6 +71,15 @@ def main(argv: List[str]) -> int:
         gap = float(np.min(-np.diff(ranked, axis=1)))
         print(f"x86 ({tinymobile.isa()}): {name}: top-5 of {len(images)} images "
               f"(smallest logit gap in the top 6: {gap:.2e})")
+    for name, tflite in QUANT_MODELS.items():
+        path = os.path.join(outdir, name + ".npz")
+        model_format.save(tflite_model.load(os.path.join(shared, "models", tflite)), path)
+        model = tinymobile.load(path)
+        xq = model.quantize_input(model.preprocess(paths))
+        results[name + "/input"] = xq
+        results[name + "/output"] = model.forward(xq)
+        results[name + "/top5"] = np.argsort(-model.predict(paths), axis=1, kind="stable")[:, :5]
+        print(f"x86 ({tinymobile.isa()}): {name}: {model.dtype} outputs and top-5 of {len(images)} images")
     np.savez(os.path.join(outdir, "x86_results.npz"), **results)
     return 0
 
