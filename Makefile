@@ -31,9 +31,11 @@ ccheck:
 	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
 	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
 
-# The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
+# The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra. Float suite, then
+# the quantized 0.75_192 against TFLite int8 and against our float engine on the same weights.
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+	$(PY) -m benchmarks.bench_int8
 
 # Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
 bench-int8: install $(VENV)/.bench-deps
