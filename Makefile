@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c ccheck bench clean
+.PHONY: install test test-c ccheck test-sanitize bench clean
 
 install: $(VENV)/.installed
 
@@ -24,6 +24,21 @@ ccheck:
 	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
 
 # The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
+# The kernels built with AddressSanitizer + UndefinedBehaviorSanitizer (gcc), run under the kernel
+# and model tests. Python is not ASan-built, so the ASan runtime is preloaded; leak detection is off
+# (the interpreter's own allocations look like leaks); any UB report aborts (non-zero exit).
+SANITIZE_DIR := build/sanitize
+SANITIZE_TESTS := tests/test_sanitize_build.py tests/test_kernels.py tests/test_model_parity.py \
+	tests/test_memory_guards.py
+test-sanitize: install
+	mkdir -p $(SANITIZE_DIR)
+	CC=gcc $(PY) csrc/build_sanitize.py $(SANITIZE_DIR) > $(SANITIZE_DIR)/module-path
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	TINYMOBILE_NATIVE_MODULE="$$(cat $(SANITIZE_DIR)/module-path)" \
+	$(PY) -m pytest -q -p no:cacheprovider --capture=sys $(SANITIZE_TESTS)
+
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
 
