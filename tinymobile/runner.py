@@ -16,6 +16,7 @@ import numpy as np
 from . import kernels
 from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from .ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
+from .validate import check_network
 
 
 def build_ops(network: Network, kern, pool) -> List[Op]:
@@ -80,6 +81,7 @@ class Runner:
     """Executes a :class:`Network` on one ISA's kernels with a given thread count."""
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
+        check_network(network)  # the C operators trust these shapes
         self.network = network
         self.isa = isa or kernels.default_isa()
         self.threads = kernels.default_threads() if threads is None else threads
