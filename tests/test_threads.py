@@ -1,6 +1,8 @@
 """One Model shared by many Python threads gives exactly the serial answers, and the C kernels run
 without the GIL (see docs/THREADS.md for the guarantee)."""
 import ctypes
+import os
+import signal
 import sys
 import threading
 import time
@@ -143,3 +145,31 @@ def test_forward_lets_other_threads_run():
     x = np.zeros((2, 224, 224, 3), np.float32)
     m.forward(x)
     assert progress_during(lambda: m.forward(x)) > 0
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork()")
+def test_model_works_in_a_forked_child(inputs):
+    """A model (pool of 2 threads) created and used before fork() works in the child: the
+    child starts its own pool instead of waiting forever for worker threads it does not have."""
+    m = tinymobile.build(alpha=0.25, resolution=64, num_classes=5, threads=2)
+    expected = m.forward(inputs[1])
+    pid = os.fork()
+    if pid == 0:  # child: exit code 0 = exact answer, 1 = wrong, 2 = error; killed if it hangs
+        code = 2
+        try:
+            signal.alarm(30)
+            code = 0 if np.array_equal(m.forward(inputs[1]), expected) else 1
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 60
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            pytest.fail("forward in the forked child hung")
+        time.sleep(0.05)
+    assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0, status
+    assert np.array_equal(m.forward(inputs[1]), expected)  # the parent is unaffected
