@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c ccheck test-sanitize bench clean
+.PHONY: install test test-c test-qu8-c ccheck test-sanitize bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -17,6 +17,14 @@ $(VENV)/.installed: setup.py pyproject.toml $(CSRC) csrc/tinymobile.h csrc/inter
 
 test: install ccheck
 	$(PY) -m pytest -q
+
+# Quantized vector kernels (AVX2 here; NEON/udot when built for ARM) against the scalar ones.
+# For ARM: CC=aarch64-linux-gnu-gcc QU8_LDFLAGS=-static QU8_RUN=qemu-aarch64 make test-qu8-c
+QU8_RUN ?=
+test-qu8-c:
+	@mkdir -p build
+	$(CC) -std=c99 -O2 -Icsrc tests/c/qu8_isa_vs_scalar.c $(CSRC) $(QU8_LDFLAGS) -lm -lpthread -o build/qu8_isa_vs_scalar
+	$(QU8_RUN) build/qu8_isa_vs_scalar
 
 # Every C source must be plain C99 with warnings clean (the cffi build uses the compiler's default).
 ccheck:
@@ -41,6 +49,10 @@ test-sanitize: install
 
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+
+# Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
+bench-int8: install $(VENV)/.bench-deps
+	$(PY) -m benchmarks.bench_int8
 
 $(VENV)/.bench-deps: setup.py
 	$(PY) -m pip install -e '.[bench]'

@@ -15,8 +15,10 @@ setup(
     cffi_modules=["csrc/build_ffi.py:ffi"],
     extras_require={
         "convert": ["h5py>=3.7"],
-        "test": ["pytest>=7", "hypothesis>=6", "h5py>=3.7", "ai-edge-litert>=1.2"],
-        "bench": ["onnx>=1.14", "onnxruntime>=1.16", "ai-edge-litert>=1.2", "matplotlib>=3.6"],
+        "test": ["pytest>=7", "hypothesis>=6", "h5py>=3.7", "ai-edge-litert>=1.2",
+                 "ai-edge-quantizer>=0.10"],
+        "bench": ["onnx>=1.14", "onnxruntime>=1.16", "ai-edge-litert>=1.2", "matplotlib>=3.6",
+                  "ai-edge-quantizer>=0.10"],
     },
     entry_points={"console_scripts": ["tinymobile=tinymobile.cli:main"]},
 )

@@ -5,12 +5,14 @@
 #include "internal.h"
 
 static const tm_f32_kernels tm_scalar_table = {
-    "scalar", 4, 4, tm_f32_gemm_4x4__scalar, tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar,
+    "scalar", 4, 4, tm_f32_igemm_4x4__scalar,
+    tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar,
 };
 
 #ifdef TM_ARCH_X86
 static const tm_f32_kernels tm_avx2_table = {
-    "avx2", 6, 16, tm_f32_gemm_6x16__avx2, tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2,
+    "avx2", 6, 16, tm_f32_igemm_6x16__avx2,
+    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2,
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -22,9 +24,11 @@ static int tm_cpu_has_avx2_fma(void) {
 #ifdef TM_ARCH_NEON
 static const tm_f32_kernels tm_neon_table = {
 #if defined(__aarch64__)
-    "neon", 8, 8, tm_f32_gemm_8x8__neon64, tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+    "neon", 8, 8, tm_f32_igemm_8x8__neon64,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
 #else
-    "neon", 4, 8, tm_f32_gemm_4x8__neon, tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+    "neon", 4, 8, tm_f32_igemm_4x8__neon,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
 #endif
 };
 #endif
@@ -40,6 +44,53 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON:
             return &tm_neon_table; /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
+#endif
+        default:
+            return NULL;
+    }
+}
+
+/* ---- quantized tables -------------------------------------------------------------------- */
+static const tm_qu8_kernels tm_qu8_scalar_table = {
+    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar, NULL,
+};
+#ifdef TM_ARCH_X86
+static const tm_qu8_kernels tm_qu8_avx2_table = {
+    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL,
+};
+#endif
+#ifdef TM_ARCH_NEON
+static const tm_qu8_kernels tm_qu8_neon_table = {
+    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon, NULL,
+};
+#endif
+#ifdef TM_HAVE_NEONDOT
+#include <sys/auxv.h>
+static const tm_qu8_kernels tm_qu8_neondot_table = {
+    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_dot_gemm_8x8__neondot,
+};
+
+static int tm_cpu_has_dotprod(void) {
+    const char* off = getenv("TINYMOBILE_NO_DOTPROD");
+    if (off != NULL && off[0] != '\0' && strcmp(off, "0") != 0) return 0;
+    return (getauxval(AT_HWCAP) & (1UL << 20)) != 0; /* HWCAP_ASIMDDP */
+}
+#endif
+
+const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
+    switch (isa) {
+        case TM_ISA_SCALAR:
+            return &tm_qu8_scalar_table;
+#ifdef TM_ARCH_X86
+        case TM_ISA_AVX2:
+            return tm_cpu_has_avx2_fma() ? &tm_qu8_avx2_table : NULL;
+#endif
+#ifdef TM_ARCH_NEON
+        case TM_ISA_NEON:
+#ifdef TM_HAVE_NEONDOT
+            if (tm_cpu_has_dotprod()) return &tm_qu8_neondot_table;
+#endif
+            return &tm_qu8_neon_table;
 #endif
         default:
             return NULL;

@@ -1,4 +1,5 @@
-/* Pointwise (1x1) convolution and fully connected layer as a blocked GEMM over packed weights.
+/* Pointwise (1x1) convolution and fully connected layer as a blocked GEMM over packed weights
+ * (the igemm ukernel with one tap: its row pointers are the rows of A).
  *
  * The M rows are cut into blocks small enough that a block of A stays in L2 while every panel
  * of W streams past it; with several threads, tasks are (row block, column block) pairs, cutting
@@ -32,8 +33,11 @@ static void tm_pointwise_task(void* p, size_t thread, size_t task) {
         const size_t n0 = p * nr;
         const size_t nc = TM_MIN(nr, ctx->n - n0);
         for (size_t i = m0; i < m1; i += mr) {
-            ctx->kern->gemm(TM_MIN(mr, m1 - i), nc, ctx->k, ctx->a + i * ctx->k, ctx->k, w,
-                            ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
+            const size_t rows = TM_MIN(mr, m1 - i);
+            const float* a[TM_MAX_MR];
+            for (size_t r = 0; r < mr; r++) a[r] = ctx->a + (i + TM_MIN(r, rows - 1)) * ctx->k;
+            ctx->kern->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n,
+                             &ctx->params);
         }
     }
 }

@@ -12,6 +12,8 @@
 #define TM_ARCH_NEON 1
 #endif
 
+/* Largest gemm_mr of any table (the aarch64 NEON tile). */
+#define TM_MAX_MR 8
 #define TM_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 #define TM_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define TM_MAX(a, b) ((a) > (b) ? (a) : (b))
@@ -29,30 +31,58 @@ typedef void (*tm_task_fn)(void* ctx, size_t thread, size_t task);
 void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks);
 
 /* ---- ukernels, one per file of the same name -------------------------------------------- */
-void tm_f32_gemm_4x4__scalar(size_t, size_t, size_t, const float*, size_t, const float*, float*,
-                             size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float**, const float*, float*,
+                              size_t, const tm_f32_minmax_params*);
 void tm_f32_dwconv3x3_row__scalar(size_t, size_t, size_t, size_t, size_t, const float**,
                                   const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__scalar(size_t, size_t, const float*, float*);
 
 #ifdef TM_ARCH_X86
-void tm_f32_gemm_6x16__avx2(size_t, size_t, size_t, const float*, size_t, const float*, float*,
-                            size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, const float*, float*,
+                             size_t, const tm_f32_minmax_params*);
 void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
 #endif
 
 #ifdef TM_ARCH_NEON
-void tm_f32_gemm_4x8__neon(size_t, size_t, size_t, const float*, size_t, const float*, float*,
-                           size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_4x8__neon(size_t, size_t, size_t, size_t, const float**, const float*, float*,
+                            size_t, const tm_f32_minmax_params*);
 #if defined(__aarch64__)
-void tm_f32_gemm_8x8__neon64(size_t, size_t, size_t, const float*, size_t, const float*, float*,
-                             size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_8x8__neon64(size_t, size_t, size_t, size_t, const float**, const float*, float*,
+                              size_t, const tm_f32_minmax_params*);
 #endif
 void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__neon(size_t, size_t, const float*, float*);
+#endif
+
+
+/* ---- quantized ukernels ---------------------------------------------------------------- */
+void tm_qu8_gemm_4x4__scalar(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                             uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__scalar(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                  const uint8_t*, const int32_t*, uint8_t*,
+                                  const tm_qu8_requant_params*);
+#ifdef TM_ARCH_X86
+void tm_qu8_gemm_6x16__avx2(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                            uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                const uint8_t*, const int32_t*, uint8_t*,
+                                const tm_qu8_requant_params*);
+#endif
+#ifdef TM_ARCH_NEON
+void tm_qu8_gemm_4x8__neon(size_t, size_t, size_t, const int16_t*, size_t, const void*,
+                           uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                const uint8_t*, const int32_t*, uint8_t*,
+                                const tm_qu8_requant_params*);
+#endif
+/* udot kernels: GCC on aarch64 (compiled for armv8.2-a+dotprod, chosen at run time). */
+#if defined(TM_ARCH_NEON) && defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
+#define TM_HAVE_NEONDOT 1
+void tm_qu8_dot_gemm_8x8__neondot(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
+                                  const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
 #endif
 
 #endif

@@ -1,13 +1,17 @@
 #define _POSIX_C_SOURCE 200809L
-/* A persistent pthread pool. Workers spin briefly after a job (layers follow each other within
- * microseconds during a forward pass) and then sleep on a condition variable, so an idle pool
- * costs no CPU. One job runs at a time; concurrent callers queue on run_lock. */
+/* A persistent pthread pool. Between jobs a thread waits in three stages: a short busy spin
+ * (layers follow each other within microseconds during a forward pass), then yielding the core
+ * (so an oversubscribed machine - more threads than free cores, a loaded Raspberry Pi - runs the
+ * thread that has work instead of the one that waits), then sleeping on a condition variable, so
+ * an idle pool costs no CPU. One job runs at a time; concurrent callers queue on run_lock. */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include "internal.h"
 
-#define TM_SPIN_ITERATIONS 20000
+#define TM_SPIN_ITERATIONS 2000
+#define TM_YIELD_ITERATIONS 200
 
 struct tm_pool {
     size_t threads;            /* including the calling thread */
@@ -52,8 +56,9 @@ static void* tm_worker_main(void* p) {
     unsigned long seen = 0;
     for (;;) {
         unsigned long gen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
-        for (int i = 0; gen == seen && i < TM_SPIN_ITERATIONS; i++) {
-            tm_cpu_relax();
+        for (int i = 0; gen == seen && i < TM_SPIN_ITERATIONS + TM_YIELD_ITERATIONS; i++) {
+            if (i < TM_SPIN_ITERATIONS) tm_cpu_relax();
+            else sched_yield();
             gen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
         }
         if (gen == seen) {
@@ -138,9 +143,10 @@ void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks) 
 
     tm_run_tasks(pool, 0);
 
-    for (int i = 0; i < TM_SPIN_ITERATIONS; i++) {
+    for (int i = 0; i < TM_SPIN_ITERATIONS + TM_YIELD_ITERATIONS; i++) {
         if (__atomic_load_n(&pool->pending_workers, __ATOMIC_ACQUIRE) == 0) break;
-        tm_cpu_relax();
+        if (i < TM_SPIN_ITERATIONS) tm_cpu_relax();
+        else sched_yield();
     }
     pthread_mutex_lock(&pool->lock);
     while (__atomic_load_n(&pool->pending_workers, __ATOMIC_ACQUIRE) != 0)

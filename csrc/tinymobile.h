@@ -23,12 +23,15 @@ enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_COUNT = 3 };
 
 typedef struct { float min; float max; } tm_f32_minmax_params;
 
-/* C[mr x nc] = clamp(A[mr x kc] * W + bias) for one packed panel of W (nc <= nr columns).
- * a: row r at a + r * a_stride; w: packed panel = nr biases, then kc rows of nr weights;
- * c: row r at c + r * c_stride. mr <= table mr. */
-typedef void (*tm_f32_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const float* a,
-                                       size_t a_stride, const float* w, float* c, size_t c_stride,
-                                       const tm_f32_minmax_params* params);
+/* The GEMM ukernel, "indirect" (XNNPACK's igemm): C[mr x nc] = clamp(A * W + bias) for one
+ * packed panel of W (nc <= nr columns), where the rows of A come through pointers: for each of
+ * ks taps, gemm_mr row pointers (a[t * gemm_mr + r], rows past mr repeat a valid row), each
+ * giving kc floats. A pointwise layer is ks = 1 (the pointers are its rows); a 3x3 convolution
+ * is ks = 9 (the pointers are the taps' input pixels). w: nr biases, then ks * kc rows of nr
+ * weights (tm_f32_gemm_pack); c: row r at c + r * c_stride; mr <= gemm_mr. */
+typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
+                                        const float** a, const float* w, float* c,
+                                        size_t c_stride, const tm_f32_minmax_params* params);
 
 /* One output row of a depthwise 3x3 convolution over all channels.
  * rows[0..2]: the three input rows (a padded row points at a zero row of >= width*channels + 8
@@ -46,7 +49,7 @@ typedef struct {
     const char* name;
     size_t gemm_mr;
     size_t gemm_nr;
-    tm_f32_gemm_ukernel_fn gemm;
+    tm_f32_igemm_ukernel_fn igemm;
     tm_f32_dwconv3x3_row_fn dwconv3x3_row;
     tm_f32_avgpool_fn avgpool;
 } tm_f32_kernels;
@@ -81,15 +84,19 @@ void tm_f32_dwconv3x3_pack(size_t channels, const float* w, const float* b, floa
 void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
                          const float* a, const float* packed, float* c, float min, float max);
 
-/* Full 3x3 convolution (any channels) as an implicit GEMM over packed (9 * cin) x cout weights.
- * in: (batch, h, w, cin); out: (batch, oh, ow, cout). scratch: tm_f32_conv3x3_scratch_size
- * floats; zero: >= cin zero floats. */
-size_t tm_f32_conv3x3_scratch_size(const tm_f32_kernels* kern, size_t threads, size_t cin);
-void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
-                       size_t w, size_t cin, size_t cout, size_t stride, size_t pad_top,
-                       size_t pad_left, size_t oh, size_t ow, const float* in,
-                       const float* packed, const float* zero, float* scratch, float* out,
-                       float min, float max);
+/* Full 3x3 convolution (any channels) as an indirect GEMM over packed (9 * cin) x cout weights
+ * (tm_f32_gemm_pack of the HWIO weights). The indirection buffer (pointers into `in`, padding
+ * pointing at `zero`, >= cin zero floats) is built once per input buffer:
+ * in: (batch, h, w, cin); out: (batch, oh, ow, cout). */
+size_t tm_f32_conv3x3_indirection_size(const tm_f32_kernels* kern, size_t batch, size_t oh,
+                                       size_t ow);
+void tm_f32_conv3x3_indirection_init(const tm_f32_kernels* kern, size_t batch, size_t h, size_t w,
+                                     size_t cin, size_t stride, size_t pad_top, size_t pad_left,
+                                     size_t oh, size_t ow, const float* in, const float* zero,
+                                     const float** indirection);
+void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t oh,
+                       size_t ow, size_t cin, size_t cout, const float** indirection,
+                       const float* packed, float* out, float min, float max);
 
 /* Depthwise 3x3 convolution; zero: >= w * channels + 8 zero floats. */
 void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
@@ -101,6 +108,103 @@ void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch
 /* Global average pool: (batch, pixels, channels) -> (batch, channels). */
 void tm_f32_avgpool_op(const tm_f32_kernels* kern, size_t batch, size_t pixels, size_t channels,
                        const float* in, float* out);
+
+/* ---- quantized: uint8 activations ("qu8") --------------------------------------------------
+ * All quantized kernels work on uint8 activations; an int8 model runs in the same domain with
+ * every activation xor 0x80 (x_u8 = x_i8 + 128, zero points + 128): the products (x - x_zp) are
+ * unchanged. Weights enter as w' = w - w_zero_point (int16, exact for uint8 and int8 weights);
+ * packing folds -x_zp * sum(w') into the bias, so padding reads x_zp (never 0).
+ * Requantization is TFLite's exactly: MultiplyByQuantizedMultiplier (SaturatingRoundingDoubling-
+ * HighMul, then RoundingDivideByPOT) per output channel, + output zero point, clamp. */
+typedef struct { int32_t output_zero_point; int32_t min; int32_t max; } tm_qu8_requant_params;
+
+/* C[mr x nc] = requant(A[mr x kc] * W' + bias') for one packed panel (nc <= nr columns).
+ * a: int16 rows (zero-extended activations), row r at a + r * a_stride, kc even;
+ * w: panel = nr int32 biases, nr int32 multipliers, nr int32 shifts, then kc/2 groups of
+ * nr x 2 int16 (w'[2j][col], w'[2j+1][col] adjacent); c: uint8, row r at c + r * c_stride. */
+typedef void (*tm_qu8_gemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const int16_t* a,
+                                       size_t a_stride, const void* w, uint8_t* c,
+                                       size_t c_stride, const tm_qu8_requant_params* params);
+
+/* One output row of a quantized depthwise 3x3 convolution over all channels. rows[0..2]: input
+ * rows (a row outside the image points at a row of x_zp); zp_pixel: `channels` bytes of x_zp,
+ * read for taps left or right of the image. w: packed as int32 bias'[cp], multiplier[cp],
+ * shift[cp], then 9 taps of cp int32 weights (cp = channels rounded up to 8). */
+typedef void (*tm_qu8_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t out_width,
+                                        size_t stride, size_t pad_left, const uint8_t** rows,
+                                        const uint8_t* zp_pixel, const int32_t* w, uint8_t* out,
+                                        const tm_qu8_requant_params* params);
+
+/* Dot-product GEMM (aarch64 udot): a = uint8 rows, kc a multiple of 16 (rows zero padded),
+ * row_sums[r] = sum of row r's bytes; w: panel = nr int32 bias', nr multipliers, nr shifts, nr
+ * weight zero points z, then kc/4 groups of nr x 4 uint8 weights w' + z (k-quads per column).
+ * acc = bias' + sum(a * (w' + z)) - z * row_sum, then the same requantization. */
+typedef void (*tm_qu8_dot_gemm_fn)(size_t mr, size_t nc, size_t kc, const uint8_t* a,
+                                   size_t a_stride, const int32_t* row_sums, const void* w,
+                                   uint8_t* c, size_t c_stride,
+                                   const tm_qu8_requant_params* params);
+
+/* gemm_mr x gemm_nr is the tile of `gemm`, or of `dot_gemm` when that is not NULL (then the
+ * GEMM operators use it instead of `gemm`). */
+typedef struct {
+    const char* name;
+    size_t gemm_mr;
+    size_t gemm_nr;
+    tm_qu8_gemm_ukernel_fn gemm;
+    tm_qu8_dwconv3x3_row_fn dwconv3x3_row;
+    tm_qu8_dot_gemm_fn dot_gemm;
+} tm_qu8_kernels;
+
+/* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64
+ * CPUs with the dot-product extension the NEON table uses udot unless TINYMOBILE_NO_DOTPROD is
+ * set (to test the vmlal path there). */
+const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
+
+/* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */
+size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n);
+/* w: k x n row-major int16 w' (HWIO flattened for a 3x3 conv); b, multiplier, shift: n each. */
+void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int16_t* w,
+                      const int32_t* b, int32_t input_zero_point, const int32_t* multiplier,
+                      const int32_t* shift, void* packed);
+size_t tm_qu8_dwconv3x3_packed_size(size_t channels);
+/* w: (3, 3, channels) int16 w'; b, multiplier, shift: channels each. */
+void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
+                           int32_t input_zero_point, const int32_t* multiplier,
+                           const int32_t* shift, void* packed);
+
+/* int16 elements of scratch the pointwise / conv3x3 operators need. */
+size_t tm_qu8_pointwise_scratch_size(const tm_qu8_kernels* kern, size_t threads, size_t k);
+size_t tm_qu8_conv3x3_scratch_size(const tm_qu8_kernels* kern, size_t threads, size_t cin);
+
+/* Pointwise 1x1 convolution / fully connected: c[m x n] = requant(a[m x k] * W' + bias'). */
+void tm_qu8_pointwise_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
+                         const uint8_t* a, const void* packed, int16_t* scratch, uint8_t* c,
+                         int32_t output_zero_point, int32_t min, int32_t max);
+/* Full 3x3 convolution as an implicit GEMM; padding reads input_zero_point. */
+void tm_qu8_conv3x3_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t batch, size_t h,
+                       size_t w, size_t cin, size_t cout, size_t stride, size_t pad_top,
+                       size_t pad_left, size_t oh, size_t ow, const uint8_t* in,
+                       const void* packed, int32_t input_zero_point, int16_t* scratch,
+                       uint8_t* out, int32_t output_zero_point, int32_t min, int32_t max);
+/* Depthwise 3x3; zp_row: >= w * channels bytes of the input zero point. */
+void tm_qu8_dwconv3x3_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t batch, size_t h,
+                         size_t w, size_t channels, size_t stride, size_t pad_top,
+                         size_t pad_left, size_t oh, size_t ow, const uint8_t* in,
+                         const int32_t* packed, const uint8_t* zp_row, uint8_t* out,
+                         int32_t output_zero_point, int32_t min, int32_t max);
+/* Global average pool (batch, pixels, channels) -> (batch, channels), uint8.
+ * mode 0, TFLite AVERAGE_POOL_2D: s = sum(x) - pixels * value_offset, out = round_half_away(s /
+ *   pixels) + value_offset (value_offset: 0 for uint8 models, 128 for int8 ones in this domain);
+ * mode 1, TFLite int8 MEAN: out = MBQM(sum(x - input_zero_point), multiplier, shift)
+ *   + output_zero_point, with multiplier/shift already divided by pixels.
+ * Then clamped to [min, max]. */
+void tm_qu8_avgpool_op(size_t batch, size_t pixels, size_t channels, const uint8_t* in,
+                       uint8_t* out, int32_t mode, int32_t value_offset, int32_t input_zero_point,
+                       int32_t multiplier, int32_t shift, int32_t output_zero_point, int32_t min,
+                       int32_t max);
+/* TFLite's MultiplyByQuantizedMultiplier on n int32 values (for tests of the rounding). */
+void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, int32_t shift,
+                              int32_t* out);
 
 /* TM_CDEF_END */
 

@@ -165,11 +165,12 @@ def test_archive_decompression_is_capped(tmp_path, monkeypatch):
         archive.read_tflite_from_tgz(str(bomb))
 
 
-def test_quantized_model_needs_dequantize(tmp_path):
+def test_quantized_model_converts_quantized_or_dequantized(tmp_path):
     src = os.path.join(MODELS, "mobilenet_v1_0.25_128_quant.tflite")
-    with pytest.raises(tflite_model.QuantizedModelError, match="--dequantize"):
-        convert(src, tmp_path / "q.npz")
-    assert not (tmp_path / "q.npz").exists()
+    qnet = convert(src, tmp_path / "q8.npz")  # integer model: kept quantized (format version 2)
+    qmodel = tinymobile.load(tmp_path / "q8.npz")
+    assert type(qmodel).__name__ == "QuantizedModel" and qmodel.dtype == "uint8"
+    assert qnet.labels[0] == "background" and qmodel.num_classes == 1001
     net = convert(src, tmp_path / "q.npz", dequantize=True)
     model = tinymobile.load(tmp_path / "q.npz")
     assert (model.resolution, model.alpha, model.num_classes) == (128, 0.25, 1001)

@@ -74,7 +74,7 @@ def profile(model: Model, batch: int = 1, warmup: int = 3, runs: int = 20) -> Li
     runner = model._runner
     plan = runner.acquire(batch)
     try:
-        plan.input[...] = np.random.default_rng(0).uniform(-1, 1, plan.input.shape)
+        plan.input[...] = input_for(model, batch).view(plan.input.dtype)
         for _ in range(warmup):
             plan.run()
         per_run = np.array([plan.run_timed() for _ in range(runs)])
@@ -99,6 +99,10 @@ def format_profile(rows: List[Dict[str, object]]) -> str:
 
 def input_for(model: Model, batch: int = 1) -> np.ndarray:
     r = model.resolution
+    dtype = getattr(model, "dtype", "float32")  # a QuantizedModel takes quantized input
+    if dtype in ("uint8", "int8"):
+        info = np.iinfo(dtype)
+        return np.random.default_rng(0).integers(info.min, info.max + 1, (batch, r, r, 3)).astype(dtype)
     return np.random.default_rng(0).uniform(-1, 1, (batch, r, r, 3)).astype(np.float32)
 
 
@@ -112,7 +116,8 @@ def compare(name: str, model: Model, tflite_path, threads: int, batch: int, warm
             with_peers: bool) -> dict:
     x = input_for(model, batch)
     engines = {"tinymobile": lambda: model.forward(x)}
-    if with_peers:
+    if with_peers and getattr(model, "dtype", "float32") == "float32":
+        # (quantized models: see benchmarks/bench_int8.py for TFLite on the same .tflite file)
         ort = peers.onnxruntime_runner(model.network, threads, batch)
         if ort is not None:
             engines["onnxruntime"] = lambda: ort(x)

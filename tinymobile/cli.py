@@ -41,7 +41,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
     official name (downloaded into the cache on first use), or None for the default model."""
     import tinymobile
     from . import download as dl
-    from .model import Model
+    from .model import model_for
 
     if spec is None:
         spec = dl.DEFAULT_MODEL
@@ -64,7 +64,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
             return tinymobile.load(spec, threads=threads)  # its own, more precise error
         from .convert import load_source
         try:
-            return Model(load_source(spec), threads=threads)
+            return model_for(load_source(spec), threads=threads)
         except TinyMobileError as e:
             raise TinyMobileError(f"{e} (convert it first: tinymobile convert {spec} -o "
                                   "MODEL.npz)" if kind == "tflite" and "--dequantize" in str(e)
@@ -124,7 +124,7 @@ def run_images(model, paths: Sequence[str], progress: bool, desc: str):
                     ok.append(p)
                 except TinyMobileError as e:
                     results.append((p, None, str(e)))
-            logits = model.forward(np.stack(inputs)) if inputs else []
+            logits = model.logits(np.stack(inputs)) if inputs else []
             by_path = {p: (p, y, None) for p, y in zip(ok, logits)}
             errors = {r[0]: r for r in results}
             for p in batch:
@@ -195,6 +195,9 @@ def cmd_convert(args) -> int:
     what = (f"{net.num_outputs} classes" if net.has_classifier
             else f"feature extractor, {net.num_outputs} features")
     labels = "with labels" if net.labels is not None else "no labels"
+    dtype = getattr(net, "dtype", None)
+    if dtype is not None:
+        labels += f", quantized {dtype}"
     print(f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} resolution={net.resolution} {what} "
           f"({labels}, {net.activation}, {net.padding})")
     return 0
@@ -287,6 +290,31 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_quantize(args) -> int:
+    from . import model_format
+    from .model import Model
+    from .quantize import calibration_images, quantize_model
+    from .quantized_model import QuantizedModel
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    if type(model) is not Model:
+        raise CLIError(f"{args.model}: already a quantized model")
+    images = calibration_images(args.calibrate, args.limit)
+    qnet = quantize_model(model, images)
+    dst = args.output
+    if os.path.abspath(dst) == os.path.abspath(args.model):
+        raise CLIError("the output would overwrite the model; choose another -o")
+    model_format.save(qnet, dst)
+    print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} resolution={qnet.resolution} "
+          f"(per-channel int8 weights, activations calibrated on {len(images)} images)")
+    if args.eval:
+        qmodel = QuantizedModel(qnet, threads=args.threads)
+        f1, f5, n = evaluate(model, args.eval, None, progress=not args.quiet)
+        q1, q5, _ = evaluate(qmodel, args.eval, None, progress=not args.quiet)
+        print(f"float top-1 {f1:.3f} top-5 {f5:.3f}; int8 top-1 {q1:.3f} top-5 {q5:.3f} "
+              f"(top-1 change {q1 - f1:+.3f}, {n} images)")
+    return 0
+
+
 def cmd_bench(args) -> int:
     from .benchmark import default_threads_env, run
     default_threads_env()
@@ -364,6 +392,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("quantize", parents=[common], help="post-training int8 quantization",
+                       description="Quantize a float model to int8 (per-channel weights, "
+                                   "activation ranges from calibration images) for the integer "
+                                   "kernels; --eval DIR reports the top-1 change on LABELS.tsv.")
+    p.add_argument("model", metavar="MODEL", help="the float model (.npz or convertible file)")
+    p.add_argument("-o", "--output", required=True, metavar="Q.npz", help="output .npz")
+    p.add_argument("--calibrate", required=True, metavar="DIR", help="folder of calibration images")
+    p.add_argument("--limit", type=int, help="use at most this many calibration images")
+    p.add_argument("--eval", metavar="DIR", help="folder with LABELS.tsv: report float vs int8 accuracy")
+    p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    p.set_defaults(func=cmd_quantize)
 
     p = sub.add_parser("bench", parents=[common], help="latency, throughput, per-layer profile",
                        description="Benchmark a model (default: random-weight 1.0_224) in the manner "

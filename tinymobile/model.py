@@ -105,6 +105,11 @@ class Model:
         model without classifier, the pooled features (N, C)."""
         return self._runner.run(self._check_input(x))
 
+    def logits(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 (N, R, R, 3) -> float32 logits (or features): ``forward`` for a
+        float model; a quantized model quantizes the input and dequantizes the result."""
+        return self.forward(x)
+
     def _features_layers(self) -> int:
         return len(self.network.layers) - (1 if self.network.has_classifier else 0)
 
@@ -149,7 +154,17 @@ def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
     """Load a tinymobile ``.npz`` model. ``threads``: default TINYMOBILE_NUM_THREADS or all usable
     cores; ``isa``: force a kernel path ("scalar", "avx2", "neon"), default the best one."""
-    return Model(model_format.load(path), threads=threads, isa=isa)
+    return model_for(model_format.load(path), threads=threads, isa=isa)
+
+
+def model_for(network: Network, threads: Optional[int] = None, isa: Optional[str] = None) -> Model:
+    """The Model that runs ``network``: a QuantizedModel (integer kernels) for a
+    QuantizedNetwork, else a float Model."""
+    from .quantized_network import QuantizedNetwork
+    if isinstance(network, QuantizedNetwork):
+        from .quantized_model import QuantizedModel
+        return QuantizedModel(network, threads=threads, isa=isa)
+    return Model(network, threads=threads, isa=isa)
 
 
 def build(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, seed: int = 0,

@@ -19,6 +19,8 @@ from .validate import check_network
 
 FORMAT_NAME = "tinymobile/mobilenet_v1"
 FORMAT_VERSION = 1
+#: Quantized models (uint8/int8 weights and activations) are version 2: tinymobile.quantized_format.
+QUANTIZED_VERSION = 2
 #: Largest array one model file may declare, in bytes (a 100 GB tensor is refused up front; the
 #: largest array of MobileNet v1 1.0 is 4 MB).
 MAX_ARRAY_BYTES = 1 << 28
@@ -34,8 +36,14 @@ MAX_DEPTHWISE_LAYERS = 64
 
 
 def save(network: Network, path: "os.PathLike[str] | str") -> None:
-    """Write ``network`` as a format-v1 ``.npz``. Written to a temporary file, then renamed."""
-    arrays = to_arrays(network)
+    """Write ``network`` as a format-v1 ``.npz`` (a quantized network: version 2, see
+    :mod:`tinymobile.quantized_format`). Written to a temporary file, then renamed."""
+    from .quantized_network import QuantizedNetwork
+    if isinstance(network, QuantizedNetwork):
+        from . import quantized_format
+        arrays = quantized_format.to_arrays(network)
+    else:
+        arrays = to_arrays(network)
     path = os.fspath(path)
     tmp = path + ".tmp"
     with open(tmp, "wb") as f:
@@ -93,7 +101,8 @@ def load(path: "os.PathLike[str] | str") -> Network:
     with archive:
         arrays = _LazyArrays(archive, name)
         network = from_arrays(arrays)
-    check_network(network)
+    from .quantized_network import QuantizedNetwork
+    check_network(network, "iu" if isinstance(network, QuantizedNetwork) else "f")
     return network
 
 
@@ -246,9 +255,12 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
     if fmt != FORMAT_NAME:
         raise ModelFormatError(f"not a tinymobile model: format is {fmt!r}, expected {FORMAT_NAME!r}")
     version = _scalar_num(arrays, "version", "iu")
+    if version == QUANTIZED_VERSION:
+        from . import quantized_format
+        return quantized_format.from_arrays(arrays)
     if version != FORMAT_VERSION:
         raise ModelFormatError(f"unsupported model format version {version} (this tinymobile reads "
-                               f"version {FORMAT_VERSION}); upgrade tinymobile")
+                               f"versions {FORMAT_VERSION} and {QUANTIZED_VERSION}); upgrade tinymobile")
     resolution = int(_scalar_num(arrays, "resolution", "iu"))
     if not 1 <= resolution <= 4096:
         raise ModelFormatError(f"resolution {resolution} is out of range 1..4096")

@@ -49,7 +49,6 @@ class Conv3x3Op(Op):
         wf = np.ascontiguousarray(w, np.float32).reshape(9 * self.cin, self.cout)
         lib.tm_f32_gemm_pack(kern, 9 * self.cin, self.cout, fptr(wf),
                              fptr(np.ascontiguousarray(b, np.float32)), fptr(self.packed))
-        self.scratch_size = lib.tm_f32_conv3x3_scratch_size(kern, lib.tm_pool_threads(pool), self.cin)
         self.zero = np.zeros(self.cin, np.float32)
 
     def output_shape(self, shape):
@@ -63,14 +62,13 @@ class Conv3x3Op(Op):
         oh, top = conv_output(h, self.stride, self.padding)
         ow, left = conv_output(w, self.stride, self.padding)
         assert out.shape == (n, oh, ow, self.cout)
-        # Scratch belongs to the binding (one per runner plan), never to the operator: plans run
-        # concurrently in different Python threads (the C call without the GIL), and a pool of one
-        # thread, or a job of one task, runs on the calling thread with scratch row 0.
-        scratch = np.empty(self.scratch_size, np.float32)
-        args = (self.kern, self.pool, n, h, w, self.cin, self.cout, self.stride, top, left, oh, ow,
-                fptr(x), fptr(self.packed), fptr(self.zero), fptr(scratch), fptr(out),
-                self.clamp[0], self.clamp[1])
-        return lambda: (scratch, lib.tm_f32_conv3x3_op(*args))
+        # Pointers into x, built once for this buffer: the bound call must keep x alive.
+        ind = ffi.new("const float *[]", lib.tm_f32_conv3x3_indirection_size(self.kern, n, oh, ow))
+        lib.tm_f32_conv3x3_indirection_init(self.kern, n, h, w, self.cin, self.stride, top, left,
+                                            oh, ow, fptr(x), fptr(self.zero), ind)
+        args = (self.kern, self.pool, n, oh, ow, self.cin, self.cout, ind, fptr(self.packed),
+                fptr(out), self.clamp[0], self.clamp[1])
+        return lambda: (x, lib.tm_f32_conv3x3_op(*args))
 
 
 class Depthwise3x3Op(Op):

@@ -48,15 +48,15 @@ class Plan:
     """Buffers and bound calls for one batch size. ``input`` is where callers put the network
     input; two ping-pong buffers hold the activations; ``outputs[i]`` is layer i's output view."""
 
-    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...]):
+    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...], dtype=np.float32):
         shapes = []
         shape = input_shape
         for op in ops:
             shape = op.output_shape(shape)
             shapes.append(shape)
         biggest = max(int(np.prod(s)) for s in shapes)
-        self.input = np.empty(input_shape, np.float32)
-        self._buffers = (np.empty(biggest, np.float32), np.empty(biggest, np.float32))
+        self.input = np.empty(input_shape, dtype)
+        self._buffers = (np.empty(biggest, dtype), np.empty(biggest, dtype))
         self.outputs = [self._buffers[i % 2][:int(np.prod(s))].reshape(s) for i, s in enumerate(shapes)]
         self.calls: List[Callable[[], None]] = []
         x = self.input
@@ -84,6 +84,9 @@ class Plan:
 
 class Runner:
     """Executes a :class:`Network` on one ISA's kernels with a given thread count."""
+
+    #: dtype of the activation buffers (the quantized runner uses uint8).
+    dtype = np.float32
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
         check_network(network)  # the C operators trust these shapes
@@ -118,7 +121,7 @@ class Runner:
             if free:
                 return free.pop()
         r = self.network.resolution
-        return Plan(self.ops, (batch, r, r, 3))
+        return Plan(self.ops, (batch, r, r, 3), self.dtype)
 
     def release(self, plan: Plan) -> None:
         with self._lock:

@@ -21,14 +21,15 @@ MAX_ACTIVATION_BYTES = 1 << 31
 MAX_LAYERS = 256
 
 
-def _weights(layer, name: str, shape) -> None:
+def _weights(layer, name: str, shape, kinds: str) -> None:
     a = getattr(layer, name)
-    if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
-        raise ModelFormatError(f"layer {layer.name!r}: {name} must be a floating-point NumPy array, "
+    if not isinstance(a, np.ndarray) or a.dtype.kind not in kinds:
+        what = "a floating-point" if kinds == "f" else "an integer"
+        raise ModelFormatError(f"layer {layer.name!r}: {name} must be {what} NumPy array, "
                                f"got {type(a).__name__} {getattr(a, 'dtype', '')}")
     if a.shape != tuple(shape):
         raise ModelFormatError(f"layer {layer.name!r}: {name} has shape {a.shape}, expected {tuple(shape)}")
-    if not np.isfinite(a).all():
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ModelFormatError(f"layer {layer.name!r}: {name} contains NaN or infinity")
 
 
@@ -37,11 +38,12 @@ def _positive(layer, what: str, value) -> None:
         raise ModelFormatError(f"layer {layer.name!r}: {what} must be a positive integer, got {value!r}")
 
 
-def check_network(network: Network) -> None:
+def check_network(network: Network, weight_kinds: str = "f") -> None:
     """Raise ModelFormatError unless ``network`` is a chain the C operators can run safely:
     Conv3x3 / Depthwise3x3 / Pointwise layers, one AveragePool, then at most one FullyConnected,
-    every weight of the exact shape the channel chain implies, finite, and activations of one
-    image within MAX_ACTIVATION_BYTES."""
+    every weight of the exact shape the channel chain implies (and finite), and activations of
+    one image within MAX_ACTIVATION_BYTES. ``weight_kinds``: NumPy dtype kinds allowed for the
+    weights ("f" for the float engine; "iu" for quantized networks, whose biases are int32 too)."""
     r = network.resolution
     if not isinstance(r, (int, np.integer)) or not 1 <= r <= MAX_RESOLUTION:
         raise ModelFormatError(f"resolution must be an integer in 1..{MAX_RESOLUTION}, got {r!r}")
@@ -71,11 +73,11 @@ def check_network(network: Network) -> None:
             if isinstance(layer, Conv3x3):
                 _positive(layer, "output channels", layer.w.shape[-1] if np.ndim(layer.w) == 4 else 0)
                 cout = layer.w.shape[3]
-                _weights(layer, "w", (3, 3, c, cout))
+                _weights(layer, "w", (3, 3, c, cout), weight_kinds)
             else:
                 cout = c
-                _weights(layer, "w", (3, 3, c))
-            _weights(layer, "b", (cout,))
+                _weights(layer, "w", (3, 3, c), weight_kinds)
+            _weights(layer, "b", (cout,), weight_kinds)
             h = conv_output(h, layer.stride, network.padding)[0]
             w = conv_output(w, layer.stride, network.padding)[0]
             c = cout
@@ -85,8 +87,8 @@ def check_network(network: Network) -> None:
                                        "the average pool")
             _positive(layer, "output channels", layer.w.shape[-1] if np.ndim(layer.w) == 2 else 0)
             cout = layer.w.shape[1]
-            _weights(layer, "w", (c, cout))
-            _weights(layer, "b", (cout,))
+            _weights(layer, "w", (c, cout), weight_kinds)
+            _weights(layer, "b", (cout,), weight_kinds)
             c = cout
         elif isinstance(layer, AveragePool):
             if i == 0:
@@ -96,7 +98,7 @@ def check_network(network: Network) -> None:
         else:
             raise ModelFormatError(f"layer {i} is a {type(layer).__name__}, which the float engine "
                                    "does not run")
-        nbytes = 4.0 * h * w * c
+        nbytes = 4.0 * h * w * c  # float32; quantized activations are smaller
         if nbytes > MAX_ACTIVATION_BYTES:
             raise ModelFormatError(f"layer {layer.name!r} would need a (1, {h}, {w}, {c}) activation "
                                    f"({nbytes:,.0f} bytes per image, more than {MAX_ACTIVATION_BYTES:,})")

@@ -16,6 +16,43 @@
 #define TM_DW_AVX2_CHANNEL_TILE 128
 static const int32_t tm_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
+/* Few channels (at most TM_DW_AVX2_FEW_CHANNELS): per-pixel set-up would dominate, and pixel
+ * strides are short, so hold one block's bias and nine taps in registers and walk the row. */
+#define TM_DW_AVX2_FEW_CHANNELS 32
+TM_TARGET_AVX2 static void tm_dwconv_row_few_channels(size_t channels, size_t in_width,
+                                                      size_t out_width, size_t stride,
+                                                      size_t pad_left, const float* r0,
+                                                      const float* r1, const float* r2,
+                                                      const float* w, float* out, __m256 lo,
+                                                      __m256 hi) {
+    for (size_t c = 0; c < channels; c += 8, w += TM_DW_BLOCK_FLOATS) {
+        const size_t n = TM_MIN(channels - c, 8);
+        const __m256i mask = _mm256_loadu_si256((const __m256i*)(tm_mask_table + 8 - n));
+        const __m256 bias = _mm256_load_ps(w);
+        const __m256 k00 = _mm256_load_ps(w + 8), k01 = _mm256_load_ps(w + 16), k02 = _mm256_load_ps(w + 24);
+        const __m256 k10 = _mm256_load_ps(w + 32), k11 = _mm256_load_ps(w + 40), k12 = _mm256_load_ps(w + 48);
+        const __m256 k20 = _mm256_load_ps(w + 56), k21 = _mm256_load_ps(w + 64), k22 = _mm256_load_ps(w + 72);
+        for (size_t ox = 0; ox < out_width; ox++) {
+            const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left;
+            __m256 acc = bias;
+            for (size_t kx = 0; kx < 3; kx++) {
+                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                if (ix < 0 || ix >= (ptrdiff_t)in_width) continue;
+                const size_t off = (size_t)ix * channels + c;
+                const __m256 t0 = kx == 0 ? k00 : (kx == 1 ? k01 : k02);
+                const __m256 t1 = kx == 0 ? k10 : (kx == 1 ? k11 : k12);
+                const __m256 t2 = kx == 0 ? k20 : (kx == 1 ? k21 : k22);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + off, mask), t0, acc);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + off, mask), t1, acc);
+                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + off, mask), t2, acc);
+            }
+            acc = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
+            if (n == 8) _mm256_storeu_ps(out + ox * channels + c, acc);
+            else _mm256_maskstore_ps(out + ox * channels + c, mask, acc);
+        }
+    }
+}
+
 TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                                                size_t out_width, size_t stride, size_t pad_left,
                                                const float** rows, const float* w, float* out,
@@ -27,6 +64,11 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     const float* r0 = rows[0];
     const float* r1 = rows[1];
     const float* r2 = rows[2];
+    if (channels <= TM_DW_AVX2_FEW_CHANNELS) {
+        tm_dwconv_row_few_channels(channels, in_width, out_width, stride, pad_left, r0, r1, r2, w,
+                                   out, lo, hi);
+        return;
+    }
 
     for (size_t ct = 0; ct < channels; ct += TM_DW_AVX2_CHANNEL_TILE) {
     const size_t ct_end = TM_MIN(ct + TM_DW_AVX2_CHANNEL_TILE, cv);
@@ -38,6 +80,69 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
         const ptrdiff_t room = (ptrdiff_t)in_width - ix0;
         const size_t kx_hi = room >= 3 ? 3 : (room > 0 ? (size_t)room : 0);
         float* o = out + ox * channels;
+        if (ix0 >= 0 && ox + 1 < out_width && (size_t)ix0 + stride + 3 <= in_width) {
+            /* Two interior pixels at once: weights loaded once, shared input columns once. */
+            const float* p0 = r0 + (size_t)ix0 * channels;
+            const float* p1 = r1 + (size_t)ix0 * channels;
+            const float* p2 = r2 + (size_t)ix0 * channels;
+            const float* wc = wt;
+            if (stride == 1) {
+                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+                    __m256 a = _mm256_load_ps(wc), b = a;
+#define TM_ROW1(p, t)                                                                               \
+                    {                                                                               \
+                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
+                        const __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
+                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
+                        const __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                    \
+                        a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x1, w0, b);             \
+                        a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x2, w1, b);             \
+                        a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x3, w2, b);             \
+                    }
+                    TM_ROW1(p0, 1) TM_ROW1(p1, 4) TM_ROW1(p2, 7)
+#undef TM_ROW1
+                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
+                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
+                }
+            } else {
+                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+                    __m256 a = _mm256_load_ps(wc), b = a;
+#define TM_ROW2(p, t)                                                                               \
+                    {                                                                               \
+                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
+                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), w0, a);                         \
+                        b = _mm256_fmadd_ps(x2, w0, b);                                             \
+                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + channels + c), w1, a);              \
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * channels + c), w1, b);          \
+                        a = _mm256_fmadd_ps(x2, w2, a);                                             \
+                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * channels + c), w2, b);          \
+                    }
+                    TM_ROW2(p0, 1) TM_ROW2(p1, 4) TM_ROW2(p2, 7)
+#undef TM_ROW2
+                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
+                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
+                }
+            }
+            if (tile_has_tail) {
+                for (size_t q = 0; q < 2; q++) {
+                    const float* wc2 = w + (cv / 8) * TM_DW_BLOCK_FLOATS;
+                    const size_t off0 = ((size_t)ix0 + q * stride) * channels + cv;
+                    __m256 acc = _mm256_load_ps(wc2);
+                    for (size_t kx = 0; kx < 3; kx++) {
+                        const size_t off = off0 + kx * channels;
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (1 + kx)), acc);
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (4 + kx)), acc);
+                        acc = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + off, tail_mask), _mm256_load_ps(wc2 + 8 * (7 + kx)), acc);
+                    }
+                    _mm256_maskstore_ps(o + q * channels + cv, tail_mask, _mm256_min_ps(_mm256_max_ps(acc, lo), hi));
+                }
+            }
+            ox++;
+            continue;
+        }
         if (kx_lo == 0 && kx_hi == 3) {
             const float* p0 = r0 + (size_t)ix0 * channels;
             const float* p1 = r1 + (size_t)ix0 * channels;

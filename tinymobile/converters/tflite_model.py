@@ -60,12 +60,19 @@ def is_quantized(model: TFLiteModel) -> bool:
 
 
 def to_network(model: TFLiteModel, dequantize: bool = False) -> Network:
-    """Convert a parsed TFLite MobileNet v1 into a float32 Network (see the module docstring)."""
+    """Convert a parsed TFLite MobileNet v1 into a float32 Network (see the module docstring).
+
+    An integer model (quantized weights and activations: uint8 TF-slim / Coral, int8
+    post-training quantization) becomes a :class:`~tinymobile.quantized_network.QuantizedNetwork`
+    for the integer kernels unless ``dequantize`` asks for float32."""
     if is_quantized(model) and not dequantize:
+        from . import tflite_quantized
+        if tflite_quantized.is_integer_model(model):
+            return tflite_quantized.convert(model)
         raise QuantizedModelError(
-            f"{model.source}: this is a quantized TFLite model ({_quant_kind(model)} weights); "
-            "tinymobile cannot run quantized models yet: convert it with --dequantize "
-            "(dequantize=True) to get a float32 model")
+            f"{model.source}: this TFLite model has quantized {_quant_kind(model)} weights but "
+            "float activations (weight-only quantization), which tinymobile does not run as "
+            "integers: convert it with --dequantize (dequantize=True) to get a float32 model")
     return _Walker(model).run()
 
 

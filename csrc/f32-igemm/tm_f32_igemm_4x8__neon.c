@@ -3,23 +3,25 @@
 #ifdef TM_ARCH_NEON
 #include <arm_neon.h>
 
-/* 4x8 GEMM tile for NEON with FMA: fits ARMv7's 16 quad registers (8 accumulators), so it uses
- * only intrinsics ARMv7 has (vfmaq_f32 needs -mfpu=neon-vfpv4 there). */
-void tm_f32_gemm_4x8__neon(size_t mr, size_t nc, size_t kc, const float* a, size_t a_stride,
-                           const float* w, float* c, size_t c_stride,
-                           const tm_f32_minmax_params* params) {
-    const float* a0 = a;
+/* 4x8 indirect-GEMM tile for NEON with FMA (ARMv7 and aarch64): ks taps of four row pointers,
+ * kc channels each; 8 accumulators + 2 weight + 1 broadcast registers fit ARMv7's 16 quad registers; only
+ * intrinsics ARMv7 has (vfmaq_f32 needs -mfpu=neon-vfpv4 there). */
+void tm_f32_igemm_4x8__neon(size_t mr, size_t nc, size_t kc, size_t ks, const float** a,
+                            const float* w, float* c, size_t c_stride,
+                            const tm_f32_minmax_params* params) {
     float* c0 = c;
-    const float* a1 = mr > 1 ? a0 + a_stride : a0;
     float* c1 = mr > 1 ? c0 + c_stride : c0;
-    const float* a2 = mr > 2 ? a1 + a_stride : a1;
     float* c2 = mr > 2 ? c1 + c_stride : c1;
-    const float* a3 = mr > 3 ? a2 + a_stride : a2;
     float* c3 = mr > 3 ? c2 + c_stride : c2;
 
     float32x4_t v00 = vld1q_f32(w), v01 = vld1q_f32(w + 4);
     float32x4_t v10 = v00, v11 = v01, v20 = v00, v21 = v01, v30 = v00, v31 = v01;
     w += 8;
+    for (size_t t = 0; t < ks; t++, a += 4) {
+    const float* a0 = a[0];
+    const float* a1 = a[1];
+    const float* a2 = a[2];
+    const float* a3 = a[3];
     for (size_t k = 0; k < kc; k++) {
         const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);
         w += 8;
@@ -31,6 +33,7 @@ void tm_f32_gemm_4x8__neon(size_t mr, size_t nc, size_t kc, const float* a, size
         v20 = vfmaq_f32(v20, x, b0); v21 = vfmaq_f32(v21, x, b1);
         x = vld1q_dup_f32(a3 + k);
         v30 = vfmaq_f32(v30, x, b0); v31 = vfmaq_f32(v31, x, b1);
+    }
     }
     const float32x4_t lo = vdupq_n_f32(params->min), hi = vdupq_n_f32(params->max);
 #define TM_CLAMP(v) v = vminq_f32(vmaxq_f32(v, lo), hi)

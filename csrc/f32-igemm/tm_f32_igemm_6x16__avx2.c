@@ -3,28 +3,31 @@
 #ifdef TM_ARCH_X86
 #include <immintrin.h>
 
-/* 6x16 GEMM tile for AVX2 + FMA: 12 accumulators, two weight vectors, one broadcast register.
- * Rows past mr alias the last valid row (same input, same output: harmless duplicate work). */
-TM_TARGET_AVX2 void tm_f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, const float* a,
-                                           size_t a_stride, const float* w, float* c,
-                                           size_t c_stride, const tm_f32_minmax_params* params) {
-    const float* a0 = a;
+/* 6x16 indirect-GEMM tile for AVX2 + FMA: 12 accumulators, two weight vectors, one broadcast
+ * register. For each of ks taps, six row pointers (a[0..5], then a[6..11]...) each give kc input
+ * channels. Rows past mr repeat a valid row and alias its output: harmless duplicate work. A
+ * panel of 8 or fewer columns skips the all-zero right half of the weights. */
+TM_TARGET_AVX2 void tm_f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, size_t ks,
+                                            const float** a, const float* w, float* c,
+                                            size_t c_stride, const tm_f32_minmax_params* params) {
     float* c0 = c;
-    const float* a1 = mr > 1 ? a0 + a_stride : a0;
     float* c1 = mr > 1 ? c0 + c_stride : c0;
-    const float* a2 = mr > 2 ? a1 + a_stride : a1;
     float* c2 = mr > 2 ? c1 + c_stride : c1;
-    const float* a3 = mr > 3 ? a2 + a_stride : a2;
     float* c3 = mr > 3 ? c2 + c_stride : c2;
-    const float* a4 = mr > 4 ? a3 + a_stride : a3;
     float* c4 = mr > 4 ? c3 + c_stride : c3;
-    const float* a5 = mr > 5 ? a4 + a_stride : a4;
     float* c5 = mr > 5 ? c4 + c_stride : c4;
 
     __m256 v00 = _mm256_loadu_ps(w), v01 = _mm256_loadu_ps(w + 8);
     __m256 v10 = v00, v11 = v01, v20 = v00, v21 = v01, v30 = v00, v31 = v01;
     __m256 v40 = v00, v41 = v01, v50 = v00, v51 = v01;
     w += 16;
+    for (size_t t = 0; t < ks; t++, a += 6) {
+    const float* a0 = a[0];
+    const float* a1 = a[1];
+    const float* a2 = a[2];
+    const float* a3 = a[3];
+    const float* a4 = a[4];
+    const float* a5 = a[5];
     if (nc <= 8) {
         /* Narrow panel (few output channels): skip the all-zero right half. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -60,6 +63,7 @@ TM_TARGET_AVX2 void tm_f32_gemm_6x16__avx2(size_t mr, size_t nc, size_t kc, cons
             x = _mm256_broadcast_ss(a5 + k);
             v50 = _mm256_fmadd_ps(x, b0, v50); v51 = _mm256_fmadd_ps(x, b1, v51);
         }
+    }
     }
     const __m256 lo = _mm256_set1_ps(params->min), hi = _mm256_set1_ps(params->max);
 #define TM_CLAMP(v) v = _mm256_min_ps(_mm256_max_ps(v, lo), hi)

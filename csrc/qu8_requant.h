@@ -1,0 +1,104 @@
+/* TFLite's requantization (MultiplyByQuantizedMultiplier), exact, as inline helpers for the
+ * quantized ukernels: scalar, AVX2 (8 lanes) and NEON (4 lanes).
+ *
+ *   x' = x * 2^max(shift, 0)                     (int32, wrapping like TFLite's C++)
+ *   h  = SaturatingRoundingDoublingHighMul(x', m) = floor((x' * m + 2^30) / 2^31)
+ *        (m >= 0, so the one saturating case INT32_MIN * INT32_MIN never occurs)
+ *   y  = RoundingDivideByPOT(h, max(-shift, 0))   (halves away from zero) */
+#ifndef TINYMOBILE_QU8_REQUANT_H
+#define TINYMOBILE_QU8_REQUANT_H
+
+#include "internal.h"
+
+static inline int32_t tm_qu8_mbqm(int32_t x, int32_t m, int32_t shift) {
+    const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    const int32_t xs = (int32_t)((uint32_t)x << left);
+    const int64_t ab = (int64_t)xs * (int64_t)m;
+    /* floor division by 2^31: >> on a negative int64 is arithmetic with GCC and Clang. */
+    const int32_t high = (int32_t)((ab + ((int64_t)1 << 30)) >> 31);
+    const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+    const int32_t remainder = high & mask;
+    const int32_t threshold = (mask >> 1) + (high < 0 ? 1 : 0);
+    return (high >> right) + (remainder > threshold ? 1 : 0);
+}
+
+static inline uint8_t tm_qu8_output(int32_t acc, int32_t m, int32_t shift,
+                                    const tm_qu8_requant_params* p) {
+    int32_t y = tm_qu8_mbqm(acc, m, shift) + p->output_zero_point;
+    y = y < p->min ? p->min : y;
+    y = y > p->max ? p->max : y;
+    return (uint8_t)y;
+}
+
+#ifdef TM_ARCH_X86
+#include <immintrin.h>
+
+/* 8 lanes; shift as a vector of per-lane shifts. 21 operations:
+ *   high = bits 31..62 of x * m + 2^30 (even and odd lanes by two 32x32->64 multiplies)
+ *   RoundingDivideByPOT: (high >> r) + (remainder > (mask >> 1) + (high < 0)), the comparison
+ *   masks being -1 / 0, so "+ (a > b)" is "- cmpgt(a, b)" and "+ (high < 0)" is "- (high >> 31)". */
+static inline TM_TARGET_AVX2 __m256i tm_qu8_mbqm_avx2(__m256i x, __m256i m, __m256i shift) {
+    const __m256i one = _mm256_set1_epi32(1);
+    const __m256i left = _mm256_max_epi32(shift, _mm256_setzero_si256());
+    const __m256i right = _mm256_sub_epi32(left, shift); /* max(-shift, 0) */
+    x = _mm256_sllv_epi32(x, left);
+    const __m256i rnd = _mm256_set1_epi64x((long long)1 << 30);
+    const __m256i even = _mm256_add_epi64(_mm256_mul_epi32(x, m), rnd);
+    const __m256i odd = _mm256_add_epi64(
+        _mm256_mul_epi32(_mm256_srli_epi64(x, 32), _mm256_srli_epi64(m, 32)), rnd);
+    const __m256i high = _mm256_blend_epi32(_mm256_srli_epi64(even, 31), _mm256_slli_epi64(odd, 1), 0xAA);
+    const __m256i mask = _mm256_sub_epi32(_mm256_sllv_epi32(one, right), one);
+    const __m256i remainder = _mm256_and_si256(high, mask);
+    const __m256i threshold = _mm256_sub_epi32(_mm256_srli_epi32(mask, 1), _mm256_srai_epi32(high, 31));
+    return _mm256_sub_epi32(_mm256_srav_epi32(high, right), _mm256_cmpgt_epi32(remainder, threshold));
+}
+
+/* requantize 8 accumulators, add the zero point, clamp: int32 lanes in [min, max]. */
+static inline TM_TARGET_AVX2 __m256i tm_qu8_requant_avx2(__m256i acc, const int32_t* mult,
+                                                         const int32_t* shift,
+                                                         const tm_qu8_requant_params* p) {
+    __m256i y = tm_qu8_mbqm_avx2(acc, _mm256_loadu_si256((const __m256i*)mult),
+                                 _mm256_loadu_si256((const __m256i*)shift));
+    y = _mm256_add_epi32(y, _mm256_set1_epi32(p->output_zero_point));
+    y = _mm256_max_epi32(y, _mm256_set1_epi32(p->min));
+    return _mm256_min_epi32(y, _mm256_set1_epi32(p->max));
+}
+
+/* Two vectors of 8 values in 0..255 -> 16 bytes in order. */
+static inline TM_TARGET_AVX2 __m128i tm_qu8_pack16_avx2(__m256i a, __m256i b) {
+    const __m128i wa = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    const __m128i wb = _mm_packs_epi32(_mm256_castsi256_si128(b), _mm256_extracti128_si256(b, 1));
+    return _mm_packus_epi16(wa, wb);
+}
+#endif
+
+#ifdef TM_ARCH_NEON
+#include <arm_neon.h>
+
+/* 4 lanes. vqrdmulh is exactly SaturatingRoundingDoublingHighMul; the fixup makes the rounding
+ * shift (halves up) round halves away from zero, as gemmlowp's NEON RoundingDivideByPOT. */
+static inline int32x4_t tm_qu8_mbqm_neon(int32x4_t x, int32x4_t m, int32x4_t shift) {
+    const int32x4_t zero = vdupq_n_s32(0);
+    const int32x4_t left = vmaxq_s32(shift, zero);
+    const int32x4_t neg_right = vminq_s32(shift, zero);
+    x = vshlq_s32(x, left);
+    const int32x4_t high = vqrdmulhq_s32(x, m);
+    const int32x4_t fixup = vshrq_n_s32(vandq_s32(high, neg_right), 31);
+    return vrshlq_s32(vqaddq_s32(high, fixup), neg_right);
+}
+
+static inline int32x4_t tm_qu8_requant_neon(int32x4_t acc, const int32_t* mult,
+                                            const int32_t* shift, const tm_qu8_requant_params* p) {
+    int32x4_t y = tm_qu8_mbqm_neon(acc, vld1q_s32(mult), vld1q_s32(shift));
+    y = vaddq_s32(y, vdupq_n_s32(p->output_zero_point));
+    y = vmaxq_s32(y, vdupq_n_s32(p->min));
+    return vminq_s32(y, vdupq_n_s32(p->max));
+}
+
+/* Two vectors of 4 values in 0..255 -> 8 bytes. */
+static inline uint8x8_t tm_qu8_pack8_neon(int32x4_t a, int32x4_t b) {
+    return vqmovun_s16(vcombine_s16(vqmovn_s32(a), vqmovn_s32(b)));
+}
+#endif
+
+#endif

@@ -1,0 +1,184 @@
+"""Every quantized C operator on every ISA this machine runs, against the NumPy integer reference
+(tinymobile.quantized_reference), bit for bit, on hypothesis-generated shapes and quantization
+parameters: odd sizes, channel counts off the vector widths (4, 8, 16), both strides, per-tensor
+uint8 and per-channel int8 weights, uint8 and int8 activations, random zero points, multipliers,
+shifts and clamps. Outputs are written over two different sentinel fills (0x00, then 0xFF) and
+both runs must equal the reference, so an element the kernel forgets to write shows up."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from conftest import ISAS
+from tinymobile import kernels
+from tinymobile import quantized_reference as qr
+from tinymobile._native import ffi, lib
+from tinymobile.quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QPointwiseOp,
+                                      domain_offset, from_domain, kernel_table, to_domain)
+
+SETTINGS = settings(max_examples=30, deadline=None)
+DTYPES = st.sampled_from(["uint8", "int8"])
+
+
+def run_sentinels(op, x, dtype):
+    """Run op on x (model dtype) into outputs prefilled with 0x00 and 0xFF; both must agree."""
+    xu = np.ascontiguousarray(to_domain(x))
+    outs = []
+    for fill in (0x00, 0xFF):
+        out = np.full(op.output_shape(xu.shape), fill, np.uint8)
+        op.bind(xu, out)()
+        outs.append(out)
+    assert np.array_equal(outs[0], outs[1]), "an output element was not written"
+    return from_domain(outs[0], dtype)
+
+
+def random_requant(rng, cout, dtype, per_channel):
+    """Quantization parameters like real models': multipliers in [2^30, 2^31), right shifts
+    (and now and then a left shift), zero points anywhere in range, a ReLU-like clamp."""
+    lo, hi = qr.DTYPE_RANGE[dtype]
+    n = cout if per_channel else 1
+    mult = rng.integers(1 << 30, (1 << 31) - 1, n, dtype=np.int64).astype(np.int32)
+    shift = rng.integers(-14, 1, n).astype(np.int32)
+    if per_channel:  # weights symmetric int8, zero point 0 (TFLite's per-channel scheme)
+        wzp = np.zeros(n, np.int32)
+    else:
+        wzp = np.array([rng.integers(0, 256) if dtype == "uint8" else rng.integers(-128, 128)],
+                       np.int32)
+    c_lo = int(rng.integers(lo, lo + 60))
+    c_hi = int(rng.integers(c_lo, hi + 1))
+    rq = qr.Requant(int(rng.integers(lo, hi + 1)), np.repeat(wzp, cout // n),
+                    np.repeat(mult, cout // n), np.repeat(shift, cout // n),
+                    int(rng.integers(lo, hi + 1)), (c_lo, c_hi), dtype)
+    return rq
+
+
+def random_weights(rng, shape, dtype, per_channel):
+    wdtype = "int8" if (per_channel or dtype == "int8") else "uint8"
+    lo, hi = qr.DTYPE_RANGE[wdtype]
+    if per_channel:
+        lo = -127
+    return rng.integers(lo, hi + 1, shape).astype(wdtype)
+
+
+def random_input(rng, shape, dtype):
+    lo, hi = qr.DTYPE_RANGE[dtype]
+    return rng.integers(lo, hi + 1, shape).astype(dtype)
+
+
+def random_bias(rng, n):
+    return rng.integers(-40000, 40000, n).astype(np.int32)
+
+
+def setup(isa, threads):
+    return kernel_table(isa), kernels.create_pool(threads)
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 2), h=st.integers(1, 11), w=st.integers(1, 11), cin=st.integers(1, 9),
+       cout=st.integers(1, 37), stride=st.sampled_from([1, 2]),
+       padding=st.sampled_from(["tf_same", "symmetric"]), dtype=DTYPES, per_channel=st.booleans(),
+       threads=st.sampled_from([1, 3]), seed=st.integers(0, 2**31))
+def test_conv3x3(isa, n, h, w, cin, cout, stride, padding, dtype, per_channel, threads, seed):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (n, h, w, cin), dtype)
+    wt = random_weights(rng, (3, 3, cin, cout), dtype, per_channel)
+    b = random_bias(rng, cout)
+    rq = random_requant(rng, cout, dtype, per_channel)
+    kern, pool = setup(isa, threads)
+    op = QConv3x3Op(kern, pool, wt, b, stride, padding, rq, domain_offset(dtype))
+    out = run_sentinels(op, x, dtype)
+    np.testing.assert_array_equal(out, qr.conv3x3(x, wt, b, stride, padding, rq))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 2), h=st.integers(1, 13), w=st.integers(1, 13), c=st.integers(1, 41),
+       stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
+       dtype=DTYPES, per_channel=st.booleans(), threads=st.sampled_from([1, 3]),
+       seed=st.integers(0, 2**31))
+def test_depthwise3x3(isa, n, h, w, c, stride, padding, dtype, per_channel, threads, seed):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (n, h, w, c), dtype)
+    wt = random_weights(rng, (3, 3, c), dtype, per_channel)
+    b = random_bias(rng, c)
+    rq = random_requant(rng, c, dtype, per_channel)
+    kern, pool = setup(isa, threads)
+    op = QDepthwise3x3Op(kern, pool, wt, b, stride, padding, rq, domain_offset(dtype))
+    out = run_sentinels(op, x, dtype)
+    np.testing.assert_array_equal(out, qr.depthwise3x3(x, wt, b, stride, padding, rq))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), dtype=DTYPES,
+       per_channel=st.booleans(), threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
+def test_pointwise(isa, m, k, n, dtype, per_channel, threads, seed):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (m, k), dtype)
+    wt = random_weights(rng, (k, n), dtype, per_channel)
+    b = random_bias(rng, n)
+    rq = random_requant(rng, n, dtype, per_channel)
+    kern, pool = setup(isa, threads)
+    out = run_sentinels(QPointwiseOp(kern, pool, wt, b, rq, domain_offset(dtype)), x, dtype)
+    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
+def test_pointwise_large_k_and_many_rows():
+    """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
+    rng = np.random.default_rng(7)
+    for isa in ISAS:
+        for m, threads in ((49, 3), (600, 2)):
+            x = random_input(rng, (m, 1024), "uint8")
+            wt = random_weights(rng, (1024, 40), "uint8", False)
+            b = random_bias(rng, 40)
+            rq = random_requant(rng, 40, "uint8", False)
+            kern, pool = setup(isa, threads)
+            out = run_sentinels(QPointwiseOp(kern, pool, wt, b, rq), x, "uint8")
+            np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
+@SETTINGS
+@given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 40),
+       dtype=DTYPES, seed=st.integers(0, 2**31))
+def test_average_pool_2d(n, h, w, c, dtype, seed):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (n, h, w, c), dtype)
+    lo, hi = qr.DTYPE_RANGE[dtype]
+    clamp = (int(rng.integers(lo, lo + 40)), int(rng.integers(hi - 40, hi + 1)))
+    op = QAveragePoolOp("average_pool_2d", clamp, domain_offset(dtype))
+    np.testing.assert_array_equal(run_sentinels(op, x, dtype), qr.average_pool(x, clamp))
+
+
+@SETTINGS
+@given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 40),
+       seed=st.integers(0, 2**31))
+def test_mean(n, h, w, c, seed):
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (n, h, w, c), "int8")
+    in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
+    mult, shift = qr.quantize_multiplier(float(rng.uniform(0.05, 3.0)))
+    op = QAveragePoolOp("mean", (-128, 127), 128, in_zp, out_zp, mult, shift)
+    np.testing.assert_array_equal(run_sentinels(op, x, "int8"),
+                                  qr.mean(x, in_zp, out_zp, mult, shift, (-128, 127)))
+
+
+@settings(max_examples=200, deadline=None)
+@given(x=st.integers(-(1 << 31), (1 << 31) - 1), real=st.floats(1e-6, 40.0))
+def test_c_requantize_matches_reference(x, real):
+    """The C scalar MultiplyByQuantizedMultiplier equals the NumPy one (the vector ones are
+    covered through the kernels above)."""
+    mult, shift = qr.quantize_multiplier(real)
+    if shift > 0:  # keep x * 2^shift meaningful as TFLite would (no models shift left by much)
+        x >>= shift
+    acc = np.array([x, -x if x > -(1 << 31) else x, x // 3], np.int32)
+    out = np.empty(3, np.int32)
+    lib.tm_qu8_requantize_scalar(3, ffi.cast("int32_t *", ffi.from_buffer(acc)), mult, shift,
+                                 ffi.cast("int32_t *", ffi.from_buffer(out)))
+    np.testing.assert_array_equal(out, qr.multiply_by_quantized_multiplier(acc, mult, shift))
+
+
+def test_unavailable_isa_is_refused():
+    from tinymobile.errors import TinyMobileError
+    with pytest.raises(TinyMobileError, match="unknown ISA"):
+        kernel_table("sse9")

@@ -1,0 +1,218 @@
+"""Quantized operators bound to one ISA's integer kernels (``tm_qu8_*``): weights packed once,
+then called on NHWC uint8 buffers, like :mod:`tinymobile.ops` for float.
+
+All operators work on uint8 activations. An int8 model runs in the same domain: every activation
+is ``x_i8 + 128`` (``x.view(np.uint8) ^ 0x80``), every activation zero point and clamp is shifted
+by 128, so ``x - x_zp`` -- and hence every result -- is unchanged; see :func:`domain_offset`.
+"""
+from __future__ import annotations
+
+from typing import Callable, Tuple
+
+import numpy as np
+
+from ._native import ffi, lib
+from .errors import TinyMobileError
+from .kernels import ISA_NAMES, available_isas, default_isa
+from .network import conv_output
+from .quantized_reference import Requant
+
+
+def domain_offset(dtype: str) -> int:
+    """What the uint8 kernel domain adds to stored values: 0 for uint8, 128 for int8."""
+    return 128 if dtype == "int8" else 0
+
+
+def to_domain(x: np.ndarray) -> np.ndarray:
+    """uint8 stays as it is; int8 becomes x + 128 as uint8 (a copy)."""
+    if x.dtype == np.int8:
+        return x.view(np.uint8) ^ np.uint8(0x80)
+    return x
+
+
+def from_domain(x: np.ndarray, dtype: str) -> np.ndarray:
+    """Inverse of :func:`to_domain` for a model of ``dtype``."""
+    if dtype == "int8":
+        return (x ^ np.uint8(0x80)).view(np.int8)
+    return x
+
+
+def kernel_table(isa: str = None):
+    """The quantized C kernel table (``tm_qu8_kernels*``) of ``isa`` (default: the best one)."""
+    name = default_isa() if isa is None else isa
+    if name not in ISA_NAMES:
+        raise TinyMobileError(f"unknown ISA {name!r}; expected one of {ISA_NAMES}")
+    table = lib.tm_qu8_kernels_for(ISA_NAMES.index(name))
+    if table == ffi.NULL:
+        raise TinyMobileError(f"ISA {name!r} is not available here; available: {available_isas()}")
+    return table
+
+
+def _aligned_bytes(size: int) -> np.ndarray:
+    raw = np.empty(size + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset:offset + size]
+
+
+def _ptr(kind: str, a: np.ndarray):
+    return ffi.cast(kind, ffi.from_buffer(a))
+
+
+def _weights_offset(w: np.ndarray, rq: Requant) -> np.ndarray:
+    """w - w_zero_point as int16 (per output channel = last axis)."""
+    return np.ascontiguousarray(w.astype(np.int16) - np.asarray(rq.weight_zero_point, np.int16))
+
+
+def _i32(a) -> np.ndarray:
+    return np.ascontiguousarray(a, np.int32)
+
+
+class QOp:
+    """Base class: ``output_shape``, ``bind`` and a convenience ``__call__`` on uint8 arrays."""
+
+    def output_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
+        raise NotImplementedError
+
+    def bind(self, x: np.ndarray, out: np.ndarray) -> Callable[[], None]:
+        raise NotImplementedError
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.uint8)
+        out = np.empty(self.output_shape(x.shape), np.uint8)
+        self.bind(x, out)()
+        return out
+
+
+class _Requantized(QOp):
+    """Output zero point and clamp moved into the uint8 domain."""
+
+    def __init__(self, rq: Requant, offset: int):
+        self.in_zp = int(rq.input_zero_point) + offset
+        self.out_zp = int(rq.output_zero_point) + offset
+        self.lo, self.hi = int(rq.clamp[0]) + offset, int(rq.clamp[1]) + offset
+
+
+class QPointwiseOp(_Requantized):
+    """1x1 convolution / fully connected (..., Cin) uint8 -> (..., Cout) uint8."""
+
+    def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, rq: Requant, offset: int = 0):
+        super().__init__(rq, offset)
+        self.kern, self.pool = kern, pool
+        self.cin, self.cout = w.shape
+        self.packed = _aligned_bytes(lib.tm_qu8_gemm_packed_size(kern, self.cin, self.cout))
+        # Keep every temporary array referenced until the C call returns (a pointer made from a
+        # temporary does not keep it alive).
+        wk, bk, mk, sk = _weights_offset(w, rq), _i32(b), _i32(rq.multiplier), _i32(rq.shift)
+        lib.tm_qu8_gemm_pack(kern, self.cin, self.cout, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
+                             self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
+                             _ptr("void *", self.packed))
+        self.scratch = np.empty(lib.tm_qu8_pointwise_scratch_size(
+            kern, lib.tm_pool_threads(pool), self.cin), np.int16)
+
+    def output_shape(self, shape):
+        assert shape[-1] == self.cin, (shape, self.cin)
+        return tuple(shape[:-1]) + (self.cout,)
+
+    def bind(self, x, out):
+        m = x.size // self.cin
+        assert out.size == m * self.cout and x.dtype == np.uint8 and out.dtype == np.uint8
+        args = (self.kern, self.pool, m, self.cin, self.cout, _ptr("uint8_t *", x),
+                _ptr("void *", self.packed), _ptr("int16_t *", self.scratch), _ptr("uint8_t *", out),
+                self.out_zp, self.lo, self.hi)
+        return lambda: lib.tm_qu8_pointwise_op(*args)
+
+
+class QConv3x3Op(_Requantized):
+    """Full 3x3 convolution (N, H, W, Cin) -> (N, OH, OW, Cout), uint8."""
+
+    def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
+                 rq: Requant, offset: int = 0):
+        super().__init__(rq, offset)
+        self.kern, self.pool, self.stride, self.padding = kern, pool, stride, padding
+        self.cin, self.cout = w.shape[2], w.shape[3]
+        k = 9 * self.cin
+        self.packed = _aligned_bytes(lib.tm_qu8_gemm_packed_size(kern, k, self.cout))
+        wk = _weights_offset(w, rq).reshape(k, self.cout)
+        bk, mk, sk = _i32(b), _i32(rq.multiplier), _i32(rq.shift)
+        lib.tm_qu8_gemm_pack(kern, k, self.cout, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
+                             self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
+                             _ptr("void *", self.packed))
+        self.scratch = np.empty(lib.tm_qu8_conv3x3_scratch_size(
+            kern, lib.tm_pool_threads(pool), self.cin), np.int16)
+
+    def output_shape(self, shape):
+        n, h, w, c = shape
+        assert c == self.cin, (shape, self.cin)
+        return (n, conv_output(h, self.stride, self.padding)[0],
+                conv_output(w, self.stride, self.padding)[0], self.cout)
+
+    def bind(self, x, out):
+        n, h, w, _ = x.shape
+        oh, top = conv_output(h, self.stride, self.padding)
+        ow, left = conv_output(w, self.stride, self.padding)
+        assert out.shape == (n, oh, ow, self.cout)
+        args = (self.kern, self.pool, n, h, w, self.cin, self.cout, self.stride, top, left, oh, ow,
+                _ptr("uint8_t *", x), _ptr("void *", self.packed), self.in_zp,
+                _ptr("int16_t *", self.scratch), _ptr("uint8_t *", out), self.out_zp, self.lo, self.hi)
+        return lambda: lib.tm_qu8_conv3x3_op(*args)
+
+
+class QDepthwise3x3Op(_Requantized):
+    """Depthwise 3x3 convolution (N, H, W, C) -> (N, OH, OW, C), uint8."""
+
+    def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
+                 rq: Requant, offset: int = 0):
+        super().__init__(rq, offset)
+        self.kern, self.pool, self.stride, self.padding = kern, pool, stride, padding
+        self.channels = w.shape[2]
+        self.packed = np.empty(lib.tm_qu8_dwconv3x3_packed_size(self.channels) // 4, np.int32)
+        wk, bk, mk, sk = _weights_offset(w, rq), _i32(b), _i32(rq.multiplier), _i32(rq.shift)
+        lib.tm_qu8_dwconv3x3_pack(self.channels, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
+                                  self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
+                                  _ptr("void *", self.packed))
+
+    def output_shape(self, shape):
+        n, h, w, c = shape
+        assert c == self.channels, (shape, self.channels)
+        return (n, conv_output(h, self.stride, self.padding)[0],
+                conv_output(w, self.stride, self.padding)[0], c)
+
+    def bind(self, x, out):
+        n, h, w, c = x.shape
+        oh, top = conv_output(h, self.stride, self.padding)
+        ow, left = conv_output(w, self.stride, self.padding)
+        assert out.shape == (n, oh, ow, c)
+        zp_row = np.full(w * c, self.in_zp, np.uint8)
+        args = (self.kern, self.pool, n, h, w, c, self.stride, top, left, oh, ow,
+                _ptr("uint8_t *", x), _ptr("int32_t *", self.packed), _ptr("uint8_t *", zp_row),
+                _ptr("uint8_t *", out), self.out_zp, self.lo, self.hi)
+        return lambda: (zp_row, lib.tm_qu8_dwconv3x3_op(*args))
+
+
+class QAveragePoolOp(QOp):
+    """Global average pool (N, H, W, C) -> (N, C), uint8; ``mode`` "average_pool_2d" or "mean"
+    (see :func:`tinymobile.quantized_reference.average_pool` / ``mean``)."""
+
+    def __init__(self, mode: str, clamp: Tuple[int, int], offset: int = 0, input_zero_point: int = 0,
+                 output_zero_point: int = 0, multiplier: int = 0, shift: int = 0):
+        if mode not in ("average_pool_2d", "mean"):
+            raise ValueError(f"unknown pool mode {mode!r}")
+        self.mode = 0 if mode == "average_pool_2d" else 1
+        self.offset = offset
+        self.in_zp, self.out_zp = int(input_zero_point) + offset, int(output_zero_point) + offset
+        self.multiplier, self.shift = int(multiplier), int(shift)
+        self.lo, self.hi = int(clamp[0]) + offset, int(clamp[1]) + offset
+
+    def output_shape(self, shape):
+        return (shape[0], shape[-1])
+
+    def bind(self, x, out):
+        n, h, w, c = x.shape
+        assert out.shape == (n, c)
+        mult, shift = self.multiplier, self.shift
+        if self.mode == 1:
+            from .quantized_reference import mean_multiplier
+            mult, shift = mean_multiplier(mult, shift, h * w)
+        args = (n, h * w, c, _ptr("uint8_t *", x), _ptr("uint8_t *", out), self.mode, self.offset,
+                self.in_zp, mult, shift, self.out_zp, self.lo, self.hi)
+        return lambda: lib.tm_qu8_avgpool_op(*args)
