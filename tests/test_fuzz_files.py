@@ -2,7 +2,11 @@
 files in ../shared: bits flipped, bytes overwritten with extreme values, truncation, splices,
 insertions and deletions. Loading a mutated file must either succeed (and then the model must run)
 or raise a TinyMobileError: never another exception, never a hang (each case has a wall-clock
-limit) and never an unbounded allocation (each case runs under an address-space limit)."""
+limit) and never an unbounded allocation (each case runs under an address-space limit).
+
+CI runs a fixed sample (derandomized, ~25 s). For a longer campaign with fresh random cases:
+    TINYMOBILE_FUZZ_SCALE=20 TINYMOBILE_FUZZ_RANDOM=1 pytest tests/test_fuzz_files.py
+"""
 import io
 import os
 import tarfile
@@ -21,6 +25,9 @@ from tinymobile import model_format
 from tinymobile.convert import load_source
 from tinymobile.model import Model
 
+#: Examples per format are multiplied by this; TINYMOBILE_FUZZ_RANDOM=1 draws fresh cases each run.
+SCALE = float(os.environ.get("TINYMOBILE_FUZZ_SCALE", "1"))
+RANDOM = bool(os.environ.get("TINYMOBILE_FUZZ_RANDOM"))
 #: Wall-clock limit of one case (generous: a loaded 2-core CI machine; cases take ~50 ms).
 CASE_SECONDS = 15
 #: Address space one case may add (the largest seed model needs ~20 MB).
@@ -47,6 +54,14 @@ def _keras_zip(weights: bytes) -> bytes:
     return b.getvalue()
 
 
+def _quantized_network():
+    """A small int8 model (format version 2), quantized with a few random calibration images."""
+    from tinymobile.quantize import quantize_model
+    model = tinymobile.build(alpha=0.25, resolution=32, num_classes=5, threads=1)
+    images = [np.random.default_rng(i).integers(0, 256, (40, 40, 3), np.uint8) for i in range(4)]
+    return quantize_model(model, images)
+
+
 def _npz_of(network) -> bytes:
     with tempfile.TemporaryDirectory() as d:
         p = os.path.join(d, "m.npz")
@@ -58,6 +73,7 @@ def _npz_of(network) -> bytes:
 KINDS = {
     "npz": (".npz", 200),
     "npz_small": (".npz", 120),
+    "npz_int8": (".npz", 120),
     "tflite": (".tflite", 160),
     "tflite_quant": (".tflite", 100),
     "tgz": (".tgz", 80),
@@ -76,6 +92,7 @@ def seeds():
     return {
         "npz": _npz_of(load_source(FIXTURES / "mobilenet_2_5_128_tf.h5")),
         "npz_small": _npz_of(tinymobile.build(alpha=0.25, resolution=16, num_classes=3, threads=1).network),
+        "npz_int8": _npz_of(_quantized_network()),
         "tflite": tflite,
         "tflite_quant": read(MODELS / "mobilenet_v1_0.25_128_quant.tflite"),
         "tgz": _tgz(tflite),
@@ -101,7 +118,8 @@ def check_case(path: str) -> str:
             return "refused"
         r = min(model.resolution, 64)  # fully convolutional: a small input exercises every layer
         model.network.resolution = r
-        out = model.forward(np.zeros((1, r, r, 3), np.float32))
+        run = getattr(model, "logits", model.forward)  # float in, float out for int8 models too
+        out = run(np.zeros((1, r, r, 3), np.float32))
         assert out.shape == (1, model.network.num_outputs)
         return "ok"
 
@@ -121,8 +139,8 @@ def test_mutated_files_load_or_raise_tinymobile_error(kind, seeds, tmp_path_fact
     seed = seeds[kind]
     outcomes = []
 
-    @settings(max_examples=examples, deadline=None, database=None, derandomize=False,
-              suppress_health_check=list(HealthCheck))
+    @settings(max_examples=max(1, int(examples * SCALE)), deadline=None, database=None,
+              derandomize=not RANDOM, suppress_health_check=list(HealthCheck))
     @given(ops=mutations(len(seed)))
     def case(ops):
         p = directory / f"case{suffix}"
