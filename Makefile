@@ -37,7 +37,8 @@ ccheck:
 # (the interpreter's own allocations look like leaks); any UB report aborts (non-zero exit).
 SANITIZE_DIR := build/sanitize
 SANITIZE_TESTS := tests/test_sanitize_build.py tests/test_kernels.py tests/test_model_parity.py \
-	tests/test_memory_guards.py tests/test_threads.py tests/test_validate.py
+	tests/test_memory_guards.py tests/test_threads.py tests/test_validate.py \
+	tests/test_quantized_kernels.py tests/test_quantized_model.py
 test-sanitize: install
 	mkdir -p $(SANITIZE_DIR)
 	CC=gcc $(PY) csrc/build_sanitize.py $(SANITIZE_DIR) > $(SANITIZE_DIR)/module-path
