@@ -78,7 +78,8 @@ def test_creating_and_dropping_models_returns_threads_and_memory():
             del m
 
     cycle(5)  # warm-up
-    threads0, rss0 = _wait_for_threads(os_threads()), rss_bytes()
+    rss0 = rss_bytes()  # collects garbage first: models from earlier tests take their pools along
+    threads0 = os_threads()
     # The measurement sees the pools: five live models of 3 threads add 10 OS threads.
     live = [tinymobile.build(alpha=0.25, resolution=16, num_classes=2, threads=3) for _ in range(5)]
     assert os_threads() == threads0 + 10
@@ -99,7 +100,8 @@ def test_failed_loads_leave_nothing_behind(tmp_path):
     for _ in range(20):
         with pytest.raises(tinymobile.TinyMobileError):
             tinymobile.load(bad, threads=2)
-    threads0, rss0 = os_threads(), rss_bytes()
+    rss0 = rss_bytes()
+    threads0 = os_threads()
     for _ in range(300):
         with pytest.raises(tinymobile.TinyMobileError):
             tinymobile.load(bad, threads=2)
