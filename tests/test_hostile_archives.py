@@ -115,3 +115,35 @@ def test_cli_reports_damaged_files_in_one_line(capsys, tmp_path, name, data, com
     assert code != 0
     assert len(err.strip().splitlines()) == 1, err
     assert err.startswith("tinymobile: error:") and "Traceback" not in err
+
+
+def _bump_zip_versions(data: bytes) -> bytes:
+    """Set 'version needed to extract' of every central directory entry to 8.4 (zipfile raises
+    NotImplementedError when it opens such an archive)."""
+    b = bytearray(data)
+    i = b.find(b"PK\x01\x02")
+    while i >= 0:
+        b[i + 6:i + 8] = (84).to_bytes(2, "little")
+        i = b.find(b"PK\x01\x02", i + 4)
+    return bytes(b)
+
+
+def test_keras_zip_of_unsupported_zip_version_is_refused(tmp_path):
+    """Found by the fuzzer: NotImplementedError from zipfile escaped the .keras reader."""
+    from test_fuzz_files import _keras_zip
+    require_shared()
+    data = _keras_zip((FIXTURES / "keras_mobilenet_0.25_128.weights.h5").read_bytes())
+    (tmp_path / "m.keras").write_bytes(_bump_zip_versions(data))
+    load_refused(tmp_path / "m.keras", "not a .keras archive")
+
+
+def test_tflite_with_labels_zip_of_unsupported_zip_version_still_loads(tmp_path):
+    """Same for the zip of associated files appended to a TFLite model: it is ignored (as a zip
+    that is not there), the model itself converts."""
+    from conftest import MODELS
+    require_shared()
+    data = (MODELS / "mobilenet_v1_0.25_128_quant.tflite").read_bytes()
+    (tmp_path / "q.tflite").write_bytes(_bump_zip_versions(data))
+    with time_limit(15):
+        net = load_source(tmp_path / "q.tflite", dequantize=True)
+    assert net.num_outputs == 1001

@@ -94,8 +94,8 @@ def load_keras_zip(path: str, resolution: Optional[int] = None) -> Network:
     """A Keras 3 ``.keras`` archive -> Network (nothing is extracted to disk)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ModelFormatError(f"{path}: not a .keras archive ({e})") from None
+    except Exception as e:  # noqa: BLE001 — BadZipFile, OSError, NotImplementedError (odd zip versions)...
+        raise ModelFormatError(f"{path}: not a .keras archive ({type(e).__name__}: {e})") from None
     with zf:
         weights = _member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
         if weights is None:
