@@ -153,6 +153,7 @@ def png_header_only(path, width, height):
     return path
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns, we refuse
 @pytest.mark.parametrize("side", [10_000, 20_000, 60_000])
 def test_huge_images_are_refused_before_decoding(tmp_path, model, side):
     """100 MP is in Pillow's warning-only range (1x..2x its limit), 400 MP and 3.6 GP in its error
@@ -163,6 +164,7 @@ def test_huge_images_are_refused_before_decoding(tmp_path, model, side):
             model.predict(p)
 
 
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")
 def test_pixel_limit_follows_pillow_setting(tmp_path, model, monkeypatch):
     p = save(Image.fromarray(gradient(40, 30)), tmp_path / "small.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)
