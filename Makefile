@@ -31,7 +31,6 @@ ccheck:
 	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
 	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
 
-# The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra.
 # The kernels built with AddressSanitizer + UndefinedBehaviorSanitizer (gcc), run under the kernel
 # and model tests. Python is not ASan-built, so the ASan runtime is preloaded; leak detection is off
 # (the interpreter's own allocations look like leaks); any UB report aborts (non-zero exit).
@@ -48,8 +47,11 @@ test-sanitize: install
 	TINYMOBILE_NATIVE_MODULE="$$(cat $(SANITIZE_DIR)/module-path)" \
 	$(PY) -m pytest -q -p no:cacheprovider --capture=sys $(SANITIZE_TESTS)
 
+# The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra. Float suite, then
+# the quantized 0.75_192 against TFLite int8 and against our float engine on the same weights.
 bench: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench
+	$(PY) -m benchmarks.bench_int8
 
 # Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
 bench-int8: install $(VENV)/.bench-deps

@@ -70,8 +70,9 @@ def create_pool(threads: int):
 
 
 def fptr(a: np.ndarray):
-    """A ``float*`` into a C-contiguous float32 array, without copying."""
-    return ffi.cast("float *", ffi.from_buffer(a))
+    """A ``float[]`` view of a C-contiguous float32 array (no copy), usable wherever C takes a
+    ``float*``. It keeps ``a`` alive, so a temporary array stays valid while the view is held."""
+    return ffi.from_buffer("float[]", a)
 
 
 def fma_peak_gflops(isa: Optional[str] = None, seconds: float = 0.2) -> float:

@@ -55,7 +55,10 @@ def _aligned_bytes(size: int) -> np.ndarray:
 
 
 def _ptr(kind: str, a: np.ndarray):
-    return ffi.cast(kind, ffi.from_buffer(a))
+    """An array view of ``a`` (no copy) passed where C takes ``kind`` ("int16_t *"...); it keeps
+    ``a`` alive while held."""
+    item = kind.replace("*", "").strip()
+    return ffi.from_buffer(("uint8_t" if item == "void" else item) + "[]", a)
 
 
 def _weights_offset(w: np.ndarray, rq: Requant) -> np.ndarray:

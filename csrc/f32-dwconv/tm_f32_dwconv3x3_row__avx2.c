@@ -70,6 +70,9 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
         return;
     }
 
+    /* Pixel pairs read 12 input streams; when a pixel is a multiple of 4 KiB (C = 1024) they all
+     * fall in one L1 set, more than its 8 ways: then single pixels (9 streams) are faster. */
+    const int pairs = (channels * sizeof(float)) % 4096 != 0;
     for (size_t ct = 0; ct < channels; ct += TM_DW_AVX2_CHANNEL_TILE) {
     const size_t ct_end = TM_MIN(ct + TM_DW_AVX2_CHANNEL_TILE, cv);
     const int tile_has_tail = cv < channels && ct + TM_DW_AVX2_CHANNEL_TILE >= channels;
@@ -80,7 +83,7 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
         const ptrdiff_t room = (ptrdiff_t)in_width - ix0;
         const size_t kx_hi = room >= 3 ? 3 : (room > 0 ? (size_t)room : 0);
         float* o = out + ox * channels;
-        if (ix0 >= 0 && ox + 1 < out_width && (size_t)ix0 + stride + 3 <= in_width) {
+        if (pairs && ix0 >= 0 && ox + 1 < out_width && (size_t)ix0 + stride + 3 <= in_width) {
             /* Two interior pixels at once: weights loaded once, shared input columns once. */
             const float* p0 = r0 + (size_t)ix0 * channels;
             const float* p1 = r1 + (size_t)ix0 * channels;
