@@ -63,3 +63,6 @@ $(VENV)/.bench-deps: setup.py
 
 clean:
 	rm -rf build *.egg-info tinymobile/_native*.so
+
+# Raspberry Pi: make cross ARCH=aarch64|armv7, make test-arm (docs/RASPBERRY_PI.md)
+include tests/arm/arm.mk

@@ -7,6 +7,7 @@ import glob
 import os
 import platform
 import re
+import struct
 
 from cffi import FFI
 
@@ -26,11 +27,20 @@ def c_sources() -> list:
     return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
 
 
-def compile_args() -> list:
+def compile_args(machine: str = None, pointer_bytes: int = None) -> list:
+    """Compiler flags for a target, by default this interpreter's: ``machine`` as
+    platform.machine() reports it, ``pointer_bytes`` the Python's pointer size.
+
+    32-bit ARM gets NEON with FMA (ARMv7-A, neon-vfpv4): Raspberry Pi OS 32-bit's compiler
+    defaults to ARMv6 (no NEON even with -mfpu), and on a Pi 4/5 its 64-bit kernel reports
+    "aarch64" to a 32-bit Python. The float ABI stays the compiler's default (hard on armhf).
+    ARMv6 (Pi 1, Zero) has no NEON and keeps the defaults: the scalar kernels."""
     args = ["-O3", "-fno-strict-aliasing"]
-    machine = platform.machine().lower()
-    if machine.startswith("armv7") or machine == "armv8l":
-        args += ["-mfpu=neon-vfpv4", "-mfloat-abi=hard"]
+    machine = (machine or platform.machine()).lower()
+    pointer_bytes = pointer_bytes or struct.calcsize("P")
+    arm32 = machine.startswith(("armv7", "armv8")) or (machine in ("aarch64", "arm64") and pointer_bytes == 4)
+    if arm32:
+        args += ["-march=armv7-a", "-mfpu=neon-vfpv4"]
     return args
 
 

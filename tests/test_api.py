@@ -111,8 +111,10 @@ def test_warm_forward_allocates_nothing_large(small_model_path):
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    # The logits copy (4 kB) is the only array a warm call makes; an activation buffer is >= 64 kB.
-    assert peak < 32 * 1024, peak
+    # The logits copy (4 kB) is the only array a warm call makes, plus NumPy's own small
+    # temporaries (about 34 kB with numpy 1.24); planning buffers again would take two
+    # ping-pong buffers of 256 kB each for this model.
+    assert peak < 64 * 1024, peak
 
 
 def test_threads_argument_and_environment(monkeypatch, small_model_path):

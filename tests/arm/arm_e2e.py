@@ -1,0 +1,150 @@
+"""End-to-end checks of the tinymobile package on an ARM Python under qemu (`make test-arm`).
+
+Not collected by the x86 test run (the file name does not start with test_); run as
+``pytest tests/arm/arm_e2e.py`` by the emulated Python, with
+
+  TM_E2E_DIR   models and x86 results written by tests/arm/e2e_prepare.py (default build/arm-e2e)
+  TM_SHARED    the shared data folder (default ../shared)
+  TM_MACHINE   the platform.machine() this run must be on (aarch64, armv7l)
+
+Models are the Keras 2 fixtures of shared/fixtures, two real pretrained models of
+shared/models dequantized to float, and one of them as it is (uint8, integer kernels), all
+converted on x86.
+"""
+import os
+import platform
+
+import numpy as np
+import pytest
+
+import tinymobile
+
+E2E = os.environ.get("TM_E2E_DIR", "build/arm-e2e")
+SHARED = os.environ.get("TM_SHARED", "../shared")
+#: fixture model name -> reference npz of TensorFlow's logits, and how many of its inputs to run
+#: (the 1.0 model costs ~8 s per image under qemu).
+FIXTURES = {"mobilenet_0.25_128": ("reference_0.25_128.npz", 4),
+            "mobilenet_0.5_160": ("reference_0.5_160.npz", 4),
+            "mobilenet_1_224": ("reference_1.0_224.npz", 1)}
+REAL_MODELS = ("real_0.5_160", "real_0.75_192")
+#: models and images of the top-5 comparison with x86. The fixtures give the same top-5 for
+#: every input, so one of them is enough; the real models' answers depend on the image. The
+#: 0.75 model (~4 s per image under qemu) runs on the golden image only.
+TOP5_RUNS = {"mobilenet_0.25_128": None, "real_0.5_160": None, "real_0.75_192": ("grace_hopper.bmp",)}
+
+
+@pytest.fixture(scope="module")
+def x86():
+    with np.load(os.path.join(E2E, "x86_results.npz"), allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def model_path(name):
+    return os.path.join(E2E, name + ".npz")
+
+
+def tf_reference(name):
+    file, count = FIXTURES[name]
+    with np.load(os.path.join(SHARED, "fixtures", file), allow_pickle=False) as f:
+        return f["x"][:count], f["y"][:count]
+
+
+def assert_logits_close(got, want, what):
+    tol = 1e-4 * float(np.std(want))
+    err = float(np.max(np.abs(got.astype(np.float64) - want)))
+    assert err <= tol, f"{what}: max |difference| {err:.3g} > 1e-4 * std = {tol:.3g}"
+
+
+def test_runs_on_the_expected_arm_machine_with_neon():
+    expected = os.environ.get("TM_MACHINE")
+    if expected:
+        assert platform.machine() == expected
+    assert tinymobile.isa() == "neon"
+    assert tinymobile.available_isas() == ["scalar", "neon"]
+
+
+def test_model_reports_the_neon_path():
+    model = tinymobile.load(model_path("mobilenet_0.25_128"), threads=1)
+    assert model.isa == "neon"
+    assert "isa=neon" in model.summary().splitlines()[0]
+    assert "isa=neon" in repr(model)
+
+
+@pytest.mark.parametrize("name", sorted(FIXTURES))
+def test_fixture_matches_tensorflow_logits(name):
+    x, y = tf_reference(name)
+    model = tinymobile.load(model_path(name))
+    assert_logits_close(model.forward(x), y, f"{name} on {model.isa}")
+
+
+@pytest.mark.parametrize("isa,threads", [("scalar", 1), ("neon", 1), ("neon", 3)])
+def test_every_path_and_thread_count_matches_tensorflow(isa, threads):
+    x, y = tf_reference("mobilenet_0.25_128")
+    model = tinymobile.load(model_path("mobilenet_0.25_128"), threads=threads, isa=isa)
+    assert (model.isa, model.threads) == (isa, threads)
+    assert_logits_close(model.forward(x), y, f"0.25_128 on {isa} x {threads} threads")
+
+
+@pytest.mark.parametrize("name", sorted(TOP5_RUNS))
+def test_top5_of_sample_images_is_the_same_as_on_x86(name, x86):
+    images = [str(i) for i in x86["images"]]
+    use = [i for i, image in enumerate(images) if image in (TOP5_RUNS[name] or images)]
+    paths = [os.path.join(SHARED, "images", "samples", images[i]) for i in use]
+    model = tinymobile.load(model_path(name))
+    logits = model.forward(model.preprocess(paths))
+    top5 = np.argsort(-logits, axis=1, kind="stable")[:, :5]
+    for row, i in enumerate(use):
+        assert top5[row].tolist() == x86[name + "/top5"][i].tolist(), images[i]
+    assert_logits_close(logits, x86[name + "/logits"][use], f"{name} vs x86 ({x86['isa']})")
+
+
+@pytest.mark.parametrize("path", ["neon", "neon-widening", "scalar"])
+def test_quantized_model_is_bit_exact_with_x86(path, x86, monkeypatch):
+    # The uint8 model on the integer kernels: on aarch64 "neon" is the udot GEMM (qemu's CPU has
+    # the dot-product extension) and TINYMOBILE_NO_DOTPROD gives the widening one.
+    if path == "neon-widening":
+        monkeypatch.setenv("TINYMOBILE_NO_DOTPROD", "1")
+    model = tinymobile.load(model_path("quant_0.5_160"), isa="scalar" if path == "scalar" else "neon")
+    assert model.dtype == "uint8"
+    from tinymobile._native import ffi
+    udot = model._runner.kern.dot_gemm != ffi.NULL
+    # qemu-aarch64's default CPU has udot, so the dot-product GEMM is the one exercised there.
+    assert udot == (path == "neon" and platform.machine() == "aarch64")
+    out = model.forward(x86["quant_0.5_160/input"])
+    want = x86["quant_0.5_160/output"]
+    assert out.dtype == want.dtype and np.array_equal(out, want), \
+        f"{int(np.sum(out != want))} of {want.size} quantized logits differ from x86 ({x86['isa']})"
+
+
+def test_quantized_model_top5_from_images_is_the_same_as_on_x86(x86):
+    images = [str(i) for i in x86["images"]]
+    model = tinymobile.load(model_path("quant_0.5_160"))
+    probs = model.predict([os.path.join(SHARED, "images", "samples", i) for i in images])
+    top5 = np.argsort(-probs, axis=1, kind="stable")[:, :5]
+    assert top5.tolist() == x86["quant_0.5_160/top5"].tolist()
+
+
+def test_real_model_output_depends_on_the_input(x86):
+    # Guards the check above: the real model's top-1 differs between sample images.
+    assert len(set(x86["real_0.5_160/top5"][:, 0].tolist())) > 1
+
+
+def test_command_line_gives_the_golden_label(capsys):
+    # shared/README.md: grace_hopper.bmp with the 0.75_192 model is "military uniform" in TFLite.
+    from tinymobile import cli
+
+    image = os.path.join(SHARED, "images", "samples", "grace_hopper.bmp")
+    assert cli.main(["-q", "predict", image, "--model", model_path("real_0.75_192")]) == 0
+    out = capsys.readouterr().out
+    assert out.split(": ", 1)[1].split(" | ")[0].endswith("military uniform"), out
+
+
+def test_classify_and_features_api():
+    model = tinymobile.load(model_path("mobilenet_0.25_128"))
+    image = os.path.join(SHARED, "images", "samples", "grace_hopper.bmp")
+    top = model.classify(image, top=5)
+    assert len(top) == 5 and all(isinstance(label, str) for label, _ in top)
+    probs = [p for _, p in top]
+    assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
+    features = model.features(image)
+    assert features.shape == (model.network.feature_size,) and np.isfinite(features).all()
