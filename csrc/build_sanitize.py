@@ -16,7 +16,7 @@ from cffi import FFI
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
-from build_ffi import c_sources, cdef_from_header  # noqa: E402
+from build_ffi import c_sources, cdef_from_header, compile_args  # noqa: E402
 
 SANITIZE = ["-fsanitize=address,undefined", "-fno-sanitize-recover=all", "-fno-omit-frame-pointer"]
 
@@ -32,7 +32,9 @@ def build(out_dir: str) -> str:
         include_dirs=[HERE],
         # -O1 keeps the vector code paths (intrinsics) while giving usable reports.
         # -fno-wrapv: Python's CFLAGS carry -fwrapv, which would hide signed overflow from UBSan.
-        extra_compile_args=["-O1", "-g", "-fno-strict-aliasing", "-fno-wrapv"] + SANITIZE,
+        # The target flags of the normal build (NEON on 32-bit ARM), with -O1 instead of -O3.
+        extra_compile_args=[a for a in compile_args() if not a.startswith("-O")]
+        + ["-O1", "-g", "-fno-strict-aliasing", "-fno-wrapv"] + SANITIZE,
         extra_link_args=SANITIZE,
         libraries=["m", "pthread"],
     )
