@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c test-qu8-c ccheck bench bench-int8 clean
+.PHONY: install test test-c test-qu8-c ccheck test-sanitize bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,22 @@ test-qu8-c:
 ccheck:
 	@for f in $(CSRC); do $(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -c $$f -o /dev/null || exit 1; done
 	@echo "ccheck: $(words $(CSRC)) C files compile as C99 without warnings"
+
+# The kernels built with AddressSanitizer + UndefinedBehaviorSanitizer (gcc), run under the kernel
+# and model tests. Python is not ASan-built, so the ASan runtime is preloaded; leak detection is off
+# (the interpreter's own allocations look like leaks); any UB report aborts (non-zero exit).
+SANITIZE_DIR := build/sanitize
+SANITIZE_TESTS := tests/test_sanitize_build.py tests/test_kernels.py tests/test_model_parity.py \
+	tests/test_memory_guards.py tests/test_threads.py tests/test_validate.py \
+	tests/test_quantized_kernels.py tests/test_quantized_model.py
+test-sanitize: install
+	mkdir -p $(SANITIZE_DIR)
+	CC=gcc $(PY) csrc/build_sanitize.py $(SANITIZE_DIR) > $(SANITIZE_DIR)/module-path
+	LD_PRELOAD="$$(gcc -print-file-name=libasan.so)" \
+	ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:strict_string_checks=1:detect_stack_use_after_return=1 \
+	UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	TINYMOBILE_NATIVE_MODULE="$$(cat $(SANITIZE_DIR)/module-path)" \
+	$(PY) -m pytest -q -p no:cacheprovider --capture=sys $(SANITIZE_TESTS)
 
 # The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra. Float suite, then
 # the quantized 0.75_192 against TFLite int8 and against our float engine on the same weights.

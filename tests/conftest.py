@@ -5,7 +5,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import native_override  # noqa: F401  (must precede the first tinymobile import)
 from tinymobile import kernels
+
+#: Whether ASan poisons the alignment slack of packed weights (only under make test-sanitize).
+POISONED_PACKED_SLACK = bool(native_override.PATH) and native_override.poison_packed_weight_slack()
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 FIXTURES = SHARED / "fixtures"

@@ -8,11 +8,25 @@ from tinymobile.ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp
 EPS = np.finfo(np.float32).eps
 
 
+#: Floats of canary after every output region, and their value (one no kernel computes here).
+CANARY_FLOATS = 32
+CANARY = np.float32(-1.2345e33)
+
+
 def run_nan_filled(op, x):
-    """Run ``op`` on x into an output buffer full of NaN (so an unwritten element shows)."""
-    x = np.ascontiguousarray(x, np.float32)
-    out = np.full(op.output_shape(x.shape), np.nan, np.float32)
+    """Run ``op`` on x into an output buffer full of NaN (so an unwritten element shows), followed
+    by CANARY_FLOATS canary floats that must come back untouched (a write past the output shows).
+    The input and the output+canary buffer are exact-size allocations, so under
+    ``make test-sanitize`` any access past them is an ASan error."""
+    x = np.array(x, np.float32, order="C", copy=True)  # own, exact-size buffer
+    shape = op.output_shape(x.shape)
+    size = int(np.prod(shape))
+    buf = np.full(size + CANARY_FLOATS, np.nan, np.float32)
+    buf[size:] = CANARY
+    out = buf[:size].reshape(shape)
     op.bind(x, out)()
+    written = np.flatnonzero(buf[size:] != CANARY)
+    assert written.size == 0, f"kernel wrote {written.size} floats past its output (first at +{written[0]})"
     return out
 
 

@@ -21,12 +21,18 @@ DTYPES = st.sampled_from(["uint8", "int8"])
 
 
 def run_sentinels(op, x, dtype):
-    """Run op on x (model dtype) into outputs prefilled with 0x00 and 0xFF; both must agree."""
+    """Run op on x (model dtype) into outputs prefilled with 0x00 and 0xFF; both must agree.
+    Each output is followed by 32 canary bytes that must come back untouched."""
     xu = np.ascontiguousarray(to_domain(x))
     outs = []
+    shape = op.output_shape(xu.shape)
+    size = int(np.prod(shape))
     for fill in (0x00, 0xFF):
-        out = np.full(op.output_shape(xu.shape), fill, np.uint8)
+        buf = np.full(size + 32, 0xA5, np.uint8)
+        buf[:size] = fill
+        out = buf[:size].reshape(shape)
         op.bind(xu, out)()
+        assert (buf[size:] == 0xA5).all(), "the kernel wrote past its output"
         outs.append(out)
     assert np.array_equal(outs[0], outs[1]), "an output element was not written"
     return from_domain(outs[0], dtype)

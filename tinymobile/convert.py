@@ -84,11 +84,9 @@ def load_source(src: "os.PathLike[str] | str", dequantize: bool = False,
 def _load_h5(src: str, resolution: Optional[int]) -> Network:
     from .converters import keras_h5, keras_v3
     h5py = keras_h5._h5py()
-    try:
+    with keras_h5.h5_errors(src):
         with h5py.File(src, "r") as f:
             keras3 = keras_v3.is_keras3_weights(f)
-    except OSError as e:
-        raise ModelFormatError(f"{src}: not a readable HDF5 file ({e})") from None
     if keras3:
         return keras_v3.load_weights_h5(src, resolution, name=src)
     if resolution is None:

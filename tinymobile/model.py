@@ -127,7 +127,11 @@ class Model:
         if not self.network.has_classifier:
             raise TinyMobileError("this model has no classifier (a feature extractor): use features()")
         _, batched = as_image_list(img)
-        probs = softmax(self._runner.run(self.preprocess(img)))
+        logits = self._runner.run(self.preprocess(img))
+        if not np.isfinite(logits).all():  # never hand out NaN probabilities
+            raise TinyMobileError("the model produced non-finite logits on this input (its weights "
+                                  "overflow float32)")
+        probs = softmax(logits)
         return probs if batched else probs[0]
 
     def classify(self, img: Any, top: int = 5) -> List[Tuple[str, float]]:

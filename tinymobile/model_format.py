@@ -15,13 +15,23 @@ import numpy as np
 from .errors import ModelFormatError
 from .network import (ACTIVATIONS, PADDINGS, AveragePool, Conv3x3, Depthwise3x3, FullyConnected,
                       Network, Pointwise)
+from .validate import check_network
 
 FORMAT_NAME = "tinymobile/mobilenet_v1"
 FORMAT_VERSION = 1
 #: Quantized models (uint8/int8 weights and activations) are version 2: tinymobile.quantized_format.
 QUANTIZED_VERSION = 2
-#: Largest number of elements one array may declare (a 100 GB tensor is refused up front).
-MAX_ARRAY_ELEMENTS = 1 << 28
+#: Largest array one model file may declare, in bytes (a 100 GB tensor is refused up front; the
+#: largest array of MobileNet v1 1.0 is 4 MB).
+MAX_ARRAY_BYTES = 1 << 28
+#: Most array data one model file may make tinymobile inflate, in bytes (MobileNet v1 1.0: 17 MB).
+MAX_MODEL_BYTES = 1 << 29
+#: A member of more than MAX_RATIO_FREE_BYTES that inflates more than MAX_COMPRESSION_RATIO times
+#: is refused before inflating (float weights compress ~1.1 times; deflate's limit is ~1032).
+MAX_RATIO_FREE_BYTES = 1 << 20
+MAX_COMPRESSION_RATIO = 200
+#: Longest string (format, activation, padding, one label) read, in characters.
+MAX_NAME_CHARS = 256
 MAX_DEPTHWISE_LAYERS = 64
 
 
@@ -73,64 +83,124 @@ def to_arrays(network: Network) -> Dict[str, np.ndarray]:
 
 
 def load(path: "os.PathLike[str] | str") -> Network:
-    """Read a format-v1 ``.npz`` into a :class:`~tinymobile.network.Network`."""
+    """Read a format-v1 ``.npz`` into a :class:`~tinymobile.network.Network`.
+
+    The file is untrusted: every member's ``.npy`` header is read (allow_pickle=False) and its
+    declared shape and dtype checked against the architecture and the size limits *before* any
+    array data is inflated, so a zip bomb or a declared 100 GB tensor is refused without being
+    read; at most MAX_MODEL_BYTES of array data are inflated in total."""
+    name = os.fspath(path)
+    if os.path.isdir(name):
+        raise ModelFormatError(f"{name}: is a directory, not a model file")
     try:
-        npz = np.load(os.fspath(path), allow_pickle=False)
+        archive = zipfile.ZipFile(name)
     except FileNotFoundError:
-        raise ModelFormatError(f"{os.fspath(path)}: no such file") from None
-    except IsADirectoryError:
-        raise ModelFormatError(f"{os.fspath(path)}: is a directory, not a model file") from None
-    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as e:
-        raise ModelFormatError(f"{os.fspath(path)}: not a tinymobile .npz model ({e})") from None
-    if not isinstance(npz, np.lib.npyio.NpzFile):
-        raise ModelFormatError(f"{os.fspath(path)}: a single .npy array, not a tinymobile .npz model")
-    with npz:
-        return from_arrays(_LazyArrays(npz, os.fspath(path)))
+        raise ModelFormatError(f"{name}: no such file") from None
+    except Exception as e:  # BadZipFile, OSError, and whatever a corrupt central directory raises
+        raise ModelFormatError(f"{name}: not a tinymobile .npz model ({_describe(e)})") from None
+    with archive:
+        arrays = _LazyArrays(archive, name)
+        network = from_arrays(arrays)
+    from .quantized_network import QuantizedNetwork
+    check_network(network, "iu" if isinstance(network, QuantizedNetwork) else "f")
+    return network
+
+
+def _describe(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
 
 
 class _LazyArrays(Mapping):
-    """Read npz members on demand, refusing oversized or unreadable ones with a clear error."""
+    """The ``.npy`` members of an npz archive, read on demand with their headers checked first.
 
-    def __init__(self, npz, path: str):
-        self._npz, self._path = npz, path
+    ``declared(key)`` gives (shape, dtype) from the member's header without reading its data;
+    ``arrays[key]`` reads the data (never more than the header declares, never pickles)."""
 
-    def __getitem__(self, key: str) -> np.ndarray:
-        if key not in self._npz.files:
-            raise KeyError(key)
+    def __init__(self, archive: zipfile.ZipFile, path: str):
+        self._zip, self._path = archive, path
+        self._members = {}
+        for info in archive.infolist():
+            if info.filename.endswith(".npy") and not info.is_dir():
+                self._members[info.filename[:-4]] = info  # a duplicate name: the last one wins
+        self._headers: Dict[str, tuple] = {}
+        self._read_bytes = 0
+
+    def _fail(self, key: str, why: str) -> ModelFormatError:
+        return ModelFormatError(f"{self._path}: array {key!r} {why}")
+
+    def declared(self, key: str) -> Tuple[Tuple[int, ...], np.dtype]:
+        """(shape, dtype) declared by member ``key``'s header; KeyError if there is none."""
+        if key in self._headers:
+            return self._headers[key][:2]
+        info = self._members[key]
         try:
-            _check_declared_size(self._npz, key)
-            return self._npz[key]
+            with self._zip.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version not in ((1, 0), (2, 0)):
+                    raise self._fail(key, f"uses .npy format version {version}: refused")
+                read_header = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                               else np.lib.format.read_array_header_2_0)
+                shape, _, dtype = read_header(f)
+                header_bytes = f.tell()
         except ModelFormatError:
             raise
-        except Exception as e:  # corrupt member: zlib, header or truncation errors
-            raise ModelFormatError(f"{self._path}: array {key!r} is unreadable ({e})") from None
+        except Exception as e:  # zlib errors, truncation, encrypted or unsupported members, bad header
+            raise self._fail(key, f"is unreadable ({_describe(e)})") from None
+        if dtype.hasobject or dtype.kind not in "biufU":
+            raise self._fail(key, f"has dtype {dtype}: refused (only numbers and strings are read)")
+        if any(s < 0 for s in shape):
+            raise self._fail(key, f"declares negative shape {shape}")
+        nbytes = dtype.itemsize
+        for s in shape:
+            nbytes *= s
+        if nbytes > MAX_ARRAY_BYTES:
+            raise self._fail(key, f"declares shape {shape} of {dtype} ({nbytes:,} bytes, more than "
+                                  f"the {MAX_ARRAY_BYTES:,} allowed): refused")
+        if nbytes > MAX_RATIO_FREE_BYTES and info.file_size > MAX_COMPRESSION_RATIO * info.compress_size:
+            raise self._fail(key, f"inflates {info.compress_size:,} bytes to {info.file_size:,}: "
+                                  "refused (a zip bomb? no real weight tensor compresses that much)")
+        if info.file_size < header_bytes + nbytes:
+            raise self._fail(key, f"is truncated: the archive member holds {info.file_size:,} bytes, "
+                                  f"its header declares {header_bytes + nbytes:,}")
+        self._headers[key] = (shape, dtype, nbytes)
+        return shape, dtype
+
+    def __getitem__(self, key: str) -> np.ndarray:
+        if key not in self._members:
+            raise KeyError(key)
+        shape, dtype = self.declared(key)
+        nbytes = self._headers[key][2]
+        if self._read_bytes + nbytes > MAX_MODEL_BYTES:
+            raise self._fail(key, f"would take the model past {MAX_MODEL_BYTES:,} bytes of arrays: refused")
+        self._read_bytes += nbytes
+        try:
+            with self._zip.open(self._members[key]) as f:
+                a = np.lib.format.read_array(f, allow_pickle=False)
+        except Exception as e:  # zlib, CRC or truncation errors
+            raise self._fail(key, f"is unreadable ({_describe(e)})") from None
+        if a.shape != shape or a.dtype != dtype:
+            raise self._fail(key, f"changed between reads ({a.dtype} {a.shape})")
+        return a
+
+    def __contains__(self, key) -> bool:  # Mapping's default would read the array
+        return key in self._members
 
     def __iter__(self):
-        return iter(self._npz.files)
+        return iter(self._members)
 
     def __len__(self):
-        return len(self._npz.files)
+        return len(self._members)
 
 
-def _check_declared_size(npz, key: str) -> None:
-    """Refuse a member whose header declares more elements than any real model has."""
-    try:
-        info = npz.zip.getinfo(key + ".npy")
-    except KeyError:
-        return
-    with npz.zip.open(info) as f:
-        version = np.lib.format.read_magic(f)
-        if version == (1, 0):
-            shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-        elif version == (2, 0):
-            shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-        else:
-            raise ModelFormatError(f"array {key!r} uses .npy format version {version}: refused")
-    n = 1
-    for s in shape:
-        n *= int(s)
-    if n > MAX_ARRAY_ELEMENTS or dtype.hasobject:
-        raise ModelFormatError(f"array {key!r} declares shape {shape} of {dtype}: refused")
+def _declared(arrays: Mapping, key: str) -> Tuple[Tuple[int, ...], np.dtype]:
+    """Shape and dtype of ``arrays[key]``, from the header alone when the arrays are a file's."""
+    if isinstance(arrays, _LazyArrays):
+        try:
+            return arrays.declared(key)
+        except KeyError:
+            raise ModelFormatError(f"model file has no {key!r} array") from None
+    a = _get(arrays, key)
+    return a.shape, a.dtype
 
 
 def _get(arrays: Mapping, key: str) -> np.ndarray:
@@ -143,39 +213,40 @@ def _get(arrays: Mapping, key: str) -> np.ndarray:
 def _scalar_str(arrays: Mapping, key: str, default: Optional[str] = None) -> str:
     if default is not None and key not in arrays:
         return default
-    a = _get(arrays, key)
-    if a.shape != () or a.dtype.kind != "U":
-        raise ModelFormatError(f"{key!r} must be a 0-d string array, got {a.dtype} {a.shape}")
-    return str(a)
+    shape, dtype = _declared(arrays, key)
+    if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_NAME_CHARS:
+        raise ModelFormatError(f"{key!r} must be a 0-d string array of at most {MAX_NAME_CHARS} "
+                               f"characters, got {dtype} {shape}")
+    return str(_get(arrays, key))
 
 
 def _scalar_num(arrays: Mapping, key: str, kinds: str) -> float:
-    a = _get(arrays, key)
-    if a.shape != () or a.dtype.kind not in kinds:
-        raise ModelFormatError(f"{key!r} must be a 0-d number, got {a.dtype} {a.shape}")
-    v = a.item()
+    shape, dtype = _declared(arrays, key)
+    if shape != () or dtype.kind not in kinds:
+        raise ModelFormatError(f"{key!r} must be a 0-d number, got {dtype} {shape}")
+    v = _get(arrays, key).item()
     if not np.isfinite(v):
         raise ModelFormatError(f"{key!r} is not finite")
     return v
 
 
 def _float_array(arrays: Mapping, key: str, shape: Tuple[int, ...]) -> np.ndarray:
-    a = _get(arrays, key)
-    if a.dtype.kind != "f":
-        raise ModelFormatError(f"{key!r} must be floating point, got {a.dtype}")
-    if a.shape != shape:
-        raise ModelFormatError(f"{key!r} has shape {a.shape}, expected {shape}")
-    a = np.ascontiguousarray(a, dtype=np.float32)
+    declared, dtype = _declared(arrays, key)
+    if dtype.kind != "f":
+        raise ModelFormatError(f"{key!r} must be floating point, got {dtype}")
+    if declared != shape:
+        raise ModelFormatError(f"{key!r} has shape {declared}, expected {shape}")
+    a = np.ascontiguousarray(_get(arrays, key), dtype=np.float32)
     if not np.isfinite(a).all():
         raise ModelFormatError(f"{key!r} contains NaN or infinity")
     return a
 
 
 def _array_shape(arrays: Mapping, key: str, ndim: int) -> Tuple[int, ...]:
-    a = _get(arrays, key)
-    if a.ndim != ndim or 0 in a.shape:
-        raise ModelFormatError(f"{key!r} must be a non-empty {ndim}-d array, got shape {a.shape}")
-    return a.shape
+    shape, _ = _declared(arrays, key)
+    if len(shape) != ndim or 0 in shape:
+        raise ModelFormatError(f"{key!r} must be a non-empty {ndim}-d array, got shape {shape}")
+    return shape
 
 
 def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
@@ -205,11 +276,11 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
     if not (std != 0).all():
         raise ModelFormatError("'input_std' contains zero")
 
-    strides_arr = _get(arrays, "strides")
-    if strides_arr.ndim != 1 or strides_arr.dtype.kind not in "iu" or not 1 <= len(strides_arr) <= MAX_DEPTHWISE_LAYERS:
+    shape, dtype = _declared(arrays, "strides")
+    if len(shape) != 1 or dtype.kind not in "iu" or not 1 <= shape[0] <= MAX_DEPTHWISE_LAYERS:
         raise ModelFormatError(f"'strides' must be a 1-d integer array of 1..{MAX_DEPTHWISE_LAYERS} "
-                               f"entries, got {strides_arr.dtype} {strides_arr.shape}")
-    strides = [int(s) for s in strides_arr]
+                               f"entries, got {dtype} {shape}")
+    strides = [int(s) for s in _get(arrays, "strides")]
     if any(s not in (1, 2) for s in strides):
         raise ModelFormatError(f"'strides' entries must be 1 or 2, got {strides}")
 
@@ -231,12 +302,13 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
                                      _float_array(arrays, "fc/b", (classes,))))
     labels: Optional[List[str]] = None
     if "labels" in arrays:
-        lab = _get(arrays, "labels")
-        if lab.ndim != 1 or lab.dtype.kind != "U":
-            raise ModelFormatError(f"'labels' must be a 1-d string array, got {lab.dtype} {lab.shape}")
-        labels = [str(s) for s in lab]
+        shape, dtype = _declared(arrays, "labels")
+        if len(shape) != 1 or dtype.kind != "U" or dtype.itemsize > 4 * MAX_NAME_CHARS:
+            raise ModelFormatError(f"'labels' must be a 1-d string array of names of at most "
+                                   f"{MAX_NAME_CHARS} characters, got {dtype} {shape}")
         outputs = layers[-1].cout if isinstance(layers[-1], FullyConnected) else cin
-        if len(labels) != outputs:
-            raise ModelFormatError(f"'labels' has {len(labels)} entries for {outputs} outputs")
+        if shape[0] != outputs:
+            raise ModelFormatError(f"'labels' has {shape[0]} entries for {outputs} outputs")
+        labels = [str(s) for s in _get(arrays, "labels")]
     return Network(layers, resolution, alpha=alpha, activation=activation, padding=padding,
                    input_mean=mean, input_std=std, labels=labels)

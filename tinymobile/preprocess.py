@@ -13,11 +13,30 @@ from .errors import ImageError
 CENTRAL_FRACTION = 0.875
 
 
+#: Images with more pixels than this are refused before decoding (Pillow's own limit, 89.5 MP by
+#: default: Pillow only warns between 1x and 2x of it; tinymobile refuses the whole range).
+DEFAULT_MAX_PIXELS = 89_478_485
+
+
+def max_image_pixels() -> int:
+    """The pixel limit for image files: Pillow's ``Image.MAX_IMAGE_PIXELS`` (a user may change it;
+    ``None`` there disables Pillow's check, and tinymobile then uses DEFAULT_MAX_PIXELS)."""
+    try:
+        from PIL import Image
+    except ImportError:
+        return DEFAULT_MAX_PIXELS
+    limit = getattr(Image, "MAX_IMAGE_PIXELS", None)
+    return int(limit) if limit else DEFAULT_MAX_PIXELS
+
+
 def to_rgb_array(img: Any) -> np.ndarray:
     """A file path, a PIL image or an array -> (H, W, 3) uint8 RGB.
 
-    Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA; integer arrays
-    must hold 0..255, float arrays finite values in [0, 255]."""
+    Files and PIL images of any Pillow mode: grayscale, palette (with transparency), RGBA and LA
+    (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I) and
+    float (F) images. Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
+    integer arrays must hold 0..255, float arrays finite values in [0, 255], bool arrays become
+    0 / 255. Anything else raises :class:`~tinymobile.errors.ImageError`."""
     if isinstance(img, (str, os.PathLike)):
         return _read_file(os.fspath(img))
     if _is_pil_image(img):
@@ -40,28 +59,51 @@ def _read_file(path: str) -> np.ndarray:
         from PIL import Image
     except ImportError:
         raise ImageError("reading image files needs Pillow: pip install Pillow") from None
-    if not os.path.isfile(path):
+    if not os.path.isfile(path):  # also keeps FIFOs and devices (/dev/zero) out
         raise ImageError(f"{path}: no such image file")
     try:
         with Image.open(path) as im:
+            _check_pixels(im, path)
             im.load()
             return _from_pil(im)
+    except ImageError:
+        raise
     except Image.DecompressionBombError as e:
         raise ImageError(f"{path}: image too large ({e})") from None
-    except (OSError, ValueError, SyntaxError) as e:
-        raise ImageError(f"{path}: not a readable image ({e})") from None
+    except MemoryError:
+        raise ImageError(f"{path}: not enough memory to decode this image") from None
+    except Exception as e:  # noqa: BLE001 — OSError, ValueError, SyntaxError and whatever a damaged file makes a decoder raise
+        raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _check_pixels(im, where: str = "image") -> None:
+    limit = max_image_pixels()
+    if im.width * im.height > limit:
+        raise ImageError(f"{where}: image too large ({im.width}x{im.height} = "
+                         f"{im.width * im.height:,} pixels, more than the {limit:,} allowed)")
 
 
 def _from_pil(im) -> np.ndarray:
     if im.width < 1 or im.height < 1:
         raise ImageError(f"image has no pixels ({im.width}x{im.height})")
-    if im.mode in ("I;16", "I;16B", "I;16L", "I"):
-        a = np.asarray(im, dtype=np.float64)
-        a = np.clip(a / (257.0 if a.max() > 255 else 1.0), 0, 255)
-        return _from_array(np.round(a).astype(np.uint8))
-    if im.mode != "RGB":
-        im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "LA", "PA") else im.convert("RGB")
-    return np.asarray(im, dtype=np.uint8).copy()
+    _check_pixels(im)
+    try:
+        if im.mode.startswith("I;16"):  # 16-bit: 0..65535 -> 0..255
+            a = np.asarray(im, dtype=np.float64) / 257.0
+            return _from_array(np.round(np.clip(a, 0, 255)).astype(np.uint8))
+        if im.mode == "I":  # 32-bit integers: 8-bit values as they are, 16-bit ones scaled
+            a = np.asarray(im, dtype=np.float64)
+            a = np.clip(a / (257.0 if a.max() > 255 else 1.0), 0, 255)
+            return _from_array(np.round(a).astype(np.uint8))
+        if im.mode == "F":
+            return _from_array(np.asarray(im, dtype=np.float32))
+        if im.mode != "RGB":
+            im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA", "LA") else im.convert("RGB")
+        return np.asarray(im, dtype=np.uint8).copy()
+    except ImageError:
+        raise
+    except Exception as e:  # noqa: BLE001 — conversions Pillow does not support (LAB, ...), decoding errors
+        raise ImageError(f"cannot convert a {im.mode} image to RGB ({type(e).__name__}: {e})") from None
 
 
 def _from_array(a: np.ndarray) -> np.ndarray:
@@ -70,15 +112,18 @@ def _from_array(a: np.ndarray) -> np.ndarray:
     if a.ndim == 2:
         a = np.stack([a] * 3, axis=-1)
     if a.ndim != 3 or a.shape[2] not in (3, 4):
-        raise ImageError(f"image array must be (H, W), (H, W, 3) or (H, W, 4), got shape {a.shape}")
+        raise ImageError(f"image array must be (H, W), (H, W, 1), (H, W, 3) or (H, W, 4), got shape {a.shape}")
     if a.shape[0] < 1 or a.shape[1] < 1:
         raise ImageError(f"image array has no pixels (shape {a.shape})")
     a = a[:, :, :3]
     if a.dtype == np.uint8:
         return np.ascontiguousarray(a)
+    if a.dtype == np.bool_:
+        return a.astype(np.uint8) * np.uint8(255)
     if a.dtype.kind in "iu":
-        if a.size and (a.min() < 0 or a.max() > 255):
-            raise ImageError(f"integer image values must be in 0..255 (got {a.min()}..{a.max()})")
+        if a.min() < 0 or a.max() > 255:
+            raise ImageError(f"integer image values must be in 0..255 (got {a.min()}..{a.max()}); "
+                             "scale 16-bit data first (a // 257)")
         return a.astype(np.uint8)
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
@@ -86,7 +131,8 @@ def _from_array(a: np.ndarray) -> np.ndarray:
         if a.min() < 0 or a.max() > 255:
             raise ImageError(f"float image values must be in [0, 255] (got {a.min()}..{a.max()})")
         return np.round(a).astype(np.uint8)
-    raise ImageError(f"unsupported image dtype {a.dtype}")
+    raise ImageError(f"unsupported image dtype {a.dtype} (expected unsigned or signed integers, "
+                     "floats or bools)")
 
 
 def central_crop(img: np.ndarray, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
@@ -112,8 +158,9 @@ def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
     h, w = img.shape[:2]
     y0, y1, wy = _axis_weights(h, size)
     x0, x1, wx = _axis_weights(w, size)
-    a = img.astype(np.float32)
-    rows = a[y0] * (1 - wy)[:, None, None] + a[y1] * wy[:, None, None]
+    # Gather the needed rows before converting: a huge image costs `size` float rows, not itself.
+    rows = (img[y0].astype(np.float32) * (1 - wy)[:, None, None]
+            + img[y1].astype(np.float32) * wy[:, None, None])
     return rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
 
 

@@ -7,6 +7,7 @@ plan, created once and reused).
 """
 from __future__ import annotations
 
+import os
 import threading
 import time
 from typing import Callable, Dict, List, Optional, Tuple
@@ -16,6 +17,11 @@ import numpy as np
 from . import kernels
 from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from .ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
+from .validate import check_network
+
+
+#: Pools inherited through fork(): kept alive in the child so their destructor never runs there.
+_POOLS_FROM_PARENT: list = []
 
 
 def build_ops(network: Network, kern, pool) -> List[Op]:
@@ -83,6 +89,7 @@ class Runner:
     dtype = np.float32
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
+        check_network(network)  # the C operators trust these shapes
         self.network = network
         self.isa = isa or kernels.default_isa()
         self.threads = kernels.default_threads() if threads is None else threads
@@ -91,9 +98,24 @@ class Runner:
         self.ops = build_ops(network, self.kern, self.pool)
         self._plans: Dict[int, List[Plan]] = {}
         self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    def _restart_after_fork(self) -> None:
+        """In a child made by fork(), the pool's worker threads do not exist (a job would wait for
+        them forever) and the lock may have been copied while held: start a new pool, operators
+        and plans. The parent's pool is kept referenced, never destroyed here (joining threads
+        that do not exist is undefined)."""
+        _POOLS_FROM_PARENT.append(self.pool)
+        self._lock = threading.Lock()
+        self.pool = kernels.create_pool(self.threads)
+        self.ops = build_ops(self.network, self.kern, self.pool)
+        self._plans = {}
+        self._pid = os.getpid()
 
     def acquire(self, batch: int) -> Plan:
         """A plan for ``batch`` images that no other thread is using; give it back with release."""
+        if getattr(self, "_pid", None) not in (None, os.getpid()):
+            self._restart_after_fork()
         with self._lock:
             free = self._plans.setdefault(batch, [])
             if free:

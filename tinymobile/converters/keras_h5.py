@@ -6,16 +6,20 @@ moving_variance with epsilon 1e-3. Keras pads stride-2 layers bottom/right, i.e.
 """
 from __future__ import annotations
 
+import contextlib
 import re
 from typing import Dict, List
 
 import numpy as np
 
-from ..errors import ModelFormatError
+from ..errors import ModelFormatError, TinyMobileError
 from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from .batchnorm import fold
 
 BN_EPSILON = 1e-3
+#: Largest weight array read from an HDF5 file, in bytes (checked before reading; MobileNet v1
+#: 1.0's largest is 4 MB).
+MAX_DATASET_BYTES = 1 << 28
 
 
 def _h5py():
@@ -30,26 +34,64 @@ def _decode(s) -> str:
     return s.decode("utf-8") if isinstance(s, bytes) else str(s)
 
 
+@contextlib.contextmanager
+def h5_errors(source: str):
+    """Turn what h5py / libhdf5 raise on a damaged file (OSError, KeyError, RuntimeError,
+    TypeError...) into ModelFormatError; tinymobile's own errors pass through."""
+    try:
+        yield
+    except TinyMobileError:
+        raise
+    except (OSError, KeyError, RuntimeError, TypeError, ValueError, AttributeError, IndexError,
+            OverflowError, UnicodeDecodeError) as e:
+        raise ModelFormatError(f"{source}: damaged or unexpected HDF5 content "
+                               f"({type(e).__name__}: {e})") from None
+
+
+def read_dataset(ds, where: str) -> np.ndarray:
+    """The numbers of an h5py Dataset, after checking its kind, dtype and size from its metadata."""
+    h5py = _h5py()
+    if not isinstance(ds, h5py.Dataset):
+        raise ModelFormatError(f"{where} is not a dataset")
+    dtype = ds.dtype
+    nbytes = dtype.itemsize
+    for s in ds.shape or ():
+        nbytes *= s
+    if dtype.kind not in "fiu" or nbytes > MAX_DATASET_BYTES:
+        raise ModelFormatError(f"{where} is {dtype} {ds.shape}: not a usable weight array")
+    return np.asarray(ds[()])
+
+
 def read_layers(path: str) -> Dict[str, List[np.ndarray]]:
     """{layer name: [weights in the file's order]} from a Keras 2 weights file."""
     h5py = _h5py()
-    try:
+    with h5_errors(path):
         f = h5py.File(path, "r")
-    except OSError as e:
-        raise ModelFormatError(f"{path}: not an HDF5 file ({e})") from None
-    with f:
-        g = f["model_weights"] if "model_weights" in f else f
-        if "layer_names" not in g.attrs:
-            raise ModelFormatError(f"{path}: no 'layer_names' attribute: not a Keras 2 weights file")
-        out = {}
-        for name in map(_decode, g.attrs["layer_names"]):
-            layer = g[name]
-            out[name] = [np.asarray(layer[_decode(w)]) for w in layer.attrs.get("weight_names", [])]
-        return out
+        with f:
+            g = f["model_weights"] if "model_weights" in f else f
+            if "layer_names" not in g.attrs:
+                raise ModelFormatError(f"{path}: no 'layer_names' attribute: not a Keras 2 weights file")
+            out = {}
+            for name in map(_decode, g.attrs["layer_names"]):
+                layer = g[name]
+                out[name] = [read_dataset(layer[_decode(w)], f"{path}: {name}/{_decode(w)}")
+                             for w in layer.attrs.get("weight_names", [])]
+            return out
 
 
 def network_from_layers(weights: Dict[str, List[np.ndarray]], resolution: int, alpha: float) -> Network:
-    """Build the network from keras-applications MobileNet layer weights (BN folded)."""
+    """Build the network from keras-applications MobileNet layer weights (BN folded); weights of
+    unexpected rank or shape are a ModelFormatError (the full chain is checked again by
+    :func:`tinymobile.validate.check_network`)."""
+    try:
+        return _network_from_layers(weights, resolution, alpha)
+    except TinyMobileError:
+        raise
+    except (IndexError, ValueError, TypeError) as e:
+        raise ModelFormatError(f"Keras weights of unexpected shape ({type(e).__name__}: {e})") from None
+
+
+def _network_from_layers(weights: Dict[str, List[np.ndarray]], resolution: int, alpha: float) -> Network:
     def bn(name):
         try:
             gamma, beta, mean, var = weights[name]

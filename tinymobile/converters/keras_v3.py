@@ -22,7 +22,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..network import Network
-from .keras_h5 import _decode, _h5py, network_from_layers
+from .keras_h5 import _decode, _h5py, h5_errors, network_from_layers, read_dataset
 
 #: Largest ``model.weights.h5`` / ``config.json`` read from a ``.keras`` zip.
 MAX_WEIGHTS_BYTES = 512 << 20
@@ -58,11 +58,7 @@ def read_layers(f, source: str) -> Tuple[Dict[str, List[np.ndarray]], Optional[s
         if isinstance(vars_, h5py.Group):
             keys = sorted((k for k in vars_ if k.isdigit()), key=int)
             for k in keys:
-                ds = vars_[k]
-                if not isinstance(ds, h5py.Dataset) or ds.size > (1 << 28):
-                    raise ModelFormatError(f"{source}: variable {key}/vars/{k} is not a usable "
-                                           "weight array")
-                weights.append(np.asarray(ds))
+                weights.append(read_dataset(vars_[k], f"{source}: variable {key}/vars/{k}"))
         out[name] = weights
     model_name = None
     root_vars = f.get("vars")
@@ -84,12 +80,10 @@ def load_weights_h5(source, resolution: Optional[int] = None, name: str = "") ->
     """
     h5py = _h5py()
     name = name or str(source)
-    try:
+    with h5_errors(name):
         f = h5py.File(source, "r")
-    except (OSError, ValueError) as e:
-        raise ModelFormatError(f"{name}: not an HDF5 file ({e})") from None
-    with f:
-        weights, model_name = read_layers(f, name)
+        with f:
+            weights, model_name = read_layers(f, name)
     res = resolution or resolution_from_model_name(model_name) or 224
     net = network_from_layers(weights, res, 1.0)
     net.alpha = net.layers[0].cout / 32
@@ -100,8 +94,8 @@ def load_keras_zip(path: str, resolution: Optional[int] = None) -> Network:
     """A Keras 3 ``.keras`` archive -> Network (nothing is extracted to disk)."""
     try:
         zf = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError, ValueError) as e:
-        raise ModelFormatError(f"{path}: not a .keras archive ({e})") from None
+    except Exception as e:  # noqa: BLE001 — BadZipFile, OSError, NotImplementedError (odd zip versions)...
+        raise ModelFormatError(f"{path}: not a .keras archive ({type(e).__name__}: {e})") from None
     with zf:
         weights = _member(zf, "model.weights.h5", MAX_WEIGHTS_BYTES, path)
         if weights is None:

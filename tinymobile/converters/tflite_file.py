@@ -363,8 +363,8 @@ def associated_files(data: bytes, name: str = "<bytes>") -> Dict[str, bytes]:
     try:
         zf = zipfile.ZipFile(io.BytesIO(data))
     except (zipfile.BadZipFile, ValueError, struct.error, OSError, OverflowError, EOFError,
-            IndexError, KeyError):
-        return {}  # the byte pattern occurred by chance inside the flatbuffer
+            IndexError, KeyError, NotImplementedError):
+        return {}  # the byte pattern occurred by chance inside the flatbuffer (or an odd zip)
     out: Dict[str, bytes] = {}
     with zf:
         infos = zf.infolist()
