@@ -1,11 +1,20 @@
 #define _POSIX_C_SOURCE 200809L
-/* A persistent pthread pool. Between jobs a thread waits in three stages: a short busy spin
- * (layers follow each other within microseconds during a forward pass), then yielding the core
- * (so an oversubscribed machine - more threads than free cores, a loaded Raspberry Pi - runs the
- * thread that has work instead of the one that waits), then sleeping on a condition variable, so
- * an idle pool costs no CPU. One job runs at a time; concurrent callers queue on run_lock. */
+/* A persistent pthread pool.
+ *
+ * A job is a number of tasks. Threads claim tasks from one 64-bit counter that holds the job's
+ * generation (high half) and the next task index (low half), so a thread that wakes late for an
+ * old job can never claim a task of a newer one. The caller waits for the tasks to be done, not
+ * for the workers to show up: on a loaded machine (a busy Raspberry Pi, more threads than free
+ * cores) a worker that is not scheduled in time simply finds no task left, and the caller never
+ * waits for a thread that has nothing to do.
+ *
+ * Between jobs a thread waits in three stages: a short busy spin (layers follow each other
+ * within microseconds during a forward pass), then yielding the core, then sleeping on a
+ * condition variable, so an idle pool costs no CPU. One job runs at a time; concurrent callers
+ * queue on run_lock. */
 #include <pthread.h>
 #include <sched.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "internal.h"
@@ -20,13 +29,13 @@ struct tm_pool {
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
     pthread_mutex_t run_lock;  /* serialises tm_pool_parallelize callers */
-    /* the current job */
+    /* the current job: fn and ctx are only read by a thread holding a claimed task */
     tm_task_fn fn;
     void* ctx;
-    size_t tasks;
-    size_t next_task;          /* atomic */
-    size_t pending_workers;    /* atomic: workers still inside the job */
-    unsigned long generation;  /* atomic: bumped for each job */
+    size_t tasks;              /* atomic */
+    size_t done;               /* atomic: tasks finished */
+    uint64_t claim;            /* atomic: generation << 32 | next task index */
+    uint64_t generation;       /* atomic: bumped for each job */
     int stop;
 };
 
@@ -40,11 +49,31 @@ static inline void tm_cpu_relax(void) {
 #endif
 }
 
-static void tm_run_tasks(tm_pool* pool, size_t thread) {
+/* Claims the next task of job `gen`; 0 when that job has no task left (or is over). */
+static int tm_claim(tm_pool* pool, uint64_t gen, size_t* task) {
+    uint64_t v = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
     for (;;) {
-        const size_t t = __atomic_fetch_add(&pool->next_task, 1, __ATOMIC_RELAXED);
-        if (t >= pool->tasks) break;
-        pool->fn(pool->ctx, thread, t);
+        if ((v >> 32) != (gen & 0xffffffffu)) return 0;
+        const size_t index = (size_t)(v & 0xffffffffu);
+        if (index >= __atomic_load_n(&pool->tasks, __ATOMIC_RELAXED)) return 0;
+        if (__atomic_compare_exchange_n(&pool->claim, &v, v + 1, 1, __ATOMIC_ACQ_REL,
+                                        __ATOMIC_ACQUIRE)) {
+            *task = index;
+            return 1;
+        }
+    }
+}
+
+static void tm_run_tasks(tm_pool* pool, uint64_t gen, size_t thread) {
+    size_t task;
+    while (tm_claim(pool, gen, &task)) {
+        const size_t tasks = __atomic_load_n(&pool->tasks, __ATOMIC_RELAXED);
+        pool->fn(pool->ctx, thread, task);
+        if (__atomic_add_fetch(&pool->done, 1, __ATOMIC_ACQ_REL) == tasks) {
+            pthread_mutex_lock(&pool->lock);
+            pthread_cond_signal(&pool->done_cv);
+            pthread_mutex_unlock(&pool->lock);
+        }
     }
 }
 
@@ -53,9 +82,9 @@ static void* tm_worker_main(void* p) {
     tm_pool* pool = arg->pool;
     const size_t index = arg->index;
     free(arg);
-    unsigned long seen = 0;
+    uint64_t seen = 0;
     for (;;) {
-        unsigned long gen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
+        uint64_t gen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
         for (int i = 0; gen == seen && i < TM_SPIN_ITERATIONS + TM_YIELD_ITERATIONS; i++) {
             if (i < TM_SPIN_ITERATIONS) tm_cpu_relax();
             else sched_yield();
@@ -63,19 +92,15 @@ static void* tm_worker_main(void* p) {
         }
         if (gen == seen) {
             pthread_mutex_lock(&pool->lock);
-            while (pool->generation == seen && !pool->stop) pthread_cond_wait(&pool->work_cv, &pool->lock);
-            gen = pool->generation;
+            while (__atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE) == seen && !pool->stop)
+                pthread_cond_wait(&pool->work_cv, &pool->lock);
+            gen = __atomic_load_n(&pool->generation, __ATOMIC_ACQUIRE);
             const int stop = pool->stop;
             pthread_mutex_unlock(&pool->lock);
             if (stop) return NULL;
         }
         seen = gen;
-        tm_run_tasks(pool, index);
-        if (__atomic_sub_fetch(&pool->pending_workers, 1, __ATOMIC_ACQ_REL) == 0) {
-            pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->done_cv);
-            pthread_mutex_unlock(&pool->lock);
-        }
+        tm_run_tasks(pool, gen, index);
     }
 }
 
@@ -131,25 +156,26 @@ void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks) 
         return;
     }
     pthread_mutex_lock(&pool->run_lock);
-    pthread_mutex_lock(&pool->lock);
     pool->fn = fn;
     pool->ctx = ctx;
-    pool->tasks = tasks;
-    __atomic_store_n(&pool->next_task, 0, __ATOMIC_RELAXED);
-    __atomic_store_n(&pool->pending_workers, pool->threads - 1, __ATOMIC_RELAXED);
-    __atomic_add_fetch(&pool->generation, 1, __ATOMIC_RELEASE);
+    __atomic_store_n(&pool->tasks, tasks, __ATOMIC_RELAXED);
+    __atomic_store_n(&pool->done, 0, __ATOMIC_RELAXED);
+    const uint64_t gen = __atomic_load_n(&pool->generation, __ATOMIC_RELAXED) + 1;
+    __atomic_store_n(&pool->claim, (gen & 0xffffffffu) << 32, __ATOMIC_RELEASE);
+    pthread_mutex_lock(&pool->lock);
+    __atomic_store_n(&pool->generation, gen, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->work_cv);
     pthread_mutex_unlock(&pool->lock);
 
-    tm_run_tasks(pool, 0);
+    tm_run_tasks(pool, gen, 0);
 
     for (int i = 0; i < TM_SPIN_ITERATIONS + TM_YIELD_ITERATIONS; i++) {
-        if (__atomic_load_n(&pool->pending_workers, __ATOMIC_ACQUIRE) == 0) break;
+        if (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) == tasks) break;
         if (i < TM_SPIN_ITERATIONS) tm_cpu_relax();
         else sched_yield();
     }
     pthread_mutex_lock(&pool->lock);
-    while (__atomic_load_n(&pool->pending_workers, __ATOMIC_ACQUIRE) != 0)
+    while (__atomic_load_n(&pool->done, __ATOMIC_ACQUIRE) != tasks)
         pthread_cond_wait(&pool->done_cv, &pool->lock);
     pthread_mutex_unlock(&pool->lock);
     pthread_mutex_unlock(&pool->run_lock);
