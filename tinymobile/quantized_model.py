@@ -8,7 +8,6 @@ dequantize (softmax of the dequantized logits for ``predict``).
 """
 from __future__ import annotations
 
-import threading
 from typing import Any, List, Optional, Tuple
 
 import numpy as np
@@ -24,6 +23,7 @@ from .quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QOp, QP
 from .quantized_reference import dequantize, quantize
 from .reference import softmax
 from .runner import Runner
+from .validate import check_network
 
 
 def build_quantized_ops(network: QuantizedNetwork, kern, pool) -> List[QOp]:
@@ -57,16 +57,16 @@ class QuantizedRunner(Runner):
 
     dtype = np.uint8
 
-    def __init__(self, network: QuantizedNetwork, isa: Optional[str] = None,
-                 threads: Optional[int] = None):
-        self.network = network
-        self.isa = isa or kernels.default_isa()
-        self.threads = kernels.default_threads() if threads is None else threads
-        self.kern = kernel_table(self.isa)
-        self.pool = kernels.create_pool(self.threads)
-        self.ops = build_quantized_ops(network, self.kern, self.pool)
-        self._plans = {}
-        self._lock = threading.Lock()
+    @staticmethod
+    def check(network: QuantizedNetwork) -> None:
+        check_network(network, "iu")
+
+    @staticmethod
+    def kernel_table(isa: str):
+        return kernel_table(isa)
+
+    def build_ops(self) -> List[QOp]:
+        return build_quantized_ops(self.network, self.kern, self.pool)
 
     def run_all(self, x: np.ndarray) -> List[np.ndarray]:
         """x of the model's dtype -> a copy of every layer's output, in layer order."""

@@ -89,16 +89,28 @@ class Runner:
     dtype = np.float32
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
-        check_network(network)  # the C operators trust these shapes
+        self.check(network)  # the C operators trust these shapes
         self.network = network
         self.isa = isa or kernels.default_isa()
         self.threads = kernels.default_threads() if threads is None else threads
-        self.kern = kernels.kernel_table(self.isa)
+        self.kern = self.kernel_table(self.isa)
         self.pool = kernels.create_pool(self.threads)
-        self.ops = build_ops(network, self.kern, self.pool)
+        self.ops = self.build_ops()
         self._plans: Dict[int, List[Plan]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
+
+    # The three things a runner on other kernels (the integer ones) replaces.
+    @staticmethod
+    def check(network: Network) -> None:
+        check_network(network)
+
+    @staticmethod
+    def kernel_table(isa: str):
+        return kernels.kernel_table(isa)
+
+    def build_ops(self) -> List[Op]:
+        return build_ops(self.network, self.kern, self.pool)
 
     def _restart_after_fork(self) -> None:
         """In a child made by fork(), the pool's worker threads do not exist (a job would wait for
@@ -108,7 +120,7 @@ class Runner:
         _POOLS_FROM_PARENT.append(self.pool)
         self._lock = threading.Lock()
         self.pool = kernels.create_pool(self.threads)
-        self.ops = build_ops(self.network, self.kern, self.pool)
+        self.ops = self.build_ops()
         self._plans = {}
         self._pid = os.getpid()
 
