@@ -44,20 +44,26 @@ def peak_rss_mb() -> float:
 
 
 def interleaved(engines: Dict[str, Callable[[], object]], warmup: int = 5, runs: int = 50,
-                max_seconds: Optional[float] = None) -> Dict[str, List[float]]:
-    """Time each engine ``runs`` times, round-robin (so machine noise hits all alike), after
-    ``warmup`` untimed rounds. Returns seconds per run for each engine."""
+                max_seconds: Optional[float] = None, block: int = 5) -> Dict[str, List[float]]:
+    """Time each engine ``runs`` times after ``warmup`` untimed rounds, in rounds of ``block``
+    consecutive runs per engine (so slow drifts of a shared machine hit all engines alike).
+    Each block starts with one untimed run: thread pools that spin after a job (ONNX Runtime's,
+    TFLite's) would otherwise steal the cores from the next engine's first run and charge it
+    for their idling. Returns seconds per run for each engine."""
     for _ in range(warmup):
         for fn in engines.values():
             fn()
     times: Dict[str, List[float]] = {k: [] for k in engines}
     start = time.perf_counter()
-    for _ in range(runs):
+    while min(len(v) for v in times.values()) < runs:
         for name, fn in engines.items():
-            t0 = time.perf_counter()
             fn()
-            times[name].append(time.perf_counter() - t0)
-        if max_seconds is not None and time.perf_counter() - start > max_seconds and len(times[name]) >= 5:
+            for _ in range(min(block, runs - len(times[name]))):
+                t0 = time.perf_counter()
+                fn()
+                times[name].append(time.perf_counter() - t0)
+        if max_seconds is not None and time.perf_counter() - start > max_seconds and \
+                min(len(v) for v in times.values()) >= 5:
             break
     return times
 
