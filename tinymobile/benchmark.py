@@ -137,10 +137,10 @@ def compare(name: str, model: Model, tflite_path, threads: int, batch: int, warm
     for k, s in stats.items():
         s["ratio_to_tinymobile"] = s["median_ms"] / ours
     print(f"\n{name}  threads={threads} batch={batch}  ({model.macs / 1e6:.0f} M mult-adds)")
-    print(f"  {'engine':<12} {'median ms':>10} {'min ms':>8} {'img/s':>8} {'GFLOP/s':>8} {'tinymobile / it':>16}")
+    print(f"  {'engine':<12} {'median ms':>10} {'min ms':>8} {'img/s':>8} {'GFLOP/s':>8} {'ours/its time':>14}")
     for k, s in stats.items():
         print(f"  {k:<12} {s['median_ms']:>10.3f} {s['min_ms']:>8.3f} {s['images_per_s']:>8.1f} "
-              f"{s['gflops']:>8.1f} {ours / s['median_ms']:>16.3f}")
+              f"{s['gflops']:>8.1f} {ours / s['median_ms']:>14.3f}")
     return {"name": name, "threads": threads, "batch": batch, "macs": model.macs, "engines": stats}
 
 
