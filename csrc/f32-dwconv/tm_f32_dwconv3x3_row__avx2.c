@@ -19,35 +19,52 @@ static const int32_t tm_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 
 /* Few channels (at most TM_DW_AVX2_FEW_CHANNELS): per-pixel set-up would dominate, and pixel
  * strides are short, so hold one block's bias and nine taps in registers and walk the row. */
 #define TM_DW_AVX2_FEW_CHANNELS 32
+TM_TARGET_AVX2 static inline __m256 tm_dw_load(const float* p, int full, __m256i mask) {
+    return full ? _mm256_loadu_ps(p) : _mm256_maskload_ps(p, mask);
+}
+
 TM_TARGET_AVX2 static void tm_dwconv_row_few_channels(size_t channels, size_t in_width,
                                                       size_t out_width, size_t stride,
                                                       size_t pad_left, const float* r0,
                                                       const float* r1, const float* r2,
                                                       const float* w, float* out, __m256 lo,
                                                       __m256 hi) {
+    /* Interior pixels: all three columns inside the row (no checks). */
+    size_t first = pad_left == 0 ? 0 : (pad_left + stride - 1) / stride;
+    size_t last = in_width + pad_left >= 3 ? (in_width + pad_left - 3) / stride + 1 : 0;
+    if (last > out_width) last = out_width;
+    if (first > last) first = last;
     for (size_t c = 0; c < channels; c += 8, w += TM_DW_BLOCK_FLOATS) {
         const size_t n = TM_MIN(channels - c, 8);
+        const int full = n == 8;
         const __m256i mask = _mm256_loadu_si256((const __m256i*)(tm_mask_table + 8 - n));
         const __m256 bias = _mm256_load_ps(w);
-        const __m256 k00 = _mm256_load_ps(w + 8), k01 = _mm256_load_ps(w + 16), k02 = _mm256_load_ps(w + 24);
-        const __m256 k10 = _mm256_load_ps(w + 32), k11 = _mm256_load_ps(w + 40), k12 = _mm256_load_ps(w + 48);
-        const __m256 k20 = _mm256_load_ps(w + 56), k21 = _mm256_load_ps(w + 64), k22 = _mm256_load_ps(w + 72);
+        const __m256 k[9] = {_mm256_load_ps(w + 8), _mm256_load_ps(w + 16), _mm256_load_ps(w + 24),
+                             _mm256_load_ps(w + 32), _mm256_load_ps(w + 40), _mm256_load_ps(w + 48),
+                             _mm256_load_ps(w + 56), _mm256_load_ps(w + 64), _mm256_load_ps(w + 72)};
         for (size_t ox = 0; ox < out_width; ox++) {
             const ptrdiff_t ix0 = (ptrdiff_t)(ox * stride) - (ptrdiff_t)pad_left;
             __m256 acc = bias;
-            for (size_t kx = 0; kx < 3; kx++) {
-                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
-                if (ix < 0 || ix >= (ptrdiff_t)in_width) continue;
-                const size_t off = (size_t)ix * channels + c;
-                const __m256 t0 = kx == 0 ? k00 : (kx == 1 ? k01 : k02);
-                const __m256 t1 = kx == 0 ? k10 : (kx == 1 ? k11 : k12);
-                const __m256 t2 = kx == 0 ? k20 : (kx == 1 ? k21 : k22);
-                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r0 + off, mask), t0, acc);
-                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r1 + off, mask), t1, acc);
-                acc = _mm256_fmadd_ps(_mm256_maskload_ps(r2 + off, mask), t2, acc);
+            if (ox >= first && ox < last) {
+                const size_t off = (size_t)ix0 * channels + c;
+                for (size_t kx = 0; kx < 3; kx++) {
+                    const size_t o = off + kx * channels;
+                    acc = _mm256_fmadd_ps(tm_dw_load(r0 + o, full, mask), k[kx], acc);
+                    acc = _mm256_fmadd_ps(tm_dw_load(r1 + o, full, mask), k[3 + kx], acc);
+                    acc = _mm256_fmadd_ps(tm_dw_load(r2 + o, full, mask), k[6 + kx], acc);
+                }
+            } else {
+                for (size_t kx = 0; kx < 3; kx++) {
+                    const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                    if (ix < 0 || ix >= (ptrdiff_t)in_width) continue;
+                    const size_t o = (size_t)ix * channels + c;
+                    acc = _mm256_fmadd_ps(tm_dw_load(r0 + o, full, mask), k[kx], acc);
+                    acc = _mm256_fmadd_ps(tm_dw_load(r1 + o, full, mask), k[3 + kx], acc);
+                    acc = _mm256_fmadd_ps(tm_dw_load(r2 + o, full, mask), k[6 + kx], acc);
+                }
             }
             acc = _mm256_min_ps(_mm256_max_ps(acc, lo), hi);
-            if (n == 8) _mm256_storeu_ps(out + ox * channels + c, acc);
+            if (full) _mm256_storeu_ps(out + ox * channels + c, acc);
             else _mm256_maskstore_ps(out + ox * channels + c, mask, acc);
         }
     }
