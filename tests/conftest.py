@@ -1,5 +1,4 @@
 """Shared fixtures: paths into ../shared, fixture networks, and the ISA list."""
-import os
 from pathlib import Path
 
 import numpy as np

@@ -1,6 +1,5 @@
 """The public API: load/save, predict/classify/features on images, errors that name the problem,
 planned buffers, ISA and thread selection."""
-import os
 import threading
 import tracemalloc
 

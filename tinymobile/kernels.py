@@ -29,15 +29,25 @@ def default_isa() -> str:
     return ISA_NAMES[isa]
 
 
-def kernel_table(isa: Optional[str] = None):
-    """The C kernel table (``tm_f32_kernels*``) of ``isa`` (default: :func:`default_isa`)."""
+def kernel_table(isa: Optional[str] = None, lookup=None):
+    """The C kernel table of ``isa`` (default: :func:`default_isa`): ``tm_f32_kernels*``, or what
+    ``lookup`` (another ``tm_*_kernels_for``) returns."""
     name = default_isa() if isa is None else isa
     if name not in ISA_NAMES:
         raise TinyMobileError(f"unknown ISA {name!r}; expected one of {ISA_NAMES}")
-    table = lib.tm_f32_kernels_for(ISA_NAMES.index(name))
+    table = (lookup or lib.tm_f32_kernels_for)(ISA_NAMES.index(name))
     if table == ffi.NULL:
         raise TinyMobileError(f"ISA {name!r} is not available here; available: {available_isas()}")
     return table
+
+
+def aligned_empty(size: int, dtype) -> np.ndarray:
+    """An uninitialised 1-d array of ``size`` elements starting on a 64-byte boundary (packed
+    weights: vector loads never straddle cache lines needlessly)."""
+    itemsize = np.dtype(dtype).itemsize
+    raw = np.empty(size * itemsize + 64, np.uint8)
+    offset = -raw.ctypes.data % 64
+    return raw[offset:offset + size * itemsize].view(dtype)
 
 
 def default_threads() -> int:

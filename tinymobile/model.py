@@ -9,7 +9,7 @@ import numpy as np
 
 from . import model_format
 from .errors import InputError, TinyMobileError
-from .network import Network, layer_kind, mobilenet_v1
+from .network import Network, mobilenet_v1
 from .preprocess import as_image_list, preprocess
 from .reference import softmax
 from .runner import Runner

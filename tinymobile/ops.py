@@ -11,19 +11,19 @@ from typing import Callable, Tuple
 import numpy as np
 
 from ._native import ffi, lib
-from .kernels import fptr
+from .kernels import aligned_empty, fptr
 from .network import conv_output
 
 
 def _packed(size: int) -> np.ndarray:
-    # 64-byte aligned, so vector loads of packed weights never straddle cache lines needlessly.
-    raw = np.empty(size + 16, np.float32)
-    offset = (-raw.ctypes.data % 64) // 4
-    return raw[offset:offset + size]
+    return aligned_empty(size, np.float32)
 
 
 class Op:
-    """Base class: ``output_shape``, ``bind`` and a convenience ``__call__``."""
+    """Base class: ``output_shape``, ``bind`` and a convenience ``__call__``; ``dtype`` is the
+    activations' dtype."""
+
+    dtype = np.float32
 
     def output_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
         raise NotImplementedError
@@ -32,8 +32,8 @@ class Op:
         raise NotImplementedError
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.float32)
-        out = np.empty(self.output_shape(x.shape), np.float32)
+        x = np.ascontiguousarray(x, self.dtype)
+        out = np.empty(self.output_shape(x.shape), self.dtype)
         self.bind(x, out)()
         return out
 

@@ -16,7 +16,6 @@ from .network import (AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Networ
 
 def onnx_model_bytes(network: Network, batch: int = 1) -> bytes:
     """Serialized ONNX model of ``network``: input 'x' (N, 3, R, R) float32 -> 'y'."""
-    import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []

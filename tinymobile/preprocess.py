@@ -3,7 +3,7 @@ normalisation. Arrays are (H, W, 3) uint8 RGB until normalised, then float32 NHW
 from __future__ import annotations
 
 import os
-from typing import Any, List, Sequence
+from typing import Any, List
 
 import numpy as np
 

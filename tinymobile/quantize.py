@@ -80,7 +80,7 @@ def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Qu
     std = np.asarray(net.input_std, np.float64)
     ends = np.concatenate([(0 - mean) / std, (255 - mean) / std])
     in_scale, in_zp = activation_params(ends.min(), ends.max())
-    scale = in_scale
+    scale, zp = in_scale, in_zp
     layers, quant = [], {}
     act = _ACTIVATION[net.activation]
     for layer in net.layers:

@@ -12,7 +12,6 @@ from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
-from . import kernels
 from .errors import InputError, TinyMobileError
 from .model import Model
 from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Pointwise

@@ -7,13 +7,13 @@ by 128, so ``x - x_zp`` -- and hence every result -- is unchanged; see :func:`do
 """
 from __future__ import annotations
 
-from typing import Callable, Tuple
+from typing import Tuple
 
 import numpy as np
 
 from ._native import ffi, lib
-from .errors import TinyMobileError
-from .kernels import ISA_NAMES, available_isas, default_isa
+from . import kernels
+from .ops import Op
 from .network import conv_output
 from .quantized_reference import Requant
 
@@ -39,19 +39,11 @@ def from_domain(x: np.ndarray, dtype: str) -> np.ndarray:
 
 def kernel_table(isa: str = None):
     """The quantized C kernel table (``tm_qu8_kernels*``) of ``isa`` (default: the best one)."""
-    name = default_isa() if isa is None else isa
-    if name not in ISA_NAMES:
-        raise TinyMobileError(f"unknown ISA {name!r}; expected one of {ISA_NAMES}")
-    table = lib.tm_qu8_kernels_for(ISA_NAMES.index(name))
-    if table == ffi.NULL:
-        raise TinyMobileError(f"ISA {name!r} is not available here; available: {available_isas()}")
-    return table
+    return kernels.kernel_table(isa, lib.tm_qu8_kernels_for)
 
 
 def _aligned_bytes(size: int) -> np.ndarray:
-    raw = np.empty(size + 64, np.uint8)
-    offset = -raw.ctypes.data % 64
-    return raw[offset:offset + size]
+    return kernels.aligned_empty(size, np.uint8)
 
 
 def _ptr(kind: str, a: np.ndarray):
@@ -70,20 +62,10 @@ def _i32(a) -> np.ndarray:
     return np.ascontiguousarray(a, np.int32)
 
 
-class QOp:
-    """Base class: ``output_shape``, ``bind`` and a convenience ``__call__`` on uint8 arrays."""
+class QOp(Op):
+    """Base class of the integer operators: uint8 activations."""
 
-    def output_shape(self, shape: Tuple[int, ...]) -> Tuple[int, ...]:
-        raise NotImplementedError
-
-    def bind(self, x: np.ndarray, out: np.ndarray) -> Callable[[], None]:
-        raise NotImplementedError
-
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, np.uint8)
-        out = np.empty(self.output_shape(x.shape), np.uint8)
-        self.bind(x, out)()
-        return out
+    dtype = np.uint8
 
 
 class _Requantized(QOp):
