@@ -16,7 +16,6 @@ import zipfile
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
 
 import tinymobile
 from conftest import FIXTURES, MODELS, require_shared

@@ -1,7 +1,6 @@
 """Quantized models through the public API: format version 2 round trip and refusals, the
 QuantizedModel calls (forward / predict / classify / features / threads), the CLI."""
 import io
-import os
 from contextlib import redirect_stdout
 
 import numpy as np
