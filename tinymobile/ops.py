@@ -38,7 +38,26 @@ class Op:
         return out
 
 
-class Conv3x3Op(Op):
+class Window3x3:
+    """Geometry shared by the 3x3 operators (float and integer): needs ``stride``, ``padding``,
+    ``cin`` and ``cout`` (a depthwise layer has cin == cout)."""
+
+    def output_shape(self, shape):
+        n, h, w, c = shape
+        assert c == self.cin, (shape, self.cin)
+        return (n, conv_output(h, self.stride, self.padding)[0],
+                conv_output(w, self.stride, self.padding)[0], self.cout)
+
+    def geometry(self, x: np.ndarray, out: np.ndarray) -> Tuple[int, ...]:
+        """(n, h, w, oh, ow, top, left) for input x and output out (checked against each other)."""
+        n, h, w, _ = x.shape
+        oh, top = conv_output(h, self.stride, self.padding)
+        ow, left = conv_output(w, self.stride, self.padding)
+        assert out.shape == (n, oh, ow, self.cout), (x.shape, out.shape)
+        return n, h, w, oh, ow, top, left
+
+
+class Conv3x3Op(Window3x3, Op):
     """Full 3x3 convolution (N, H, W, Cin) -> (N, OH, OW, Cout), bias and clamp fused."""
 
     def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
@@ -51,17 +70,8 @@ class Conv3x3Op(Op):
                              fptr(np.ascontiguousarray(b, np.float32)), fptr(self.packed))
         self.zero = np.zeros(self.cin, np.float32)
 
-    def output_shape(self, shape):
-        n, h, w, c = shape
-        assert c == self.cin, (shape, self.cin)
-        return (n, conv_output(h, self.stride, self.padding)[0],
-                conv_output(w, self.stride, self.padding)[0], self.cout)
-
     def bind(self, x, out):
-        n, h, w, _ = x.shape
-        oh, top = conv_output(h, self.stride, self.padding)
-        ow, left = conv_output(w, self.stride, self.padding)
-        assert out.shape == (n, oh, ow, self.cout)
+        n, h, w, oh, ow, top, left = self.geometry(x, out)
         # Pointers into x, built once for this buffer: the bound call must keep x alive.
         ind = ffi.new("const float *[]", lib.tm_f32_conv3x3_indirection_size(self.kern, n, oh, ow))
         lib.tm_f32_conv3x3_indirection_init(self.kern, n, h, w, self.cin, self.stride, top, left,
@@ -71,28 +81,20 @@ class Conv3x3Op(Op):
         return lambda: (x, lib.tm_f32_conv3x3_op(*args))
 
 
-class Depthwise3x3Op(Op):
+class Depthwise3x3Op(Window3x3, Op):
     """Depthwise 3x3 convolution (N, H, W, C) -> (N, OH, OW, C), bias and clamp fused."""
 
     def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
                  clamp: Tuple[float, float]):
         self.kern, self.pool, self.stride, self.padding, self.clamp = kern, pool, stride, padding, clamp
-        self.channels = w.shape[2]
+        self.channels = self.cin = self.cout = w.shape[2]
         self.packed = _packed(lib.tm_f32_dwconv3x3_packed_size(self.channels))
         lib.tm_f32_dwconv3x3_pack(self.channels, fptr(np.ascontiguousarray(w, np.float32)),
                                   fptr(np.ascontiguousarray(b, np.float32)), fptr(self.packed))
 
-    def output_shape(self, shape):
-        n, h, w, c = shape
-        assert c == self.channels, (shape, self.channels)
-        return (n, conv_output(h, self.stride, self.padding)[0],
-                conv_output(w, self.stride, self.padding)[0], c)
-
     def bind(self, x, out):
-        n, h, w, c = x.shape
-        oh, top = conv_output(h, self.stride, self.padding)
-        ow, left = conv_output(w, self.stride, self.padding)
-        assert out.shape == (n, oh, ow, c)
+        n, h, w, oh, ow, top, left = self.geometry(x, out)
+        c = self.channels
         zero = np.zeros(w * c + 8, np.float32)
         args = (self.kern, self.pool, n, h, w, c, self.stride, top, left, oh, ow, fptr(x),
                 fptr(self.packed), fptr(zero), fptr(out), self.clamp[0], self.clamp[1])

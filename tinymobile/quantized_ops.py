@@ -13,8 +13,7 @@ import numpy as np
 
 from ._native import ffi, lib
 from . import kernels
-from .ops import Op
-from .network import conv_output
+from .ops import Op, Window3x3
 from .quantized_reference import Requant
 
 
@@ -107,7 +106,7 @@ class QPointwiseOp(_Requantized):
         return lambda: lib.tm_qu8_pointwise_op(*args)
 
 
-class QConv3x3Op(_Requantized):
+class QConv3x3Op(Window3x3, _Requantized):
     """Full 3x3 convolution (N, H, W, Cin) -> (N, OH, OW, Cout), uint8."""
 
     def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
@@ -125,48 +124,31 @@ class QConv3x3Op(_Requantized):
         self.scratch = np.empty(lib.tm_qu8_conv3x3_scratch_size(
             kern, lib.tm_pool_threads(pool), self.cin), np.int16)
 
-    def output_shape(self, shape):
-        n, h, w, c = shape
-        assert c == self.cin, (shape, self.cin)
-        return (n, conv_output(h, self.stride, self.padding)[0],
-                conv_output(w, self.stride, self.padding)[0], self.cout)
-
     def bind(self, x, out):
-        n, h, w, _ = x.shape
-        oh, top = conv_output(h, self.stride, self.padding)
-        ow, left = conv_output(w, self.stride, self.padding)
-        assert out.shape == (n, oh, ow, self.cout)
+        n, h, w, oh, ow, top, left = self.geometry(x, out)
         args = (self.kern, self.pool, n, h, w, self.cin, self.cout, self.stride, top, left, oh, ow,
                 _ptr("uint8_t *", x), _ptr("void *", self.packed), self.in_zp,
                 _ptr("int16_t *", self.scratch), _ptr("uint8_t *", out), self.out_zp, self.lo, self.hi)
         return lambda: lib.tm_qu8_conv3x3_op(*args)
 
 
-class QDepthwise3x3Op(_Requantized):
+class QDepthwise3x3Op(Window3x3, _Requantized):
     """Depthwise 3x3 convolution (N, H, W, C) -> (N, OH, OW, C), uint8."""
 
     def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, stride: int, padding: str,
                  rq: Requant, offset: int = 0):
         super().__init__(rq, offset)
         self.kern, self.pool, self.stride, self.padding = kern, pool, stride, padding
-        self.channels = w.shape[2]
+        self.channels = self.cin = self.cout = w.shape[2]
         self.packed = np.empty(lib.tm_qu8_dwconv3x3_packed_size(self.channels) // 4, np.int32)
         wk, bk, mk, sk = _weights_offset(w, rq), _i32(b), _i32(rq.multiplier), _i32(rq.shift)
         lib.tm_qu8_dwconv3x3_pack(self.channels, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
                                   self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
                                   _ptr("void *", self.packed))
 
-    def output_shape(self, shape):
-        n, h, w, c = shape
-        assert c == self.channels, (shape, self.channels)
-        return (n, conv_output(h, self.stride, self.padding)[0],
-                conv_output(w, self.stride, self.padding)[0], c)
-
     def bind(self, x, out):
-        n, h, w, c = x.shape
-        oh, top = conv_output(h, self.stride, self.padding)
-        ow, left = conv_output(w, self.stride, self.padding)
-        assert out.shape == (n, oh, ow, c)
+        n, h, w, oh, ow, top, left = self.geometry(x, out)
+        c = self.channels
         zp_row = np.full(w * c, self.in_zp, np.uint8)
         args = (self.kern, self.pool, n, h, w, c, self.stride, top, left, oh, ow,
                 _ptr("uint8_t *", x), _ptr("int32_t *", self.packed), _ptr("uint8_t *", zp_row),
