@@ -10,6 +10,19 @@
 
 #include "internal.h"
 
+/* The nine input pixels under output column ox of a depthwise row: taps left or right of the
+ * image read zp_pixel (a row of input zero points). */
+static inline void tm_qu8_taps(size_t ox, size_t channels, size_t in_width, size_t stride,
+                               size_t pad_left, const uint8_t** rows, const uint8_t* zp_pixel,
+                               const uint8_t* px[9]) {
+    for (size_t kx = 0; kx < 3; kx++) {
+        const ptrdiff_t ix = (ptrdiff_t)(ox * stride + kx) - (ptrdiff_t)pad_left;
+        const int inside = ix >= 0 && ix < (ptrdiff_t)in_width;
+        for (size_t ky = 0; ky < 3; ky++)
+            px[ky * 3 + kx] = inside ? rows[ky] + (size_t)ix * channels : zp_pixel;
+    }
+}
+
 static inline int32_t tm_qu8_mbqm(int32_t x, int32_t m, int32_t shift) {
     const int32_t left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
     const int32_t xs = (int32_t)((uint32_t)x << left);

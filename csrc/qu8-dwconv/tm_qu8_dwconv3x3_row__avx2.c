@@ -23,12 +23,7 @@ TM_TARGET_AVX2 void tm_qu8_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     const __m256i vmin = _mm256_set1_epi32(params->min), vmax = _mm256_set1_epi32(params->max);
     for (size_t ox = 0; ox < out_width; ox++) {
         const uint8_t* px[9];
-        for (size_t kx = 0; kx < 3; kx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(ox * stride + kx) - (ptrdiff_t)pad_left;
-            const int inside = ix >= 0 && ix < (ptrdiff_t)in_width;
-            for (size_t ky = 0; ky < 3; ky++)
-                px[ky * 3 + kx] = inside ? rows[ky] + (size_t)ix * channels : zp_pixel;
-        }
+        tm_qu8_taps(ox, channels, in_width, stride, pad_left, rows, zp_pixel, px);
         size_t c = 0;
         const int16_t* tile = tiles;
         for (; c + 16 <= channels; c += 16, tile += 256) {

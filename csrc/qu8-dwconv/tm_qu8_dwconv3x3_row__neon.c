@@ -15,12 +15,7 @@ void tm_qu8_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
     const int32_t* taps = w + 3 * cp;
     for (size_t ox = 0; ox < out_width; ox++) {
         const uint8_t* px[9];
-        for (size_t kx = 0; kx < 3; kx++) {
-            const ptrdiff_t ix = (ptrdiff_t)(ox * stride + kx) - (ptrdiff_t)pad_left;
-            const int inside = ix >= 0 && ix < (ptrdiff_t)in_width;
-            for (size_t ky = 0; ky < 3; ky++)
-                px[ky * 3 + kx] = inside ? rows[ky] + (size_t)ix * channels : zp_pixel;
-        }
+        tm_qu8_taps(ox, channels, in_width, stride, pad_left, rows, zp_pixel, px);
         size_t c = 0;
         for (; c + 8 <= channels; c += 8) {
             int32x4_t lo = vld1q_s32(bias + c), hi = vld1q_s32(bias + c + 4);

@@ -1,17 +1,5 @@
 #include "../qu8_requant.h"
 
-/* The nine input pixels under output column ox: taps left or right of the image read zp_pixel. */
-static void tm_qu8_taps(size_t ox, size_t channels, size_t in_width, size_t stride,
-                        size_t pad_left, const uint8_t** rows, const uint8_t* zp_pixel,
-                        const uint8_t* px[9]) {
-    for (size_t kx = 0; kx < 3; kx++) {
-        const ptrdiff_t ix = (ptrdiff_t)(ox * stride + kx) - (ptrdiff_t)pad_left;
-        const int inside = ix >= 0 && ix < (ptrdiff_t)in_width;
-        for (size_t ky = 0; ky < 3; ky++)
-            px[ky * 3 + kx] = inside ? rows[ky] + (size_t)ix * channels : zp_pixel;
-    }
-}
-
 /* One output row of a quantized depthwise 3x3 convolution, plain C. */
 void tm_qu8_dwconv3x3_row__scalar(size_t channels, size_t in_width, size_t out_width,
                                   size_t stride, size_t pad_left, const uint8_t** rows,
