@@ -23,9 +23,12 @@ class Model:
     are identical to serial calls.
     """
 
+    #: The runner class executing the network (the quantized model uses the integer one).
+    runner_class = Runner
+
     def __init__(self, network: Network, threads: Optional[int] = None, isa: Optional[str] = None):
         self.network = network
-        self._runner = Runner(network, isa=isa, threads=threads)
+        self._runner = self.runner_class(network, isa=isa, threads=threads)
 
     # ---- description -------------------------------------------------------------------
     @property

@@ -54,8 +54,6 @@ def build_quantized_ops(network: QuantizedNetwork, kern, pool) -> List[QOp]:
 class QuantizedRunner(Runner):
     """A :class:`Runner` on the integer kernels: uint8 activation buffers, same planning."""
 
-    dtype = np.uint8
-
     @staticmethod
     def check(network: QuantizedNetwork) -> None:
         check_network(network, "iu")
@@ -88,10 +86,7 @@ class QuantizedRunner(Runner):
 class QuantizedModel(Model):
     """A quantized MobileNet v1 on tinymobile's integer kernels (see the module docstring)."""
 
-    def __init__(self, network: QuantizedNetwork, threads: Optional[int] = None,
-                 isa: Optional[str] = None):
-        self.network = network
-        self._runner = QuantizedRunner(network, isa=isa, threads=threads)
+    runner_class = QuantizedRunner
 
     @property
     def dtype(self) -> str:

@@ -48,7 +48,8 @@ class Plan:
     """Buffers and bound calls for one batch size. ``input`` is where callers put the network
     input; two ping-pong buffers hold the activations; ``outputs[i]`` is layer i's output view."""
 
-    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...], dtype=np.float32):
+    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...]):
+        dtype = ops[0].dtype  # float32, or uint8 for the integer operators
         shapes = []
         shape = input_shape
         for op in ops:
@@ -84,9 +85,6 @@ class Plan:
 
 class Runner:
     """Executes a :class:`Network` on one ISA's kernels with a given thread count."""
-
-    #: dtype of the activation buffers (the quantized runner uses uint8).
-    dtype = np.float32
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
         self.check(network)  # the C operators trust these shapes
@@ -133,7 +131,7 @@ class Runner:
             if free:
                 return free.pop()
         r = self.network.resolution
-        return Plan(self.ops, (batch, r, r, 3), self.dtype)
+        return Plan(self.ops, (batch, r, r, 3))
 
     def release(self, plan: Plan) -> None:
         with self._lock:
