@@ -192,11 +192,6 @@ def _kind(layer: Layer) -> str:
             AveragePool: "avgpool", FullyConnected: "fc"}[type(layer)]
 
 
-def layer_kind(layer: Layer) -> str:
-    """Short name of a layer's kind, as printed by ``summary``."""
-    return _kind(layer)
-
-
 def mobilenet_v1(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, seed: int = 0,
                  separable: bool = True, strides: Sequence[int] = STANDARD_STRIDES,
                  activation: str = "relu6", padding: str = "tf_same") -> Network:
