@@ -109,6 +109,35 @@ void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch
 void tm_f32_avgpool_op(const tm_f32_kernels* kern, size_t batch, size_t pixels, size_t channels,
                        const float* in, float* out);
 
+/* ---- a forward pass as one call ---------------------------------------------------------
+ * A step is one float operator with its arguments bound (by the Python runner, once per plan);
+ * tm_f32_run_steps runs a list of them in order without returning to Python between layers.
+ * Fields by kind (the others are ignored):
+ *   POINTWISE: batch = rows m, cin = k, cout = n, in, packed, out, min, max;
+ *   CONV3X3:   batch, oh, ow, cin, cout, indirection, packed, out, min, max;
+ *   DWCONV3X3: batch, h, w, cin (channels), stride, pad_top, pad_left, oh, ow, in, packed, zero,
+ *              out, min, max;
+ *   AVGPOOL:   batch, h * w pixels, cin channels, in, out. */
+enum { TM_STEP_POINTWISE = 1, TM_STEP_CONV3X3 = 2, TM_STEP_DWCONV3X3 = 3, TM_STEP_AVGPOOL = 4 };
+typedef struct {
+    int kind;
+    const tm_f32_kernels* kern;
+    tm_pool* pool;
+    size_t batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow;
+    const float* in;
+    const float** indirection;
+    const float* packed;
+    const float* zero;
+    float* out;
+    float min, max;
+} tm_f32_step;
+/* Runs steps[0..count) in order. */
+void tm_f32_run_steps(const tm_f32_step* const* steps, size_t count);
+
+/* dst[i] = src[i] for i < n; returns how many of the values are NaN or infinite (input check
+ * and copy into the plan's input buffer in one pass). */
+size_t tm_f32_copy_count_nonfinite(size_t n, const float* src, float* dst);
+
 /* ---- quantized: uint8 activations ("qu8") --------------------------------------------------
  * All quantized kernels work on uint8 activations; an int8 model runs in the same domain with
  * every activation xor 0x80 (x_u8 = x_i8 + 128, zero points + 128): the products (x - x_zp) are

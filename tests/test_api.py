@@ -76,6 +76,22 @@ def test_forward_rejects_bad_input(small_model_path, bad):
         m.forward(bad)
 
 
+@pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("where", [0, 12345, -1])
+def test_forward_rejects_a_single_non_finite_value(small_model_path, value, where):
+    """The check is made while copying the input in (one pass in C): one bad value anywhere."""
+    m = tinymobile.load(small_model_path, threads=1)
+    x = np.zeros((2, 128, 128, 3), np.float32)
+    x.reshape(-1)[where] = value
+    with pytest.raises(InputError, match="NaN or infinity"):
+        m.forward(x)
+    ok = np.full_like(x, np.finfo(np.float32).max)
+    ok[0, 0, 0, 0] = np.finfo(np.float32).tiny / 2  # subnormal: finite
+    m.forward(ok[:1])  # finite extremes pass the check (the logits may overflow: not its job)
+    y = m.forward(np.zeros_like(x[:1]))  # the plan is usable after a rejected input
+    assert np.isfinite(y).all()
+
+
 @pytest.mark.parametrize("bad", [np.zeros((0, 5, 3), np.uint8), np.zeros((4, 4, 5), np.uint8),
                                  np.full((4, 4, 3), np.inf), np.full((4, 4, 3), 300, np.int32),
                                  "/nonexistent/image.jpg", 42])

@@ -1,8 +1,9 @@
 """Operators bound to one ISA's kernels: weights packed once, then called on NHWC buffers.
 
 Each operator knows its output shape and can ``bind`` an input and an output buffer, returning
-a zero-argument callable that runs the C operator with precomputed pointers (what the runner
-calls in its loop). ``op(x)`` allocates the output and runs once (what the tests use).
+a zero-argument callable that runs the C operator with precomputed pointers. The float
+operators return a :class:`BoundStep`, whose C step description lets the runner run a whole
+plan in one C call. ``op(x)`` allocates the output and runs once (what the tests use).
 """
 from __future__ import annotations
 
@@ -17,6 +18,22 @@ from .network import conv_output
 
 def _packed(size: int) -> np.ndarray:
     return aligned_empty(size, np.float32)
+
+
+class BoundStep:
+    """A float operator bound to its buffers (a ``tm_f32_step``): call it to run that operator
+    alone; ``step`` goes into a plan's list for ``tm_f32_run_steps``. Holds references to every
+    array and C object its pointers point into."""
+
+    __slots__ = ("step", "_one", "_keep")
+
+    def __init__(self, kind: int, keep: tuple, **fields):
+        self._keep = keep
+        self.step = ffi.new("tm_f32_step *", dict(kind=kind, **fields))
+        self._one = ffi.new("tm_f32_step *[1]", [self.step])
+
+    def __call__(self) -> None:
+        lib.tm_f32_run_steps(self._one, 1)
 
 
 class Op:
@@ -76,9 +93,11 @@ class Conv3x3Op(Window3x3, Op):
         ind = ffi.new("const float *[]", lib.tm_f32_conv3x3_indirection_size(self.kern, n, oh, ow))
         lib.tm_f32_conv3x3_indirection_init(self.kern, n, h, w, self.cin, self.stride, top, left,
                                             oh, ow, fptr(x), fptr(self.zero), ind)
-        args = (self.kern, self.pool, n, oh, ow, self.cin, self.cout, ind, fptr(self.packed),
-                fptr(out), self.clamp[0], self.clamp[1])
-        return lambda: (x, lib.tm_f32_conv3x3_op(*args))
+        packed, o = fptr(self.packed), fptr(out)
+        return BoundStep(lib.TM_STEP_CONV3X3, (x, ind, packed, o, self.zero, self.pool),
+                         kern=self.kern, pool=self.pool, batch=n, oh=oh, ow=ow, cin=self.cin,
+                         cout=self.cout, indirection=ind, packed=packed, out=o,
+                         min=self.clamp[0], max=self.clamp[1])
 
 
 class Depthwise3x3Op(Window3x3, Op):
@@ -95,10 +114,13 @@ class Depthwise3x3Op(Window3x3, Op):
     def bind(self, x, out):
         n, h, w, oh, ow, top, left = self.geometry(x, out)
         c = self.channels
-        zero = np.zeros(w * c + 8, np.float32)
-        args = (self.kern, self.pool, n, h, w, c, self.stride, top, left, oh, ow, fptr(x),
-                fptr(self.packed), fptr(zero), fptr(out), self.clamp[0], self.clamp[1])
-        return lambda: (zero, lib.tm_f32_dwconv3x3_op(*args))
+        zero = aligned_empty(w * c + 8, np.float32)
+        zero[:] = 0
+        i, packed, z, o = fptr(x), fptr(self.packed), fptr(zero), fptr(out)
+        return BoundStep(lib.TM_STEP_DWCONV3X3, (i, packed, z, o, self.pool),
+                         kern=self.kern, pool=self.pool, batch=n, h=h, w=w, cin=c,
+                         stride=self.stride, pad_top=top, pad_left=left, oh=oh, ow=ow, **{"in": i},
+                         packed=packed, zero=z, out=o, min=self.clamp[0], max=self.clamp[1])
 
 
 class PointwiseOp(Op):
@@ -119,9 +141,10 @@ class PointwiseOp(Op):
     def bind(self, x, out):
         m = x.size // self.cin
         assert out.size == m * self.cout
-        args = (self.kern, self.pool, m, self.cin, self.cout, fptr(x), fptr(self.packed), fptr(out),
-                self.clamp[0], self.clamp[1])
-        return lambda: lib.tm_f32_pointwise_op(*args)
+        i, packed, o = fptr(x), fptr(self.packed), fptr(out)
+        return BoundStep(lib.TM_STEP_POINTWISE, (i, packed, o, self.pool),
+                         kern=self.kern, pool=self.pool, batch=m, cin=self.cin, cout=self.cout,
+                         **{"in": i}, packed=packed, out=o, min=self.clamp[0], max=self.clamp[1])
 
 
 class AveragePoolOp(Op):
@@ -136,5 +159,6 @@ class AveragePoolOp(Op):
     def bind(self, x, out):
         n, h, w, c = x.shape
         assert out.shape == (n, c)
-        args = (self.kern, n, h * w, c, fptr(x), fptr(out))
-        return lambda: lib.tm_f32_avgpool_op(*args)
+        i, o = fptr(x), fptr(out)
+        return BoundStep(lib.TM_STEP_AVGPOOL, (i, o), kern=self.kern, pool=ffi.NULL, batch=n,
+                         h=h, w=w, cin=c, **{"in": i}, out=o)
