@@ -14,7 +14,7 @@ typedef struct {
     const float* a;
     const float* packed;
     float* c;
-    size_t mb, nb_panels, row_blocks;
+    size_t nb_panels, row_blocks;
     tm_f32_minmax_params params;
 } tm_pointwise_ctx;
 
@@ -23,7 +23,10 @@ static void tm_pointwise_task(void* p, size_t thread, size_t task) {
     const tm_pointwise_ctx* ctx = (const tm_pointwise_ctx*)p;
     const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
     const size_t rb = task % ctx->row_blocks, cb = task / ctx->row_blocks;
-    const size_t m0 = rb * ctx->mb, m1 = TM_MIN(ctx->m, m0 + ctx->mb);
+    /* Row blocks are whole tiles of mr rows, as even in count as they can be. */
+    const size_t tiles = (ctx->m + mr - 1) / mr;
+    const size_t m0 = rb * tiles / ctx->row_blocks * mr;
+    const size_t m1 = TM_MIN(ctx->m, (rb + 1) * tiles / ctx->row_blocks * mr);
     const size_t panel_floats = nr * (ctx->k + 1);
     const size_t p0 = cb * ctx->nb_panels;
     const size_t panels = TM_ROUND_UP(ctx->n, nr) / nr;
@@ -48,7 +51,7 @@ void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, si
     const size_t mr = kern->gemm_mr, nr = kern->gemm_nr;
     const size_t threads = tm_pool_threads(pool);
     const size_t panels = TM_ROUND_UP(n, nr) / nr;
-    size_t mb = TM_MAX(mr, (TM_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
+    const size_t mb = TM_MAX(mr, (TM_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
     size_t row_blocks = (m + mb - 1) / mb;
     size_t col_blocks = 1;
     if (threads > 1) {
@@ -56,14 +59,13 @@ void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, si
         if (row_blocks < want) {
             if ((k + 1) * n * sizeof(float) <= TM_L2_BUDGET_BYTES || m >= want * mr * 4) {
                 /* Weights are small (or rows plentiful): cut rows finer. */
-                mb = TM_MAX(mr, TM_ROUND_UP((m + want - 1) / want, mr));
-                row_blocks = (m + mb - 1) / mb;
+                row_blocks = TM_MIN(want, (m + mr - 1) / mr);
             } else {
                 col_blocks = TM_MIN(panels, (want + row_blocks - 1) / row_blocks);
             }
         }
     }
-    tm_pointwise_ctx ctx = {kern, m, k, n, a, packed, c, mb, (panels + col_blocks - 1) / col_blocks,
+    tm_pointwise_ctx ctx = {kern, m, k, n, a, packed, c, (panels + col_blocks - 1) / col_blocks,
                             row_blocks, {min, max}};
     col_blocks = (panels + ctx.nb_panels - 1) / ctx.nb_panels;
     tm_pool_parallelize(pool, tm_pointwise_task, &ctx, row_blocks * col_blocks);

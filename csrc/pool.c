@@ -1,12 +1,17 @@
 #define _POSIX_C_SOURCE 200809L
 /* A persistent pthread pool.
  *
- * A job is a number of tasks. Threads claim tasks from one 64-bit counter that holds the job's
- * generation (high half) and the next task index (low half), so a thread that wakes late for an
- * old job can never claim a task of a newer one. The caller waits for the tasks to be done, not
- * for the workers to show up: on a loaded machine (a busy Raspberry Pi, more threads than free
- * cores) a worker that is not scheduled in time simply finds no task left, and the caller never
- * waits for a thread that has nothing to do.
+ * A job is a number of tasks, cut into one contiguous range per thread: thread t starts on range
+ * t, so consecutive layers (whose tasks are rows in order) give each core the rows it wrote
+ * itself, and its caches stay warm. A thread whose range is empty takes tasks from the others'
+ * ranges, so a core that is busy elsewhere (a loaded Raspberry Pi, more threads than free cores)
+ * only delays the tasks nobody else picks up; the caller waits for the tasks to be done, never
+ * for a worker to show up.
+ *
+ * Each range is one 64-bit counter holding the job's generation (high half) and the range's next
+ * task (low half): a thread that wakes late for an old job can never claim a task of a newer one.
+ * A new job first retags every counter (so an old claim attempt fails), then writes its
+ * parameters, then opens the ranges.
  *
  * Between jobs a thread waits in three stages: a short busy spin (layers follow each other
  * within microseconds during a forward pass), then yielding the core, then sleeping on a
@@ -22,9 +27,17 @@
 #define TM_SPIN_ITERATIONS 2000
 #define TM_YIELD_ITERATIONS 200
 
+/* One thread's share of a job, alone on its cache line. */
+typedef struct {
+    uint64_t claim;            /* atomic: generation << 32 | next task index */
+    size_t end;                /* one past the range's last task */
+    char pad[64 - sizeof(uint64_t) - sizeof(size_t)];
+} tm_range;
+
 struct tm_pool {
     size_t threads;            /* including the calling thread */
     pthread_t* workers;        /* threads - 1 of them */
+    tm_range* ranges;          /* threads of them */
     pthread_mutex_t lock;
     pthread_cond_t work_cv;
     pthread_cond_t done_cv;
@@ -34,7 +47,6 @@ struct tm_pool {
     void* ctx;
     size_t tasks;              /* atomic */
     size_t done;               /* atomic: tasks finished */
-    uint64_t claim;            /* atomic: generation << 32 | next task index */
     uint64_t generation;       /* atomic: bumped for each job */
     int stop;
 };
@@ -49,14 +61,15 @@ static inline void tm_cpu_relax(void) {
 #endif
 }
 
-/* Claims the next task of job `gen`; 0 when that job has no task left (or is over). */
-static int tm_claim(tm_pool* pool, uint64_t gen, size_t* task) {
-    uint64_t v = __atomic_load_n(&pool->claim, __ATOMIC_ACQUIRE);
+/* Claims the next task of job `gen` from range r; 0 when that range has no task left (or the
+ * job is over). */
+static int tm_claim(tm_range* range, uint64_t gen, size_t* task) {
+    uint64_t v = __atomic_load_n(&range->claim, __ATOMIC_ACQUIRE);
     for (;;) {
         if ((v >> 32) != (gen & 0xffffffffu)) return 0;
         const size_t index = (size_t)(v & 0xffffffffu);
-        if (index >= __atomic_load_n(&pool->tasks, __ATOMIC_RELAXED)) return 0;
-        if (__atomic_compare_exchange_n(&pool->claim, &v, v + 1, 1, __ATOMIC_ACQ_REL,
+        if (index >= __atomic_load_n(&range->end, __ATOMIC_RELAXED)) return 0;
+        if (__atomic_compare_exchange_n(&range->claim, &v, v + 1, 1, __ATOMIC_ACQ_REL,
                                         __ATOMIC_ACQUIRE)) {
             *task = index;
             return 1;
@@ -64,15 +77,19 @@ static int tm_claim(tm_pool* pool, uint64_t gen, size_t* task) {
     }
 }
 
+/* Own range first, then the others' in turn. */
 static void tm_run_tasks(tm_pool* pool, uint64_t gen, size_t thread) {
     size_t task;
-    while (tm_claim(pool, gen, &task)) {
-        const size_t tasks = __atomic_load_n(&pool->tasks, __ATOMIC_RELAXED);
-        pool->fn(pool->ctx, thread, task);
-        if (__atomic_add_fetch(&pool->done, 1, __ATOMIC_ACQ_REL) == tasks) {
-            pthread_mutex_lock(&pool->lock);
-            pthread_cond_signal(&pool->done_cv);
-            pthread_mutex_unlock(&pool->lock);
+    for (size_t k = 0; k < pool->threads; k++) {
+        tm_range* range = &pool->ranges[(thread + k) % pool->threads];
+        while (tm_claim(range, gen, &task)) {
+            const size_t tasks = __atomic_load_n(&pool->tasks, __ATOMIC_RELAXED);
+            pool->fn(pool->ctx, thread, task);
+            if (__atomic_add_fetch(&pool->done, 1, __ATOMIC_ACQ_REL) == tasks) {
+                pthread_mutex_lock(&pool->lock);
+                pthread_cond_signal(&pool->done_cv);
+                pthread_mutex_unlock(&pool->lock);
+            }
         }
     }
 }
@@ -109,6 +126,13 @@ tm_pool* tm_pool_create(size_t threads) {
     tm_pool* pool = (tm_pool*)calloc(1, sizeof(tm_pool));
     if (pool == NULL) return NULL;
     pool->threads = threads;
+    void* ranges = NULL;
+    if (posix_memalign(&ranges, 64, threads * sizeof(tm_range)) != 0) {
+        free(pool);
+        return NULL;
+    }
+    pool->ranges = (tm_range*)ranges;
+    for (size_t t = 0; t < threads; t++) pool->ranges[t].claim = pool->ranges[t].end = 0;
     pthread_mutex_init(&pool->lock, NULL);
     pthread_mutex_init(&pool->run_lock, NULL);
     pthread_cond_init(&pool->work_cv, NULL);
@@ -141,6 +165,7 @@ void tm_pool_destroy(tm_pool* pool) {
     if (pool->workers != NULL)
         for (size_t i = 0; i + 1 < pool->threads; i++) pthread_join(pool->workers[i], NULL);
     free(pool->workers);
+    free(pool->ranges);
     pthread_mutex_destroy(&pool->lock);
     pthread_mutex_destroy(&pool->run_lock);
     pthread_cond_destroy(&pool->work_cv);
@@ -156,12 +181,25 @@ void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks) 
         return;
     }
     pthread_mutex_lock(&pool->run_lock);
+    const uint64_t gen = __atomic_load_n(&pool->generation, __ATOMIC_RELAXED) + 1;
+    const uint64_t tag = (gen & 0xffffffffu) << 32;
+    const size_t threads = pool->threads;
+    /* 1. Retag every range, empty: a thread still trying to claim for the previous job fails
+     * from here on (without this, it could read this job's range ends below and claim a task
+     * of this job with the previous job's counter, running it twice and overcounting done). */
+    for (size_t t = 0; t < threads; t++) {
+        __atomic_store_n(&pool->ranges[t].end, 0, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool->ranges[t].claim, tag, __ATOMIC_SEQ_CST);
+    }
+    /* 2. The job. 3. Open the ranges. */
     pool->fn = fn;
     pool->ctx = ctx;
     __atomic_store_n(&pool->tasks, tasks, __ATOMIC_RELAXED);
     __atomic_store_n(&pool->done, 0, __ATOMIC_RELAXED);
-    const uint64_t gen = __atomic_load_n(&pool->generation, __ATOMIC_RELAXED) + 1;
-    __atomic_store_n(&pool->claim, (gen & 0xffffffffu) << 32, __ATOMIC_RELEASE);
+    for (size_t t = 0; t < threads; t++) {
+        __atomic_store_n(&pool->ranges[t].end, (t + 1) * tasks / threads, __ATOMIC_RELAXED);
+        __atomic_store_n(&pool->ranges[t].claim, tag | (t * tasks / threads), __ATOMIC_RELEASE);
+    }
     pthread_mutex_lock(&pool->lock);
     __atomic_store_n(&pool->generation, gen, __ATOMIC_RELEASE);
     pthread_cond_broadcast(&pool->work_cv);
