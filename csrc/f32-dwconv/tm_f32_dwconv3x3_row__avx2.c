@@ -14,6 +14,9 @@
  * of weights and inputs does not). The channel tail uses masked loads and stores, so nothing
  * outside the buffers is touched. */
 #define TM_DW_AVX2_CHANNEL_TILE 128
+/* Keeps a loaded vector in a register: without it GCC folds every use of a weight or input into
+ * a memory operand and loads it twice, which made the pair loops load-bound. */
+#define TM_IN_REGISTER(v) __asm__("" : "+x"(v))
 static const int32_t tm_mask_table[16] = {-1, -1, -1, -1, -1, -1, -1, -1, 0, 0, 0, 0, 0, 0, 0, 0};
 
 /* Few channels (at most TM_DW_AVX2_FEW_CHANNELS): per-pixel set-up would dominate, and pixel
@@ -108,39 +111,51 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
             const float* wc = wt;
             if (stride == 1) {
                 for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
-                    __m256 a = _mm256_load_ps(wc), b = a;
-#define TM_ROW1(p, t)                                                                               \
+                    /* One pair of sums per kernel row: three short dependency chains per
+                     * pixel instead of one of nine FMAs (which bounded this loop). */
+                    __m256 a0 = _mm256_load_ps(wc), b0 = a0;
+                    __m256 a1 = _mm256_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+#define TM_ROW1(p, t, a, b)                                                                         \
                     {                                                                               \
-                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
-                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
-                        const __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
-                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
-                        const __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                    \
+                        __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                              \
+                        __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
+                        __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                          \
+                        __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                          \
+                        TM_IN_REGISTER(w0); TM_IN_REGISTER(w1); TM_IN_REGISTER(w2);                 \
+                        TM_IN_REGISTER(x0); TM_IN_REGISTER(x1); TM_IN_REGISTER(x2); TM_IN_REGISTER(x3); \
                         a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x1, w0, b);             \
                         a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x2, w1, b);             \
                         a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x3, w2, b);             \
                     }
-                    TM_ROW1(p0, 1) TM_ROW1(p1, 4) TM_ROW1(p2, 7)
+                    TM_ROW1(p0, 1, a0, b0) TM_ROW1(p1, 4, a1, b1) TM_ROW1(p2, 7, a2, b2)
+                    const __m256 a = _mm256_add_ps(a0, _mm256_add_ps(a1, a2));
+                    const __m256 b = _mm256_add_ps(b0, _mm256_add_ps(b1, b2));
 #undef TM_ROW1
                     _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
                     _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
                 }
             } else {
                 for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
-                    __m256 a = _mm256_load_ps(wc), b = a;
-#define TM_ROW2(p, t)                                                                               \
+                    __m256 a0 = _mm256_load_ps(wc), b0 = a0;
+                    __m256 a1 = _mm256_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+#define TM_ROW2(p, t, a, b)                                                                         \
                     {                                                                               \
-                        const __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
-                        const __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                        \
-                        const __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                    \
-                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + c), w0, a);                         \
-                        b = _mm256_fmadd_ps(x2, w0, b);                                             \
-                        a = _mm256_fmadd_ps(_mm256_loadu_ps(p + channels + c), w1, a);              \
-                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 3 * channels + c), w1, b);          \
-                        a = _mm256_fmadd_ps(x2, w2, a);                                             \
-                        b = _mm256_fmadd_ps(_mm256_loadu_ps(p + 4 * channels + c), w2, b);          \
+                        __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
+                        __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                              \
+                        __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
+                        __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                          \
+                        __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                          \
+                        __m256 x4 = _mm256_loadu_ps(p + 4 * channels + c);                          \
+                        TM_IN_REGISTER(w0); TM_IN_REGISTER(w1); TM_IN_REGISTER(w2);                 \
+                        TM_IN_REGISTER(x2);                                                         \
+                        a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x2, w0, b);             \
+                        a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x3, w1, b);             \
+                        a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x4, w2, b);             \
                     }
-                    TM_ROW2(p0, 1) TM_ROW2(p1, 4) TM_ROW2(p2, 7)
+                    TM_ROW2(p0, 1, a0, b0) TM_ROW2(p1, 4, a1, b1) TM_ROW2(p2, 7, a2, b2)
+                    const __m256 a = _mm256_add_ps(a0, _mm256_add_ps(a1, a2));
+                    const __m256 b = _mm256_add_ps(b0, _mm256_add_ps(b1, b2));
 #undef TM_ROW2
                     _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
                     _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
