@@ -6,13 +6,13 @@
 
 static const tm_f32_kernels tm_scalar_table = {
     "scalar", 4, 4, tm_f32_igemm_4x4__scalar,
-    tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar,
+    tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL,
 };
 
 #ifdef TM_ARCH_X86
 static const tm_f32_kernels tm_avx2_table = {
     "avx2", 6, 16, tm_f32_igemm_6x16__avx2,
-    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2,
+    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -25,10 +25,10 @@ static int tm_cpu_has_avx2_fma(void) {
 static const tm_f32_kernels tm_neon_table = {
 #if defined(__aarch64__)
     "neon", 8, 8, tm_f32_igemm_8x8__neon64,
-    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
 #else
     "neon", 4, 8, tm_f32_igemm_4x8__neon,
-    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
 #endif
 };
 #endif

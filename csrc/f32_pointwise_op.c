@@ -31,6 +31,17 @@ static void tm_pointwise_task(void* p, size_t thread, size_t task) {
     const size_t p0 = cb * ctx->nb_panels;
     const size_t panels = TM_ROUND_UP(ctx->n, nr) / nr;
     const size_t p1 = TM_MIN(panels, p0 + ctx->nb_panels);
+    if (ctx->m == 1 && ctx->kern->gemv != NULL && nr == 16) {
+        /* One row (a fully connected layer at batch 1): four panels at a time. */
+        for (size_t p = p0; p < p1; p += 4) {
+            const size_t np = TM_MIN(4, p1 - p);
+            const size_t last = p + np - 1;
+            ctx->kern->gemv(np, TM_MIN(nr, ctx->n - last * nr), ctx->k, ctx->a,
+                            ctx->packed + p * panel_floats, panel_floats, ctx->c + p * nr,
+                            &ctx->params);
+        }
+        return;
+    }
     for (size_t p = p0; p < p1; p++) {
         const float* w = ctx->packed + p * panel_floats;
         const size_t n0 = p * nr;

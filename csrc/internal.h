@@ -43,6 +43,8 @@ void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, cons
 void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
+void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, size_t, float*,
+                            const tm_f32_minmax_params*);
 #endif
 
 #ifdef TM_ARCH_NEON

@@ -33,6 +33,13 @@ typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t 
                                         const float** a, const float* w, float* c,
                                         size_t c_stride, const tm_f32_minmax_params* params);
 
+/* One row a (kc floats) times `panels` (1..4) consecutive packed GEMM panels of nr = 16
+ * columns, panel_floats apart: c[0 .. 16 * (panels - 1) + nc) = clamp(bias + a * W), the last
+ * panel nc <= 16 columns wide. Bit-identical to the GEMM ukernel on the same row. */
+typedef void (*tm_f32_gemv_ukernel_fn)(size_t panels, size_t nc, size_t kc, const float* a,
+                                       const float* w, size_t panel_floats, float* c,
+                                       const tm_f32_minmax_params* params);
+
 /* One output row of a depthwise 3x3 convolution over all channels.
  * rows[0..2]: the three input rows (a padded row points at a zero row of >= width*channels + 8
  * floats); in_width, pad_left and stride describe the horizontal geometry; out_width outputs.
@@ -52,6 +59,7 @@ typedef struct {
     tm_f32_igemm_ukernel_fn igemm;
     tm_f32_dwconv3x3_row_fn dwconv3x3_row;
     tm_f32_avgpool_fn avgpool;
+    tm_f32_gemv_ukernel_fn gemv;  /* NULL: single rows go through igemm */
 } tm_f32_kernels;
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. */

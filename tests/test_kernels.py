@@ -7,7 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ISAS
-from oracle import compare_average_pool, compare_conv3x3, compare_depthwise3x3, compare_pointwise
+from oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3, compare_pointwise,
+                    run_nan_filled)
+from tinymobile import kernels
+from tinymobile.ops import PointwiseOp
 
 CLAMPS = st.sampled_from([(-np.inf, np.inf), (0.0, 6.0), (0.0, np.inf), (-0.5, 0.25)])
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -71,6 +74,21 @@ def test_depthwise3x3_channels_around_vector_width(isa, c, stride):
 def test_pointwise_tiles(isa, m, k, n):
     rng = np.random.default_rng(m * k * n)
     compare_pointwise(isa, 2, arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n), (0.0, 6.0))
+
+
+@pytest.mark.parametrize("k", [1, 7, 256])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 48, 63, 64, 65, 100, 1000])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_single_row_equals_the_same_row_in_a_batch(isa, k, n, threads):
+    """A fully connected layer at batch 1 (the AVX2 GEMV path, several panels at once) gives
+    exactly the bits of that row computed inside a batch of 7 (the GEMM tiles), and agrees with
+    the reference."""
+    rng = np.random.default_rng(k * n)
+    x, w, b = arrays(rng, 7, k), arrays(rng, k, n), arrays(rng, n)
+    compare_pointwise(isa, threads, x[3:4], w, b, (-1.0, 2.0))
+    op = PointwiseOp(kernels.kernel_table(isa), kernels.create_pool(threads), w, b, (-1.0, 2.0))
+    single, batch = run_nan_filled(op, x[3:4]), run_nan_filled(op, x)
+    assert np.array_equal(single[0], batch[3])
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
