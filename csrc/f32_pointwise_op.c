@@ -31,27 +31,31 @@ static void tm_pointwise_task(void* p, size_t thread, size_t task) {
     const size_t p0 = cb * ctx->nb_panels;
     const size_t panels = TM_ROUND_UP(ctx->n, nr) / nr;
     const size_t p1 = TM_MIN(panels, p0 + ctx->nb_panels);
-    if (ctx->m == 1 && ctx->kern->gemv != NULL && nr == 16) {
-        /* One row (a fully connected layer at batch 1): four panels at a time. */
-        for (size_t p = p0; p < p1; p += 4) {
-            const size_t np = TM_MIN(4, p1 - p);
-            const size_t last = p + np - 1;
-            ctx->kern->gemv(np, TM_MIN(nr, ctx->n - last * nr), ctx->k, ctx->a,
-                            ctx->packed + p * panel_floats, panel_floats, ctx->c + p * nr,
-                            &ctx->params);
-        }
-        return;
-    }
-    for (size_t p = p0; p < p1; p++) {
+    /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer) runs through the GEMV
+     * ukernel four panels at a time: as one row of the GEMM tile its two FMA chains would
+     * leave the FMA units three-quarters idle. */
+    const int lone_row = ctx->kern->gemv != NULL && nr == 16 && (m1 - m0) % mr == 1;
+    const size_t m_tiles = lone_row ? m1 - 1 : m1;
+    for (size_t p = p0; p < p1 && m0 < m_tiles; p++) {
         const float* w = ctx->packed + p * panel_floats;
         const size_t n0 = p * nr;
         const size_t nc = TM_MIN(nr, ctx->n - n0);
-        for (size_t i = m0; i < m1; i += mr) {
-            const size_t rows = TM_MIN(mr, m1 - i);
+        for (size_t i = m0; i < m_tiles; i += mr) {
+            const size_t rows = TM_MIN(mr, m_tiles - i);
             const float* a[TM_MAX_MR];
             for (size_t r = 0; r < mr; r++) a[r] = ctx->a + (i + TM_MIN(r, rows - 1)) * ctx->k;
             ctx->kern->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n,
                              &ctx->params);
+        }
+    }
+    if (lone_row) {
+        const size_t row = m1 - 1;
+        for (size_t p = p0; p < p1; p += 4) {
+            const size_t np = TM_MIN(4, p1 - p);
+            const size_t last = p + np - 1;
+            ctx->kern->gemv(np, TM_MIN(nr, ctx->n - last * nr), ctx->k, ctx->a + row * ctx->k,
+                            ctx->packed + p * panel_floats, panel_floats,
+                            ctx->c + row * ctx->n + p * nr, &ctx->params);
         }
     }
 }

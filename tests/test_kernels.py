@@ -91,6 +91,18 @@ def test_single_row_equals_the_same_row_in_a_batch(isa, k, n, threads):
     assert np.array_equal(single[0], batch[3])
 
 
+@pytest.mark.parametrize("m", [7, 13, 25, 49])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_lone_last_row_equals_the_same_row_in_a_full_tile(isa, m, threads):
+    """M = 49 (a 7x7 layer) leaves one row after the 6-row tiles; it goes through the GEMV
+    path and must give the bits it gets inside a full tile (here: M = 54)."""
+    rng = np.random.default_rng(m)
+    x, w, b = arrays(rng, 54, 96), arrays(rng, 96, 70), arrays(rng, 70)
+    op = PointwiseOp(kernels.kernel_table(isa), kernels.create_pool(threads), w, b, (0.0, 6.0))
+    compare_pointwise(isa, threads, x[:m], w, b, (0.0, 6.0))
+    assert np.array_equal(run_nan_filled(op, x[:m]), run_nan_filled(op, x)[:m])
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
 def test_first_layer_shape(isa, size):
     """The first layer as the network runs it: 3 -> 32 channels, stride 2."""
