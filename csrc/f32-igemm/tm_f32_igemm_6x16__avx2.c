@@ -44,25 +44,33 @@ TM_TARGET_AVX2 void tm_f32_igemm_6x16__avx2(size_t mr, size_t nc, size_t kc, siz
             v50 = _mm256_fmadd_ps(_mm256_broadcast_ss(a5 + k), b0, v50);
         }
     } else {
+#define TM_STEP16(k)                                                                          \
+        {                                                                                     \
+            const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);                \
+            w += 16;                                                                          \
+            __m256 x = _mm256_broadcast_ss(a0 + (k));                                         \
+            v00 = _mm256_fmadd_ps(x, b0, v00); v01 = _mm256_fmadd_ps(x, b1, v01);             \
+            x = _mm256_broadcast_ss(a1 + (k));                                                \
+            v10 = _mm256_fmadd_ps(x, b0, v10); v11 = _mm256_fmadd_ps(x, b1, v11);             \
+            x = _mm256_broadcast_ss(a2 + (k));                                                \
+            v20 = _mm256_fmadd_ps(x, b0, v20); v21 = _mm256_fmadd_ps(x, b1, v21);             \
+            x = _mm256_broadcast_ss(a3 + (k));                                                \
+            v30 = _mm256_fmadd_ps(x, b0, v30); v31 = _mm256_fmadd_ps(x, b1, v31);             \
+            x = _mm256_broadcast_ss(a4 + (k));                                                \
+            v40 = _mm256_fmadd_ps(x, b0, v40); v41 = _mm256_fmadd_ps(x, b1, v41);             \
+            x = _mm256_broadcast_ss(a5 + (k));                                                \
+            v50 = _mm256_fmadd_ps(x, b0, v50); v51 = _mm256_fmadd_ps(x, b1, v51);             \
+        }
+        if (kc == 3) {
+            /* RGB taps of the first layer: straight-line, no loop per tap. */
+            TM_STEP16(0) TM_STEP16(1) TM_STEP16(2)
+        } else {
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC unroll 4
 #endif
-        for (size_t k = 0; k < kc; k++) {
-            const __m256 b0 = _mm256_loadu_ps(w), b1 = _mm256_loadu_ps(w + 8);
-            w += 16;
-            __m256 x = _mm256_broadcast_ss(a0 + k);
-            v00 = _mm256_fmadd_ps(x, b0, v00); v01 = _mm256_fmadd_ps(x, b1, v01);
-            x = _mm256_broadcast_ss(a1 + k);
-            v10 = _mm256_fmadd_ps(x, b0, v10); v11 = _mm256_fmadd_ps(x, b1, v11);
-            x = _mm256_broadcast_ss(a2 + k);
-            v20 = _mm256_fmadd_ps(x, b0, v20); v21 = _mm256_fmadd_ps(x, b1, v21);
-            x = _mm256_broadcast_ss(a3 + k);
-            v30 = _mm256_fmadd_ps(x, b0, v30); v31 = _mm256_fmadd_ps(x, b1, v31);
-            x = _mm256_broadcast_ss(a4 + k);
-            v40 = _mm256_fmadd_ps(x, b0, v40); v41 = _mm256_fmadd_ps(x, b1, v41);
-            x = _mm256_broadcast_ss(a5 + k);
-            v50 = _mm256_fmadd_ps(x, b0, v50); v51 = _mm256_fmadd_ps(x, b1, v51);
+            for (size_t k = 0; k < kc; k++) TM_STEP16(k)
         }
+#undef TM_STEP16
     }
     }
     const __m256 lo = _mm256_set1_ps(params->min), hi = _mm256_set1_ps(params->max);
