@@ -15,11 +15,11 @@ from typing import Callable, Dict, List, Optional, Tuple
 import numpy as np
 
 from . import kernels
-from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from ._native import ffi, lib
-from .ops import AveragePoolOp, BoundStep, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
 from .errors import InputError
 from .kernels import fptr
+from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
+from .ops import AveragePoolOp, BoundStep, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
 from .validate import check_network
 
 
