@@ -15,9 +15,19 @@ static const tm_f32_kernels tm_avx2_table = {
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
 };
 
+static const tm_f32_kernels tm_avx512_table = {
+    "avx512", 8, 32, tm_f32_igemm_8x32__avx512,
+    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, NULL,
+};
+
 static int tm_cpu_has_avx2_fma(void) {
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+
+static int tm_cpu_has_avx512f(void) {
+    __builtin_cpu_init(); /* GCC's check includes the OS saving the zmm state (XGETBV) */
+    return tm_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
 }
 #endif
 
@@ -40,6 +50,8 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
 #ifdef TM_ARCH_X86
         case TM_ISA_AVX2:
             return tm_cpu_has_avx2_fma() ? &tm_avx2_table : NULL;
+        case TM_ISA_AVX512:
+            return tm_cpu_has_avx512f() ? &tm_avx512_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON:
@@ -84,6 +96,8 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
 #ifdef TM_ARCH_X86
         case TM_ISA_AVX2:
             return tm_cpu_has_avx2_fma() ? &tm_qu8_avx2_table : NULL;
+        case TM_ISA_AVX512: /* the integer kernels have no AVX-512 version: AVX2 ones */
+            return tm_cpu_has_avx512f() ? &tm_qu8_avx2_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON:
@@ -100,7 +114,7 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
 int tm_default_isa(void) {
     const char* forced = getenv("TINYMOBILE_ISA");
     if (forced != NULL && forced[0] != '\0') {
-        static const char* names[TM_ISA_COUNT] = {"scalar", "avx2", "neon"};
+        static const char* names[TM_ISA_COUNT] = {"scalar", "avx2", "neon", "avx512"};
         for (int isa = 0; isa < TM_ISA_COUNT; isa++)
             if (strcmp(forced, names[isa]) == 0) return tm_f32_kernels_for(isa) ? isa : -1;
         return -1;

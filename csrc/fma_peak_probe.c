@@ -19,6 +19,18 @@ TM_TARGET_AVX2 static double tm_probe_avx2(long iterations) {
     _mm256_storeu_ps(out, s);
     return (double)out[0];
 }
+TM_TARGET_AVX512 static double tm_probe_avx512(long iterations) {
+    __m512 acc[12];
+    const __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f);
+    for (int i = 0; i < 12; i++) acc[i] = _mm512_set1_ps((float)i);
+    for (long it = 0; it < iterations; it++)
+        for (int i = 0; i < 12; i++) acc[i] = _mm512_fmadd_ps(acc[i], x, y);
+    __m512 s = acc[0];
+    for (int i = 1; i < 12; i++) s = _mm512_add_ps(s, acc[i]);
+    float out[16];
+    _mm512_storeu_ps(out, s);
+    return (double)out[0];
+}
 #endif
 
 #ifdef TM_ARCH_NEON
@@ -47,6 +59,7 @@ double tm_fma_peak_gflops(int isa, double seconds) {
     double (*probe)(long) = NULL;
 #ifdef TM_ARCH_X86
     if (isa == TM_ISA_AVX2 && tm_f32_kernels_for(TM_ISA_AVX2)) { probe = tm_probe_avx2; flops_per_iteration = 10 * 8 * 2; }
+    if (isa == TM_ISA_AVX512 && tm_f32_kernels_for(TM_ISA_AVX512)) { probe = tm_probe_avx512; flops_per_iteration = 12 * 16 * 2; }
 #endif
 #ifdef TM_ARCH_NEON
     if (isa == TM_ISA_NEON) { probe = tm_probe_neon; flops_per_iteration = 8 * 4 * 2; }

@@ -7,6 +7,7 @@
 #if defined(__x86_64__) || defined(__i386__) || defined(_M_X64)
 #define TM_ARCH_X86 1
 #define TM_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#define TM_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
 #endif
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
 #define TM_ARCH_NEON 1
@@ -43,6 +44,8 @@ void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, cons
 void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
+void tm_f32_igemm_8x32__avx512(size_t, size_t, size_t, size_t, const float**, const float*, float*,
+                               size_t, const tm_f32_minmax_params*);
 void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, size_t, float*,
                             const tm_f32_minmax_params*);
 #endif

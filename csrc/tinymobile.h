@@ -19,7 +19,9 @@
 /* TM_CDEF_BEGIN */
 
 /* ---- ISA selection ----------------------------------------------------------------------- */
-enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_COUNT = 3 };
+/* Higher numbers are preferred when available. AVX512 (AVX-512F, x86): the GEMM runs 8x32 AVX-512
+ * tiles, the other float kernels and all integer kernels are the AVX2 ones. */
+enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_COUNT = 4 };
 
 typedef struct { float min; float max; } tm_f32_minmax_params;
 
@@ -64,7 +66,7 @@ typedef struct {
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. */
 const tm_f32_kernels* tm_f32_kernels_for(int isa);
-/* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|neon names another one it runs
+/* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|avx512|neon names another one it runs
  * (an unknown or unsupported name returns -1). */
 int tm_default_isa(void);
 /* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */

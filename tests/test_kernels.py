@@ -103,6 +103,17 @@ def test_lone_last_row_equals_the_same_row_in_a_full_tile(isa, m, threads):
     assert np.array_equal(run_nan_filled(op, x[:m]), run_nan_filled(op, x)[:m])
 
 
+@pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (8, 64, 32), (13, 33, 47), (49, 1024, 1000)])
+def test_avx512_gemm_gives_the_avx2_bits(m, k, n):
+    """The 8x32 AVX-512 tile sums every output in the same order as the 6x16 AVX2 one."""
+    rng = np.random.default_rng(m * k + n)
+    x, w, b = arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n)
+    outs = [run_nan_filled(PointwiseOp(kernels.kernel_table(isa), kernels.create_pool(2), w, b,
+                                       (0.0, 6.0)), x) for isa in ("avx2", "avx512")]
+    assert np.array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
 def test_first_layer_shape(isa, size):
     """The first layer as the network runs it: 3 -> 32 channels, stride 2."""

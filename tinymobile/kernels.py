@@ -1,6 +1,6 @@
 """The compiled C kernels: ISA selection, thread pools and pointer helpers.
 
-``TINYMOBILE_ISA=scalar|avx2|neon`` forces the default ISA (tests run every ISA explicitly).
+``TINYMOBILE_ISA=scalar|avx2|avx512|neon`` forces the default ISA (tests run every ISA explicitly).
 """
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import numpy as np
 from ._native import ffi, lib
 from .errors import TinyMobileError
 
-ISA_NAMES = ("scalar", "avx2", "neon")
+ISA_NAMES = ("scalar", "avx2", "neon", "avx512")  # indices: csrc/tinymobile.h TM_ISA_*
 
 
 def available_isas() -> List[str]:

@@ -55,7 +55,7 @@ class Model:
 
     @property
     def isa(self) -> str:
-        """The kernel path this model runs on ("scalar", "avx2" or "neon")."""
+        """The kernel path this model runs on ("scalar", "avx2", "avx512" or "neon")."""
         return self._runner.isa
 
     @property
@@ -153,7 +153,7 @@ class Model:
 def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
     """Load a tinymobile ``.npz`` model. ``threads``: default TINYMOBILE_NUM_THREADS or all usable
-    cores; ``isa``: force a kernel path ("scalar", "avx2", "neon"), default the best one."""
+    cores; ``isa``: force a kernel path ("scalar", "avx2", "avx512", "neon"), default the best one."""
     return model_for(model_format.load(path), threads=threads, isa=isa)
 
 
