@@ -13,7 +13,7 @@
 #define TM_ARCH_NEON 1
 #endif
 
-/* Largest gemm_mr of any table (the aarch64 NEON tile). */
+/* Largest gemm_mr of any table (the aarch64 NEON and AVX-512 tiles). */
 #define TM_MAX_MR 8
 #define TM_ROUND_UP(x, m) ((((x) + (m) - 1) / (m)) * (m))
 #define TM_MIN(a, b) ((a) < (b) ? (a) : (b))
