@@ -73,6 +73,42 @@ TM_TARGET_AVX2 static void tm_dwconv_row_few_channels(size_t channels, size_t in
     }
 }
 
+/* One kernel row (three taps, weights at k) for a pair of pixels: `a` starts at column 0 of p,
+ * `b` at column `stride` (1 or 2, a constant after inlining, so for stride 1 the shared columns
+ * are loaded once). */
+TM_TARGET_AVX2 static inline __attribute__((always_inline)) void tm_dw_pair_row(
+    const float* p, size_t channels, size_t stride, const float* k, __m256* a, __m256* b) {
+    __m256 w0 = _mm256_load_ps(k), w1 = _mm256_load_ps(k + 8), w2 = _mm256_load_ps(k + 16);
+    __m256 x0 = _mm256_loadu_ps(p), x1 = _mm256_loadu_ps(p + channels);
+    __m256 x2 = _mm256_loadu_ps(p + 2 * channels), x3 = _mm256_loadu_ps(p + 3 * channels);
+    __m256 x4 = stride == 1 ? x3 : _mm256_loadu_ps(p + 4 * channels);
+    TM_IN_REGISTER(w0); TM_IN_REGISTER(w1); TM_IN_REGISTER(w2); TM_IN_REGISTER(x2);
+    if (stride == 1) { TM_IN_REGISTER(x0); TM_IN_REGISTER(x1); TM_IN_REGISTER(x3); }
+    const __m256 b0 = stride == 1 ? x1 : x2, b1 = stride == 1 ? x2 : x3, b2 = stride == 1 ? x3 : x4;
+    *a = _mm256_fmadd_ps(x0, w0, *a); *b = _mm256_fmadd_ps(b0, w0, *b);
+    *a = _mm256_fmadd_ps(x1, w1, *a); *b = _mm256_fmadd_ps(b1, w1, *b);
+    *a = _mm256_fmadd_ps(x2, w2, *a); *b = _mm256_fmadd_ps(b2, w2, *b);
+}
+
+/* Channels [c0, c1) (whole blocks) of two interior output pixels, o and o + channels, whose
+ * input columns start at p0..p2 (rows 0..2). One sum per kernel row: three short dependency
+ * chains per pixel instead of one of nine FMAs (which bounded this loop). */
+TM_TARGET_AVX2 static inline __attribute__((always_inline)) void tm_dw_pairs(
+    const float* p0, const float* p1, const float* p2, size_t channels, size_t c0, size_t c1,
+    size_t stride, const float* wc, float* o, __m256 lo, __m256 hi) {
+    for (size_t c = c0; c < c1; c += 8, wc += TM_DW_BLOCK_FLOATS) {
+        __m256 a0 = _mm256_load_ps(wc), b0 = a0;
+        __m256 a1 = _mm256_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
+        tm_dw_pair_row(p0 + c, channels, stride, wc + 8, &a0, &b0);
+        tm_dw_pair_row(p1 + c, channels, stride, wc + 32, &a1, &b1);
+        tm_dw_pair_row(p2 + c, channels, stride, wc + 56, &a2, &b2);
+        const __m256 a = _mm256_add_ps(a0, _mm256_add_ps(a1, a2));
+        const __m256 b = _mm256_add_ps(b0, _mm256_add_ps(b1, b2));
+        _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
+        _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
+    }
+}
+
 TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
                                                size_t out_width, size_t stride, size_t pad_left,
                                                const float** rows, const float* w, float* out,
@@ -108,59 +144,9 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
             const float* p0 = r0 + (size_t)ix0 * channels;
             const float* p1 = r1 + (size_t)ix0 * channels;
             const float* p2 = r2 + (size_t)ix0 * channels;
-            const float* wc = wt;
-            if (stride == 1) {
-                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
-                    /* One pair of sums per kernel row: three short dependency chains per
-                     * pixel instead of one of nine FMAs (which bounded this loop). */
-                    __m256 a0 = _mm256_load_ps(wc), b0 = a0;
-                    __m256 a1 = _mm256_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
-#define TM_ROW1(p, t, a, b)                                                                         \
-                    {                                                                               \
-                        __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
-                        __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                              \
-                        __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
-                        __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                          \
-                        __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                          \
-                        TM_IN_REGISTER(w0); TM_IN_REGISTER(w1); TM_IN_REGISTER(w2);                 \
-                        TM_IN_REGISTER(x0); TM_IN_REGISTER(x1); TM_IN_REGISTER(x2); TM_IN_REGISTER(x3); \
-                        a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x1, w0, b);             \
-                        a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x2, w1, b);             \
-                        a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x3, w2, b);             \
-                    }
-                    TM_ROW1(p0, 1, a0, b0) TM_ROW1(p1, 4, a1, b1) TM_ROW1(p2, 7, a2, b2)
-                    const __m256 a = _mm256_add_ps(a0, _mm256_add_ps(a1, a2));
-                    const __m256 b = _mm256_add_ps(b0, _mm256_add_ps(b1, b2));
-#undef TM_ROW1
-                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
-                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
-                }
-            } else {
-                for (size_t c = ct; c < ct_end; c += 8, wc += TM_DW_BLOCK_FLOATS) {
-                    __m256 a0 = _mm256_load_ps(wc), b0 = a0;
-                    __m256 a1 = _mm256_setzero_ps(), b1 = a1, a2 = a1, b2 = a1;
-#define TM_ROW2(p, t, a, b)                                                                         \
-                    {                                                                               \
-                        __m256 w0 = _mm256_load_ps(wc + 8 * (t)), w1 = _mm256_load_ps(wc + 8 * (t) + 8); \
-                        __m256 w2 = _mm256_load_ps(wc + 8 * (t) + 16);                              \
-                        __m256 x0 = _mm256_loadu_ps(p + c), x1 = _mm256_loadu_ps(p + channels + c);  \
-                        __m256 x2 = _mm256_loadu_ps(p + 2 * channels + c);                          \
-                        __m256 x3 = _mm256_loadu_ps(p + 3 * channels + c);                          \
-                        __m256 x4 = _mm256_loadu_ps(p + 4 * channels + c);                          \
-                        TM_IN_REGISTER(w0); TM_IN_REGISTER(w1); TM_IN_REGISTER(w2);                 \
-                        TM_IN_REGISTER(x2);                                                         \
-                        a = _mm256_fmadd_ps(x0, w0, a); b = _mm256_fmadd_ps(x2, w0, b);             \
-                        a = _mm256_fmadd_ps(x1, w1, a); b = _mm256_fmadd_ps(x3, w1, b);             \
-                        a = _mm256_fmadd_ps(x2, w2, a); b = _mm256_fmadd_ps(x4, w2, b);             \
-                    }
-                    TM_ROW2(p0, 1, a0, b0) TM_ROW2(p1, 4, a1, b1) TM_ROW2(p2, 7, a2, b2)
-                    const __m256 a = _mm256_add_ps(a0, _mm256_add_ps(a1, a2));
-                    const __m256 b = _mm256_add_ps(b0, _mm256_add_ps(b1, b2));
-#undef TM_ROW2
-                    _mm256_storeu_ps(o + c, _mm256_min_ps(_mm256_max_ps(a, lo), hi));
-                    _mm256_storeu_ps(o + channels + c, _mm256_min_ps(_mm256_max_ps(b, lo), hi));
-                }
-            }
+            /* A constant stride at each call: the shared columns are loaded once. */
+            if (stride == 1) tm_dw_pairs(p0, p1, p2, channels, ct, ct_end, 1, wt, o, lo, hi);
+            else tm_dw_pairs(p0, p1, p2, channels, ct, ct_end, 2, wt, o, lo, hi);
             if (tile_has_tail) {
                 for (size_t q = 0; q < 2; q++) {
                     const float* wc2 = w + (cv / 8) * TM_DW_BLOCK_FLOATS;
