@@ -43,6 +43,21 @@ static inline uint8_t tm_qu8_output(int32_t acc, int32_t m, int32_t shift,
     return (uint8_t)y;
 }
 
+/* Channels [c0, c1) of one depthwise output pixel in plain C: every kernel's path for the
+ * channels its vectors do not cover (and the whole scalar kernel). w: the packed depthwise
+ * weights (cp = channels rounded up to TM_CHANNEL_TILE): biases, multipliers, shifts, then the
+ * nine taps' int32 weights, cp each. */
+static inline void tm_qu8_dw_channels(size_t c0, size_t c1, const uint8_t* const px[9],
+                                      const int32_t* w, size_t cp, uint8_t* out,
+                                      const tm_qu8_requant_params* params) {
+    const int32_t* taps = w + 3 * cp;
+    for (size_t c = c0; c < c1; c++) {
+        int32_t acc = w[c];
+        for (size_t t = 0; t < 9; t++) acc += (int32_t)px[t][c] * taps[t * cp + c];
+        out[c] = tm_qu8_output(acc, w[cp + c], w[2 * cp + c], params);
+    }
+}
+
 #ifdef TM_ARCH_X86
 #include <immintrin.h>
 

@@ -64,11 +64,7 @@ TM_TARGET_AVX2 void tm_qu8_dwconv3x3_row__avx2(size_t channels, size_t in_width,
             const __m128i w16 = _mm_packs_epi32(_mm256_castsi256_si128(y), _mm256_extracti128_si256(y, 1));
             _mm_storel_epi64((__m128i*)(out + c), _mm_packus_epi16(w16, w16));
         }
-        for (; c < channels; c++) {
-            int32_t acc = bias[c];
-            for (size_t t = 0; t < 9; t++) acc += (int32_t)px[t][c] * taps[t * cp + c];
-            out[c] = tm_qu8_output(acc, mult[c], shift[c], params);
-        }
+        tm_qu8_dw_channels(c, channels, px, w, cp, out, params);
         out += channels;
     }
 }

@@ -28,11 +28,7 @@ void tm_qu8_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
             hi = tm_qu8_requant_neon(hi, mult + c + 4, shift + c + 4, params);
             vst1_u8(out + c, tm_qu8_pack8_neon(lo, hi));
         }
-        for (; c < channels; c++) {
-            int32_t acc = bias[c];
-            for (size_t t = 0; t < 9; t++) acc += (int32_t)px[t][c] * taps[t * cp + c];
-            out[c] = tm_qu8_output(acc, mult[c], shift[c], params);
-        }
+        tm_qu8_dw_channels(c, channels, px, w, cp, out, params);
         out += channels;
     }
 }

@@ -6,18 +6,9 @@ void tm_qu8_dwconv3x3_row__scalar(size_t channels, size_t in_width, size_t out_w
                                   const uint8_t* zp_pixel, const int32_t* w, uint8_t* out,
                                   const tm_qu8_requant_params* params) {
     const size_t cp = TM_ROUND_UP(channels, TM_CHANNEL_TILE);
-    const int32_t* bias = w;
-    const int32_t* mult = w + cp;
-    const int32_t* shift = w + 2 * cp;
-    const int32_t* taps = w + 3 * cp;
-    for (size_t ox = 0; ox < out_width; ox++) {
+    for (size_t ox = 0; ox < out_width; ox++, out += channels) {
         const uint8_t* px[9];
         tm_qu8_taps(ox, channels, in_width, stride, pad_left, rows, zp_pixel, px);
-        for (size_t c = 0; c < channels; c++) {
-            int32_t acc = bias[c];
-            for (size_t t = 0; t < 9; t++) acc += (int32_t)px[t][c] * taps[t * cp + c];
-            out[c] = tm_qu8_output(acc, mult[c], shift[c], params);
-        }
-        out += channels;
+        tm_qu8_dw_channels(0, channels, px, w, cp, out, params);
     }
 }
