@@ -90,12 +90,17 @@ class Model:
 
     # ---- inference ---------------------------------------------------------------------
     def _check_input(self, x: Any) -> np.ndarray:
+        """x as a C-contiguous (N, R, R, 3) array of the input dtype, or InputError."""
         x = np.asarray(x)
         r = self.resolution
         if x.ndim != 4 or x.shape[1:] != (r, r, 3):
-            raise InputError(f"forward expects (N, {r}, {r}, 3) float32, got shape {x.shape}")
+            raise InputError(f"forward expects (N, {r}, {r}, 3) {getattr(self, 'dtype', 'float32')}, "
+                             f"got shape {x.shape}")
         if x.shape[0] < 1:
             raise InputError("forward got an empty batch")
+        return self._convert_input(x)
+
+    def _convert_input(self, x: np.ndarray) -> np.ndarray:
         if x.dtype.kind not in "fiu":
             raise InputError(f"forward expects float32 input, got {x.dtype}")
         return np.ascontiguousarray(x, np.float32)  # NaN / infinity: checked by the runner

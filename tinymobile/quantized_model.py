@@ -111,13 +111,7 @@ class QuantizedModel(Model):
                 f"resolution={self.resolution} classes={self.num_classes} isa={self.isa} "
                 f"threads={self.threads}>")
 
-    def _check_input(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        r = self.resolution
-        if x.ndim != 4 or x.shape[1:] != (r, r, 3):
-            raise InputError(f"forward expects (N, {r}, {r}, 3) {self.dtype}, got shape {x.shape}")
-        if x.shape[0] < 1:
-            raise InputError("forward got an empty batch")
+    def _convert_input(self, x: np.ndarray) -> np.ndarray:
         if x.dtype != np.dtype(self.dtype):
             raise InputError(f"a quantized model's forward takes {self.dtype} input (already "
                              f"quantized), got {x.dtype}; use quantize_input() or predict()")
