@@ -21,6 +21,7 @@ from typing import Optional
 
 from . import model_format
 from .errors import ModelFormatError, TinyMobileError
+from .files import read_bytes
 from .labels import imagenet_labels, read_labels
 from .network import Network
 
@@ -30,15 +31,7 @@ KERAS_APP_NAME = re.compile(r"mobilenet_(\d)_(\d+)_(\d+)_tf(?:_no_top)?\.h5$")
 
 def detect(path: str) -> str:
     """The source kind of ``path``: "tflite", "tgz", "h5" or "keras" (by its first bytes)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise ModelFormatError(f"{path}: no such file") from None
-    except IsADirectoryError:
-        raise ModelFormatError(f"{path}: is a directory, not a model file") from None
-    except OSError as e:
-        raise ModelFormatError(f"{path}: cannot read ({e.strerror or e})") from None
+    head = read_bytes(path, "model file", head=8)
     if head[4:8] == b"TFL3":
         return "tflite"
     if head[:2] == b"\x1f\x8b":

@@ -6,6 +6,7 @@ from importlib import resources
 from typing import List, Optional
 
 from .errors import TinyMobileError
+from .files import read_bytes
 
 #: Label files larger than this are refused (ImageNet-21k names are ~1 MB).
 MAX_LABELS_BYTES = 16 << 20
@@ -40,19 +41,13 @@ def read_labels(path: "os.PathLike[str] | str", num_classes: Optional[int] = Non
     With ``num_classes`` 1001 and a 1000-line file, "background" is put first (TF-slim models).
     """
     path = os.fspath(path)
+    data = read_bytes(path, "labels file", error=TinyMobileError, max_bytes=MAX_LABELS_BYTES,
+                      too_large=lambda size: "too large for a labels file",
+                      missing="no such labels file", cannot="cannot read labels")
     try:
-        if os.path.getsize(path) > MAX_LABELS_BYTES:
-            raise TinyMobileError(f"{path}: too large for a labels file")
-        with open(path, "rb") as f:
-            text = f.read().decode("utf-8")
-    except FileNotFoundError:
-        raise TinyMobileError(f"{path}: no such labels file") from None
-    except IsADirectoryError:
-        raise TinyMobileError(f"{path}: is a directory, not a labels file") from None
+        text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise TinyMobileError(f"{path}: labels file is not UTF-8 text") from None
-    except OSError as e:
-        raise TinyMobileError(f"{path}: cannot read labels ({e.strerror or e})") from None
     labels = parse_labels(text)
     if num_classes is not None:
         if num_classes == len(labels) + 1 == 1001:

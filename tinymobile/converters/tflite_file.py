@@ -31,6 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelFormatError
+from ..files import read_bytes
 from .flatbuffer import FlatBuffer, Table
 
 #: TFLite's file identifier (bytes 4..8).
@@ -186,18 +187,8 @@ def read(source, name: Optional[str] = None) -> TFLiteModel:
     if isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
         name = name or path
-        try:
-            size = os.path.getsize(path)
-            if size > MAX_FILE_BYTES:
-                raise ModelFormatError(f"{path}: {size} bytes is too large for a TFLite MobileNet")
-            with open(path, "rb") as f:
-                data = f.read()
-        except FileNotFoundError:
-            raise ModelFormatError(f"{path}: no such file") from None
-        except IsADirectoryError:
-            raise ModelFormatError(f"{path}: is a directory, not a .tflite file") from None
-        except OSError as e:
-            raise ModelFormatError(f"{path}: cannot read ({e.strerror or e})") from None
+        data = read_bytes(path, ".tflite file", max_bytes=MAX_FILE_BYTES,
+                          too_large=lambda size: f"{size} bytes is too large for a TFLite MobileNet")
     else:
         data = bytes(source)
         name = name or "<bytes>"
