@@ -157,11 +157,15 @@ class Runner:
         x must then be C-contiguous float32)."""
         plan = self.acquire(x.shape[0])
         try:
-            if check_finite:
-                if lib.tm_f32_copy_count_nonfinite(x.size, fptr(x), plan.input_ptr):
-                    raise InputError("input contains NaN or infinity")
-            else:
-                np.copyto(plan.input, x, casting="same_kind")
+            self.load_input(plan, x, check_finite)
             return plan.run(layers).copy()
         finally:
             self.release(plan)
+
+    def load_input(self, plan: Plan, x: np.ndarray, check_finite: bool = False) -> None:
+        """Copy x into the plan's input buffer (checking it on the way when asked)."""
+        if check_finite:
+            if lib.tm_f32_copy_count_nonfinite(x.size, fptr(x), plan.input_ptr):
+                raise InputError("input contains NaN or infinity")
+        else:
+            np.copyto(plan.input, x, casting="same_kind")
