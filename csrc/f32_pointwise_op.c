@@ -34,7 +34,7 @@ static void tm_pointwise_task(void* p, size_t thread, size_t task) {
     /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer) runs through the GEMV
      * ukernel four panels at a time: as one row of the GEMM tile its two FMA chains would
      * leave the FMA units three-quarters idle. */
-    const int lone_row = ctx->kern->gemv != NULL && nr == 16 && (m1 - m0) % mr == 1;
+    const int lone_row = ctx->kern->gemv != NULL && (m1 - m0) % mr == 1;
     const size_t m_tiles = lone_row ? m1 - 1 : m1;
     for (size_t p = p0; p < p1 && m0 < m_tiles; p++) {
         const float* w = ctx->packed + p * panel_floats;

@@ -35,9 +35,9 @@ typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t 
                                         const float** a, const float* w, float* c,
                                         size_t c_stride, const tm_f32_minmax_params* params);
 
-/* One row a (kc floats) times `panels` (1..4) consecutive packed GEMM panels of nr = 16
- * columns, panel_floats apart: c[0 .. 16 * (panels - 1) + nc) = clamp(bias + a * W), the last
- * panel nc <= 16 columns wide. Bit-identical to the GEMM ukernel on the same row. */
+/* One row a (kc floats) times `panels` (1..4) consecutive packed GEMM panels of the table's
+ * gemm_nr columns, panel_floats apart: c[0 .. nr * (panels - 1) + nc) = clamp(bias + a * W), the
+ * last panel nc <= nr columns wide. Bit-identical to the table's GEMM ukernel on the same row. */
 typedef void (*tm_f32_gemv_ukernel_fn)(size_t panels, size_t nc, size_t kc, const float* a,
                                        const float* w, size_t panel_floats, float* c,
                                        const tm_f32_minmax_params* params);
