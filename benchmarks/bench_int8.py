@@ -61,7 +61,7 @@ def int8_model(src: str, workdir: Path, calibration: np.ndarray):
     except ImportError:
         return None
     sys.path.insert(0, str(ROOT / "tests"))
-    import int8_models
+    from helpers import int8_models
     return int8_models.int8_from_coral(src, calibration, workdir / "int8.tflite")
 
 

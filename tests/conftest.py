@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import native_override  # noqa: F401  (must precede the first tinymobile import)
+from helpers import native_override  # noqa: F401  (must precede the first tinymobile import)
 from tinymobile import kernels
 
 #: Whether ASan poisons the alignment slack of packed weights (only under make test-sanitize).

@@ -14,7 +14,7 @@ from PIL import Image
 
 import tinymobile
 from conftest import IMAGES, require_shared
-from fuzzing import memory_limit, mutate, mutations, time_limit
+from helpers.fuzzing import memory_limit, mutate, mutations, time_limit
 from tinymobile import preprocess
 from tinymobile.errors import ImageError
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 
 import tinymobile
 from conftest import FIXTURES, MODELS, require_shared
-from fuzzing import memory_limit, mutate, mutations, time_limit
+from helpers.fuzzing import memory_limit, mutate, mutations, time_limit
 from tinymobile import model_format
 from tinymobile.convert import load_source
 from tinymobile.model import Model
@@ -152,7 +152,7 @@ def test_mutated_files_load_or_raise_tinymobile_error(kind, seeds, tmp_path_fact
 
 def test_time_limit_stops_a_hang():
     import time
-    from fuzzing import Hang
+    from helpers.fuzzing import Hang
     with pytest.raises(Hang):
         with time_limit(0.2):
             while True:

@@ -9,7 +9,7 @@ import zlib
 import pytest
 
 from conftest import FIXTURES, require_shared
-from fuzzing import memory_limit, time_limit
+from helpers.fuzzing import memory_limit, time_limit
 from tinymobile import cli
 from tinymobile.convert import load_source
 from tinymobile.converters import archive

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import tinymobile
-from fuzzing import memory_limit, time_limit
+from helpers.fuzzing import memory_limit, time_limit
 from tinymobile import model_format
 from tinymobile.errors import ModelFormatError
 from tinymobile.network import mobilenet_v1

@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from conftest import ISAS
-from oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3, compare_pointwise,
-                    run_nan_filled)
+from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3,
+                            compare_pointwise, run_nan_filled)
 from tinymobile import kernels
 from tinymobile.ops import PointwiseOp
 

@@ -12,7 +12,7 @@ import pytest
 
 import tinymobile
 from conftest import IMAGES
-from procstat import os_threads, rss_bytes
+from helpers.procstat import os_threads, rss_bytes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/self/status")
 

@@ -5,7 +5,7 @@ import ctypes
 import numpy as np
 import pytest
 
-from oracle import CANARY_FLOATS, run_nan_filled
+from helpers.oracle import CANARY_FLOATS, run_nan_filled
 
 
 class OverrunOp:

@@ -169,7 +169,7 @@ def int8_model(request, tmp_path_factory):
     and from the Coral 0.25_128 weights (TF-slim graph: int8 AVERAGE_POOL_2D)."""
     require_shared()
     pytest.importorskip("ai_edge_quantizer")
-    import int8_models
+    from helpers import int8_models
     dst = tmp_path_factory.mktemp("int8") / f"{request.param}_int8.tflite"
     if request.param.startswith("keras"):
         xs = np.load(FIXTURES / "reference_0.25_128.npz", allow_pickle=False)["x"]

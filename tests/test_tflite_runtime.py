@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 pytest.importorskip("ai_edge_litert.interpreter")
-import tflite_variants as tv  # noqa: E402  (tests/ is on sys.path under pytest's rootdir rules)
+from helpers import tflite_variants as tv  # noqa: E402  (tests/ is on sys.path under pytest's rootdir rules)
 
 import tinymobile  # noqa: E402
 from tinymobile.converters import tflite_model  # noqa: E402

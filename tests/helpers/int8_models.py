@@ -44,5 +44,5 @@ def quantize_int8(float_model: bytes, calibration: np.ndarray, path: str) -> str
 def int8_from_coral(uint8_tflite: str, calibration: np.ndarray, path: str) -> str:
     """int8 per-channel model with the real weights of a Coral uint8 model (dequantized, then
     re-quantized by the quantizer). ``calibration`` is in the float model's input range [-1, 1]."""
-    import tflite_variants as tv
+    from helpers import tflite_variants as tv
     return quantize_int8(tv.pack(with_signature(tv.dequantize_model(uint8_tflite))), calibration, path)
