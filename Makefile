@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-c test-qu8-c ccheck test-sanitize bench bench-int8 clean
+.PHONY: install test test-qu8-c ccheck test-sanitize test-sdist bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -47,6 +47,11 @@ test-sanitize: install
 	TINYMOBILE_NATIVE_MODULE="$$(cat $(SANITIZE_DIR)/module-path)" \
 	$(PY) -m pytest -q -p no:cacheprovider --capture=sys $(SANITIZE_TESTS)
 
+# The sdist as users and piwheels get it: python -m build, plain `pip install tinymobile-X.tar.gz`
+# into a fresh venv, then `tinymobile predict` there must equal this install's (tests/packaging/).
+test-sdist: install
+	PYTHON=$(PYTHON) bash tests/packaging/install_sdist.sh
+
 # The peers (ONNX Runtime, TFLite) and matplotlib come with the [bench] extra. Float suite, then
 # the quantized 0.75_192 against TFLite int8 and against our float engine on the same weights.
 bench: install $(VENV)/.bench-deps
@@ -62,7 +67,7 @@ $(VENV)/.bench-deps: setup.py
 	touch $@
 
 clean:
-	rm -rf build *.egg-info tinymobile/_native*.so
+	rm -rf build dist *.egg-info tinymobile/_native*.so
 
 # Raspberry Pi: make cross ARCH=aarch64|armv7, make test-arm (docs/RASPBERRY_PI.md)
 include tests/arm/arm.mk
