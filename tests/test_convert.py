@@ -169,7 +169,7 @@ def test_quantized_model_converts_quantized_or_dequantized(tmp_path):
     src = os.path.join(MODELS, "mobilenet_v1_0.25_128_quant.tflite")
     qnet = convert(src, tmp_path / "q8.npz")  # integer model: kept quantized (format version 2)
     qmodel = tinymobile.load(tmp_path / "q8.npz")
-    assert type(qmodel).__name__ == "QuantizedModel" and qmodel.dtype == "uint8"
+    assert qmodel.is_quantized and qmodel.dtype == "uint8"
     assert qnet.labels[0] == "background" and qmodel.num_classes == 1001
     net = convert(src, tmp_path / "q.npz", dequantize=True)
     model = tinymobile.load(tmp_path / "q.npz")

@@ -236,5 +236,5 @@ def test_huge_activations_are_refused_at_load(tmp_path):
 
 def test_total_inflated_bytes_are_bounded(tmp_path, arrays, monkeypatch):
     """Many arrays each under the per-array limit cannot add up past MAX_MODEL_BYTES."""
-    monkeypatch.setattr(model_format, "MAX_MODEL_BYTES", 20_000)
+    monkeypatch.setattr(model_format, "MAX_MODEL_BYTES", 20_000)  # the reader's copy of limits.MAX_MODEL_BYTES
     load_refused(write_zip(tmp_path / "m.npz", model_members(arrays)), "past 20,000 bytes")

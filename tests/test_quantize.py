@@ -13,7 +13,7 @@ from conftest import IMAGES, ISAS, MODELS, require_shared
 from tinymobile import model_format
 from tinymobile import quantized_reference as qr
 from tinymobile.quantize import activation_params, calibration_images, quantize_model, weight_params
-from tinymobile.quantized_model import QuantizedModel
+from tinymobile.model import QuantizedModel
 
 
 def test_activation_params_cover_the_range_and_zero():

@@ -11,7 +11,7 @@ from conftest import IMAGES, ISAS, MODELS, require_shared
 from tinymobile import model_format
 from tinymobile import quantized_reference as qr
 from tinymobile.errors import InputError, ModelFormatError
-from tinymobile.quantized_model import QuantizedModel
+from tinymobile.model import QuantizedModel
 
 SMALL = "mobilenet_v1_0.25_128_quant"
 EXTRACTOR = "mobilenet_v1_1.0_224_quant_embedding_extractor"
@@ -41,16 +41,15 @@ def write(tmp_path, arrays):
 def test_round_trip_and_version(tmp_path, q_npz, arrays):
     assert int(arrays["version"]) == 2 and str(arrays["quantization"]) == "uint8"
     net = model_format.load(q_npz)
-    from tinymobile import quantized_format
-    back = quantized_format.to_arrays(net)
+    back = model_format.to_arrays(net)
     assert set(back) == set(arrays)
     for k in arrays:
         assert np.array_equal(back[k], arrays[k]), k
 
 
 def test_unknown_version_is_refused(tmp_path, arrays):
-    arrays["version"] = np.array(3)
-    with pytest.raises(ModelFormatError, match="unsupported model format version 3"):
+    arrays["version"] = np.array(4)
+    with pytest.raises(ModelFormatError, match="unsupported model format version 4"):
         tinymobile.load(write(tmp_path, arrays))
 
 

@@ -21,7 +21,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 from tinymobile import model_format  # noqa: E402
 from tinymobile.converters import tflite_file  # noqa: E402
 from tinymobile.converters.tflite_quantized import convert_with_map  # noqa: E402
-from tinymobile.quantized_model import QuantizedModel  # noqa: E402
+from tinymobile.model import QuantizedModel  # noqa: E402
 
 pytestmark = [pytest.mark.slow,  # preserving all tensors is the point here: no warning about it
               pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors:UserWarning")]

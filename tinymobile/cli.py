@@ -41,7 +41,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
     official name (downloaded into the cache on first use), or None for the default model."""
     import tinymobile
     from . import download as dl
-    from .model import model_for
+    from .model import Model
 
     if spec is None:
         spec = dl.DEFAULT_MODEL
@@ -64,7 +64,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
             return tinymobile.load(spec, threads=threads)  # its own, more precise error
         from .convert import load_source
         try:
-            return model_for(load_source(spec), threads=threads)
+            return Model(load_source(spec), threads=threads)
         except TinyMobileError as e:
             raise TinyMobileError(f"{e} (convert it first: tinymobile convert {spec} -o "
                                   "MODEL.npz)" if kind == "tflite" and "--dequantize" in str(e)
@@ -137,7 +137,7 @@ def run_images(model, paths: Sequence[str], progress: bool, desc: str):
 # ---- commands ----------------------------------------------------------------------------------
 
 def cmd_predict(args) -> int:
-    from .reference import softmax
+    from .fixedpoint import softmax
     paths = expand_images(args.images)
     model = load_model(args.model, args.threads, progress=not args.quiet)
     if model.num_classes == 0:
@@ -294,7 +294,7 @@ def cmd_quantize(args) -> int:
     from . import model_format
     from .model import Model
     from .quantize import calibration_images, quantize_model
-    from .quantized_model import QuantizedModel
+    from .model import Model
     model = load_model(args.model, args.threads, progress=not args.quiet)
     if type(model) is not Model:
         raise CLIError(f"{args.model}: already a quantized model")
@@ -307,7 +307,7 @@ def cmd_quantize(args) -> int:
     print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} resolution={qnet.resolution} "
           f"(per-channel int8 weights, activations calibrated on {len(images)} images)")
     if args.eval:
-        qmodel = QuantizedModel(qnet, threads=args.threads)
+        qmodel = Model(qnet, threads=args.threads)
         f1, f5, n = evaluate(model, args.eval, None, progress=not args.quiet)
         q1, q5, _ = evaluate(qmodel, args.eval, None, progress=not args.quiet)
         print(f"float top-1 {f1:.3f} top-5 {f5:.3f}; int8 top-1 {q1:.3f} top-5 {q5:.3f} "

@@ -1,57 +1,137 @@
-"""The public :class:`Model`: a loaded MobileNet v1 with preprocessing, classification and a
-cost summary."""
+"""The public :class:`Model`: a loaded MobileNet v1 of any dtype with preprocessing,
+classification and a cost summary.
+
+One class serves float32 and quantized (uint8 / int8) networks; they differ only in how the
+network input is encoded and the output decoded (:class:`FloatCodec`, :class:`QuantizedCodec`):
+
+* ``forward`` takes the network's own input dtype -- preprocessed float32 for a float model, the
+  quantized input for an integer one -- and returns the raw output of that dtype (logits, or
+  pooled features); a quantized model's raw logits are the tensor TFLite feeds to its softmax,
+  ``output_quantization`` their (scale, zero_point);
+* ``logits`` takes preprocessed float32 input for every model and returns float32;
+* ``predict`` / ``classify`` / ``features`` take images: preprocess, encode, run, decode, then
+  softmax (or a sigmoid for a single-logit binary classifier).
+"""
 from __future__ import annotations
 
 import os
-from typing import Any, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from . import model_format
 from .errors import InputError, TinyMobileError
+from .fixedpoint import dequantize, quantize, sigmoid, softmax
 from .network import Network, mobilenet_v1
 from .preprocess import as_image_list, preprocess
-from .reference import softmax
-from .runner import Runner
+from .runner import runner_for
+
+
+class FloatCodec:
+    """A float32 network: its input is the preprocessed image, its outputs are real values."""
+
+    dtype = "float32"
+
+    def __init__(self, network: Network):
+        self.network = network
+
+    def check_raw(self, x: np.ndarray) -> np.ndarray:
+        """``forward``'s input as a C-contiguous float32 array (NaN / infinity: checked by the
+        runner while copying it in)."""
+        if x.dtype.kind not in "fiu":
+            raise InputError(f"forward expects float32 input, got {x.dtype}")
+        return np.ascontiguousarray(x, np.float32)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed float32 input -> the network's input."""
+        return np.ascontiguousarray(x, np.float32)
+
+    def decode(self, raw: np.ndarray, layer: int) -> np.ndarray:
+        """Raw output of layer index ``layer`` -> float32 real values."""
+        return raw
+
+
+class QuantizedCodec(FloatCodec):
+    """A quantized network: input quantized with the network's input scale and zero point,
+    outputs dequantized with the producing layer's output quantization."""
+
+    def __init__(self, network: Network):
+        super().__init__(network)
+        self.dtype = network.dtype
+
+    def check_raw(self, x: np.ndarray) -> np.ndarray:
+        if x.dtype != np.dtype(self.dtype):
+            raise InputError(f"a quantized model's forward takes {self.dtype} input (already "
+                             f"quantized), got {x.dtype}; use quantize_input() or predict()")
+        return np.ascontiguousarray(x)
+
+    def encode(self, x: np.ndarray) -> np.ndarray:
+        scale, zp = self.network.input_quantization
+        return quantize(x, scale, zp, self.dtype)
+
+    def decode(self, raw: np.ndarray, layer: int) -> np.ndarray:
+        q = self.network.layers[layer].quant
+        return dequantize(raw, q.output_scale, q.output_zero_point)
 
 
 class Model:
-    """MobileNet v1 ready to run on tinymobile's C kernels.
+    """MobileNet v1 ready to run on tinymobile's C kernels (float32 or integer).
 
     Thread safety: one Model may be shared by any number of Python threads. Each concurrent
     forward pass gets its own activation buffers; the C kernels run without the GIL; results
     are identical to serial calls.
     """
 
-    #: The runner class executing the network (the quantized model uses the integer one).
-    runner_class = Runner
-
     def __init__(self, network: Network, threads: Optional[int] = None, isa: Optional[str] = None):
         self.network = network
-        self._runner = self.runner_class(network, isa=isa, threads=threads)
+        self._runner = runner_for(network, isa=isa, threads=threads)  # checks the network first
+        self._codec = QuantizedCodec(network) if network.is_quantized else FloatCodec(network)
 
     # ---- description -------------------------------------------------------------------
+    @property
+    def dtype(self) -> str:
+        """"float32", "uint8" or "int8": the dtype of ``forward``'s input and output."""
+        return self.network.dtype
+
+    @property
+    def is_quantized(self) -> bool:
+        return self.network.is_quantized
+
     @property
     def alpha(self) -> float:
         """Width multiplier recorded in the model (informative)."""
         return self.network.alpha
 
     @property
+    def input_size(self) -> Tuple[int, int]:
+        """(height, width) of the network input in pixels."""
+        return self.network.input_size
+
+    @property
     def resolution(self) -> int:
-        """Input height = width in pixels."""
-        return self.network.resolution
+        """Input height = width in pixels of a square model."""
+        try:
+            return self.network.resolution
+        except ValueError as e:
+            raise TinyMobileError(str(e)) from None
 
     @property
     def num_classes(self) -> int:
-        """Number of logits (0 for a feature extractor)."""
+        """Number of logits (0 for a feature extractor; 1 for a sigmoid binary classifier)."""
         return self.network.num_outputs if self.network.has_classifier else 0
 
     @property
     def labels(self) -> List[str]:
-        """Class names from the model file, else the class indices as strings."""
+        """Class names from the model file, else the class indices as strings (a binary classifier
+        has two: the negative and the positive class)."""
         if self.network.labels is not None:
             return list(self.network.labels)
-        return [str(i) for i in range(self.network.num_outputs)]
+        n = 2 if self._binary else self.network.num_outputs
+        return [str(i) for i in range(n)]
+
+    @property
+    def _binary(self) -> bool:
+        return self.network.output_activation == "sigmoid"
 
     @property
     def isa(self) -> str:
@@ -61,6 +141,22 @@ class Model:
     @property
     def threads(self) -> int:
         return self._runner.threads
+
+    @property
+    def input_quantization(self) -> Tuple[float, int]:
+        """(scale, zero_point) of a quantized model's input."""
+        self._require_quantized("input_quantization")
+        return self.network.input_quantization
+
+    @property
+    def output_quantization(self) -> Tuple[float, int]:
+        """(scale, zero_point) of a quantized model's ``forward`` output (logits or features)."""
+        self._require_quantized("output_quantization")
+        return self.network.output_quantization
+
+    def _require_quantized(self, what: str) -> None:
+        if not self.is_quantized:
+            raise TinyMobileError(f"{what}: this is a float32 model, not a quantized one")
 
     @property
     def macs(self) -> int:
@@ -75,68 +171,98 @@ class Model:
     def summary(self) -> str:
         """A per-layer table: name, kind, output shape (NHWC, batch 1), params, mult-adds."""
         rows = self.network.summary_rows()
-        lines = [f"MobileNet v1  alpha={self.alpha:g}  resolution={self.resolution}  "
-                 f"activation={self.network.activation}  padding={self.network.padding}  "
-                 f"isa={self.isa}  threads={self.threads}",
-                 f"{'layer':<8} {'kind':<13} {'output':<20} {'params':>10} {'mult-adds':>14}"]
+        h, w = self.input_size
+        size = f"resolution={h}" if h == w else f"input={h}x{w}"
+        lines = ([f"quantized {self.dtype}"] if self.is_quantized else []) + [
+            f"MobileNet v1  alpha={self.alpha:g}  {size}  "
+            f"activation={self.network.activation}  padding={self.network.padding}  "
+            f"isa={self.isa}  threads={self.threads}",
+            f"{'layer':<8} {'kind':<13} {'output':<20} {'params':>10} {'mult-adds':>14}"]
         for r in rows:
             lines.append(f"{r.name:<8} {r.kind:<13} {str(r.output_shape):<20} {r.params:>10,} {r.macs:>14,}")
         lines.append(f"{'total':<8} {'':<13} {'':<20} {self.params:>10,} {self.macs:>14,}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
-        return (f"<tinymobile.Model alpha={self.alpha:g} resolution={self.resolution} "
+        h, w = self.input_size
+        size = f"resolution={h}" if h == w else f"input={h}x{w}"
+        kind = f"Model {self.dtype}" if self.is_quantized else "Model"
+        return (f"<tinymobile.{kind} alpha={self.alpha:g} {size} "
                 f"classes={self.num_classes} isa={self.isa} threads={self.threads}>")
 
     # ---- inference ---------------------------------------------------------------------
     def _check_input(self, x: Any) -> np.ndarray:
-        """x as a C-contiguous (N, R, R, 3) array of the input dtype, or InputError."""
+        """x as a C-contiguous (N, H, W, 3) array of ``forward``'s input dtype, or InputError."""
         x = np.asarray(x)
-        r = self.resolution
-        if x.ndim != 4 or x.shape[1:] != (r, r, 3):
-            raise InputError(f"forward expects (N, {r}, {r}, 3) {getattr(self, 'dtype', 'float32')}, "
-                             f"got shape {x.shape}")
+        h, w = self.input_size
+        if x.ndim != 4 or x.shape[1:] != (h, w, 3):
+            raise InputError(f"forward expects (N, {h}, {w}, 3) {self.dtype}, got shape {x.shape}")
         if x.shape[0] < 1:
             raise InputError("forward got an empty batch")
-        return self._convert_input(x)
-
-    def _convert_input(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype.kind not in "fiu":
-            raise InputError(f"forward expects float32 input, got {x.dtype}")
-        return np.ascontiguousarray(x, np.float32)  # NaN / infinity: checked by the runner
+        return self._codec.check_raw(x)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        """Preprocessed float32 (N, R, R, 3) -> logits (N, classes) float32, no softmax; for a
-        model without classifier, the pooled features (N, C)."""
-        return self._runner.run(self._check_input(x), check_finite=True)
+        """(N, H, W, 3) input of the model's dtype -> its raw output (N, classes) of the same
+        dtype, no softmax: logits (quantized: scale and zero point in ``output_quantization``), or
+        the pooled features (N, C) of a model without classifier. A float model takes the
+        preprocessed image (``preprocess``), a quantized one that quantized (``quantize_input``)."""
+        return self._runner.run_raw(self._check_input(x), check_finite=not self.is_quantized)
 
     def logits(self, x: np.ndarray) -> np.ndarray:
-        """Preprocessed float32 (N, R, R, 3) -> float32 logits (or features): ``forward`` for a
+        """Preprocessed float32 (N, H, W, 3) -> float32 logits (or features): ``forward`` for a
         float model; a quantized model quantizes the input and dequantizes the result."""
-        return self.forward(x)
+        if not self.is_quantized:
+            return self.forward(x)
+        raw = self._runner.run_raw(self.quantize_input(self._check_float(x)))
+        return self._codec.decode(raw, len(self.network.layers) - 1)
 
-    def _features_layers(self) -> int:
-        return len(self.network.layers) - (1 if self.network.has_classifier else 0)
+    def activations(self, x: np.ndarray) -> Dict[str, np.ndarray]:
+        """{layer name: raw output} of every layer for ``forward``'s input x (N, H, W, 3)."""
+        outs = self._runner.run_all(self._check_input(x))
+        return {layer.name: o for layer, o in zip(self.network.layers, outs)}
+
+    def quantize_input(self, x: np.ndarray) -> np.ndarray:
+        """Preprocessed float input -> the quantized network input (round half away, saturate)."""
+        self._require_quantized("quantize_input")
+        return self._codec.encode(self._check_float(x))
+
+    def _check_float(self, x: Any) -> np.ndarray:
+        x = np.asarray(x)
+        if x.dtype.kind not in "fiu":
+            raise InputError(f"expected float32 input, got {x.dtype}")
+        return np.asarray(x, np.float32)
 
     def preprocess(self, img: Any) -> np.ndarray:
-        """Image(s) -> network input (N, R, R, 3) float32 with the model's preprocessing."""
+        """Image(s) -> network input (N, H, W, 3) float32 with the model's preprocessing."""
         images, _ = as_image_list(img)
         n = self.network
-        return np.stack([preprocess(i, n.resolution, n.input_mean, n.input_std) for i in images])
+        return np.stack([preprocess(i, n.input_size, n.input_mean, n.input_std, n.crop)
+                         for i in images])
+
+    def _run_images(self, img: Any, layer: int) -> Tuple[np.ndarray, bool]:
+        """Images -> float32 output of layer index ``layer``, and whether img was a batch."""
+        _, batched = as_image_list(img)
+        raw = self._runner.run_raw(self._codec.encode(self.preprocess(img)), layers=layer + 1)
+        return self._codec.decode(raw, layer), batched
 
     def predict(self, img: Any) -> np.ndarray:
-        """Softmax probabilities for an image (classes,) or a batch of images (N, classes).
+        """Class probabilities for an image (classes,) or a batch of images (N, classes).
 
         img: a file path, a PIL image, an (H, W, 3) uint8 RGB array, a list of those, or an
-        (N, H, W, 3) array. Central crop 87.5 %, bilinear resize, (x - mean) / std."""
+        (N, H, W, 3) array. The model's central crop (87.5 % for the official models), bilinear
+        resize, (x - mean) / std; then softmax of the logits, or for a single-logit binary
+        classifier the pair [1 - sigmoid, sigmoid]."""
         if not self.network.has_classifier:
             raise TinyMobileError("this model has no classifier (a feature extractor): use features()")
-        _, batched = as_image_list(img)
-        logits = self._runner.run(self.preprocess(img))
+        logits, batched = self._run_images(img, len(self.network.layers) - 1)
         if not np.isfinite(logits).all():  # never hand out NaN probabilities
             raise TinyMobileError("the model produced non-finite logits on this input (its weights "
                                   "overflow float32)")
-        probs = softmax(logits)
+        if self._binary:
+            s = sigmoid(logits[:, 0])
+            probs = np.stack([1 - s, s], axis=1)
+        else:
+            probs = softmax(logits)
         return probs if batched else probs[0]
 
     def classify(self, img: Any, top: int = 5) -> List[Tuple[str, float]]:
@@ -149,33 +275,29 @@ class Model:
         return [(labels[i], float(probs[i])) for i in order]
 
     def features(self, img: Any) -> np.ndarray:
-        """The pooled feature vector (C,) of an image, or (N, C) of a batch."""
-        _, batched = as_image_list(img)
-        feats = self._runner.run(self.preprocess(img), layers=self._features_layers())
+        """The pooled feature vector (C,) of an image, or (N, C) of a batch, float32."""
+        feats, batched = self._run_images(img, self.network.pool_index)
         return feats if batched else feats[0]
+
+
+#: The same class: quantized networks run on it too (kept for code that names it).
+QuantizedModel = Model
 
 
 def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
-    """Load a tinymobile ``.npz`` model. ``threads``: default TINYMOBILE_NUM_THREADS or all usable
-    cores; ``isa``: force a kernel path ("scalar", "avx2", "avx512", "neon"), default the best one."""
-    return model_for(model_format.load(path), threads=threads, isa=isa)
+    """Load a tinymobile ``.npz`` model (float or quantized). ``threads``: default
+    TINYMOBILE_NUM_THREADS or all usable cores; ``isa``: force a kernel path ("scalar", "avx2",
+    "avx512", "neon"), default the best one."""
+    return Model(model_format.load(path), threads=threads, isa=isa)
 
 
-def model_for(network: Network, threads: Optional[int] = None, isa: Optional[str] = None) -> Model:
-    """The Model that runs ``network``: a QuantizedModel (integer kernels) for a
-    QuantizedNetwork, else a float Model."""
-    from .quantized_network import QuantizedNetwork
-    if isinstance(network, QuantizedNetwork):
-        from .quantized_model import QuantizedModel
-        return QuantizedModel(network, threads=threads, isa=isa)
-    return Model(network, threads=threads, isa=isa)
-
-
-def build(alpha: float = 1.0, resolution: int = 224, num_classes: int = 1000, seed: int = 0,
-          separable: bool = True, threads: Optional[int] = None, isa: Optional[str] = None) -> Model:
-    """MobileNet v1 with random weights, for any width multiplier and resolution (channels are
-    int(c * alpha)); ``separable=False`` gives the full-convolution baseline of the paper."""
+def build(alpha: float = 1.0, resolution: "int | Tuple[int, int]" = 224, num_classes: int = 1000,
+          seed: int = 0, separable: bool = True, threads: Optional[int] = None,
+          isa: Optional[str] = None) -> Model:
+    """MobileNet v1 with random weights, for any width multiplier and resolution (an int, or
+    (height, width); channels are int(c * alpha)); ``separable=False`` gives the
+    full-convolution baseline of the paper."""
     try:
         network = mobilenet_v1(alpha, resolution, num_classes, seed, separable=separable)
     except ValueError as e:

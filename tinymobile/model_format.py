@@ -1,8 +1,21 @@
-"""The tinymobile ``.npz`` model format, version 1 (documented in docs/FORMAT.md).
+"""The tinymobile ``.npz`` model file, every version (documented in docs/FORMAT.md): one reader
+and one writer for float and quantized models.
 
-Reading is defensive: the file is opened with ``allow_pickle=False``, every array's dtype and shape
-is checked against the architecture before use, and unknown keys are ignored. Any problem raises
-:class:`~tinymobile.errors.ModelFormatError` naming the key at fault.
+* version 1: float32, square input, global average pool, softmax (the original format);
+* version 2: the same network quantized (uint8 / int8 weights and activations, per-layer
+  quantization parameters);
+* version 3: either dtype, plus what versions 1 and 2 cannot say: a non-square input
+  (``input_size``), the central-crop fraction (``crop``), global max pooling (``pooling``) and a
+  sigmoid output (``output_activation``).
+
+The writer uses the lowest version that expresses the model, so a reader of an older version
+refuses a model it would misread ("unsupported model format version") instead of running it
+wrongly; readers ignore keys they do not know (training state under ``head/`` among them).
+
+Reading is defensive and shared by every version: the file is opened with ``allow_pickle=False``,
+every array's declared dtype and shape is checked (from its ``.npy`` header, before its data is
+inflated) against the architecture and the limits in :mod:`tinymobile.limits`, strings and labels
+are bounded, and any problem raises :class:`~tinymobile.errors.ModelFormatError` naming the key.
 """
 from __future__ import annotations
 
@@ -13,77 +26,114 @@ from typing import Dict, List, Mapping, Optional, Tuple
 import numpy as np
 
 from .errors import ModelFormatError
-from .network import (ACTIVATIONS, PADDINGS, AveragePool, Conv3x3, Depthwise3x3, FullyConnected,
+from .fixedpoint import DTYPE_RANGE
+from .limits import (MAX_ARRAY_BYTES, MAX_CLASSES, MAX_COMPRESSION_RATIO, MAX_DEPTHWISE_LAYERS,
+                     MAX_INPUT_SIZE, MAX_MODEL_BYTES, MAX_NAME_CHARS, MAX_RATIO_FREE_BYTES)
+from .network import (ACTIVATIONS, OUTPUT_ACTIVATIONS, PADDINGS, POOL_MODES, QUANTIZED_POOL_MODES,
+                      SLIM_CROP, Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, LayerQuant,
                       Network, Pointwise)
 from .validate import check_network
 
 FORMAT_NAME = "tinymobile/mobilenet_v1"
-FORMAT_VERSION = 1
-#: Quantized models (uint8/int8 weights and activations) are version 2: tinymobile.quantized_format.
-QUANTIZED_VERSION = 2
-#: Largest array one model file may declare, in bytes (a 100 GB tensor is refused up front; the
-#: largest array of MobileNet v1 1.0 is 4 MB).
-MAX_ARRAY_BYTES = 1 << 28
-#: Most array data one model file may make tinymobile inflate, in bytes (MobileNet v1 1.0: 17 MB).
-MAX_MODEL_BYTES = 1 << 29
-#: A member of more than MAX_RATIO_FREE_BYTES that inflates more than MAX_COMPRESSION_RATIO times
-#: is refused before inflating (float weights compress ~1.1 times; deflate's limit is ~1032).
-MAX_RATIO_FREE_BYTES = 1 << 20
-MAX_COMPRESSION_RATIO = 200
-#: Longest string (format, activation, padding, one label) read, in characters.
-MAX_NAME_CHARS = 256
-MAX_DEPTHWISE_LAYERS = 64
+#: Versions this tinymobile reads and writes (see the module docstring).
+FLOAT_VERSION, QUANTIZED_VERSION, EXTENDED_VERSION = 1, 2, 3
+VERSIONS = (FLOAT_VERSION, QUANTIZED_VERSION, EXTENDED_VERSION)
 
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+# ---------------------------------------------------------------------------------------------
 
 def save(network: Network, path: "os.PathLike[str] | str") -> None:
-    """Write ``network`` as a format-v1 ``.npz`` (a quantized network: version 2, see
-    :mod:`tinymobile.quantized_format`). Written to a temporary file, then renamed."""
-    from .quantized_network import QuantizedNetwork
-    if isinstance(network, QuantizedNetwork):
-        from . import quantized_format
-        arrays = quantized_format.to_arrays(network)
-    else:
-        arrays = to_arrays(network)
+    """Write ``network`` as a ``.npz`` model (the lowest version that expresses it). Written to a
+    temporary file beside ``path``, then renamed, so an interrupted write never leaves a
+    half-written model under the final name."""
+    arrays = to_arrays(network)
     path = os.fspath(path)
     tmp = path + ".tmp"
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def version_for(network: Network) -> int:
+    """The lowest format version that expresses ``network``."""
+    pool = network.layers[network.pool_index]
+    if (network.input_size[0] != network.input_size[1] or network.crop != SLIM_CROP
+            or pool.mode != "average" or network.output_activation != "softmax"):
+        return EXTENDED_VERSION
+    return QUANTIZED_VERSION if network.is_quantized else FLOAT_VERSION
 
 
 def to_arrays(network: Network) -> Dict[str, np.ndarray]:
-    """The format-v1 arrays of ``network`` (separable MobileNet v1 only)."""
+    """The arrays of ``network``'s model file (separable MobileNet v1 only)."""
+    check_network(network)
+    version = version_for(network)
     out: Dict[str, np.ndarray] = {
-        "format": np.array(FORMAT_NAME), "version": np.array(FORMAT_VERSION),
-        "alpha": np.array(float(network.alpha)), "resolution": np.array(int(network.resolution)),
+        "format": np.array(FORMAT_NAME), "version": np.array(version),
+        "alpha": np.array(float(network.alpha)),
         "activation": np.array(network.activation), "padding": np.array(network.padding),
         "input_mean": np.asarray(network.input_mean, np.float32),
         "input_std": np.asarray(network.input_std, np.float32),
     }
+    if version == EXTENDED_VERSION:
+        out["input_size"] = np.asarray(network.input_size, np.int64)
+        out["crop"] = np.array(float(network.crop))
+        out["pooling"] = np.array(network.layers[network.pool_index].mode)
+        out["output_activation"] = np.array(network.output_activation)
+    else:
+        out["resolution"] = np.array(int(network.input_size[0]))
+    if network.is_quantized:
+        out["quantization"] = np.array(network.dtype)
+        out["input/scale"] = np.array(network.input_scale, np.float32)
+        out["input/zero_point"] = np.array(network.input_zero_point, np.int32)
     strides = []
     for layer in network.layers:
-        if isinstance(layer, Conv3x3):
-            if layer.name != "conv0":
-                raise ModelFormatError("format v1 stores only separable MobileNets (found a full "
+        if layer.kind == "conv3x3":
+            if layer.name != "conv0" or strides:
+                raise ModelFormatError("the format stores only separable MobileNets (found a full "
                                        f"convolution {layer.name!r})")
-            out["conv0/w"], out["conv0/b"] = layer.w, layer.b
-        elif isinstance(layer, Depthwise3x3):
+            key = "conv0"
+        elif layer.kind == "depthwise3x3":
             strides.append(layer.stride)
-            k = len(strides)
-            out[f"dw{k}/w"], out[f"dw{k}/b"] = layer.w, layer.b
-        elif isinstance(layer, Pointwise):
-            k = len(strides)
-            out[f"pw{k}/w"], out[f"pw{k}/b"] = layer.w, layer.b
-        elif isinstance(layer, FullyConnected):
-            out["fc/w"], out["fc/b"] = layer.w, layer.b
+            key = f"dw{len(strides)}"
+        elif layer.kind == "pointwise":
+            key = f"pw{len(strides)}"
+        elif layer.kind == "fully_connected":
+            key = "fc"
+        else:
+            key = "pool"
+        if layer.weighted:
+            out[f"{key}/w"] = layer.w
+            out[f"{key}/b"] = layer.b.astype(np.int32 if network.is_quantized else np.float32)
+        if network.is_quantized:
+            q = layer.quant
+            if layer.weighted:
+                out[f"{key}/w_scale"] = np.asarray(q.weight_scale, np.float32)
+                out[f"{key}/w_zero_point"] = np.asarray(q.weight_zero_point, np.int32)
+            else:
+                out["pool/mode"] = np.array(q.pool_mode)
+            out[f"{key}/out_scale"] = np.array(q.output_scale, np.float32)
+            out[f"{key}/out_zero_point"] = np.array(q.output_zero_point, np.int32)
+            out[f"{key}/clamp"] = np.asarray(q.clamp, np.int32)
+            out[f"{key}/multiplier"] = np.asarray(q.multiplier, np.int32)
+            out[f"{key}/shift"] = np.asarray(q.shift, np.int32)
     out["strides"] = np.asarray(strides, np.int64)
     if network.labels is not None:
         out["labels"] = np.asarray(network.labels, dtype=str)
     return out
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading: the archive
+# ---------------------------------------------------------------------------------------------
+
 def load(path: "os.PathLike[str] | str") -> Network:
-    """Read a format-v1 ``.npz`` into a :class:`~tinymobile.network.Network`.
+    """Read a ``.npz`` model (any version) into a checked :class:`~tinymobile.network.Network`.
 
     The file is untrusted: every member's ``.npy`` header is read (allow_pickle=False) and its
     declared shape and dtype checked against the architecture and the size limits *before* any
@@ -99,10 +149,8 @@ def load(path: "os.PathLike[str] | str") -> Network:
     except Exception as e:  # BadZipFile, OSError, and whatever a corrupt central directory raises
         raise ModelFormatError(f"{name}: not a tinymobile .npz model ({_describe(e)})") from None
     with archive:
-        arrays = _LazyArrays(archive, name)
-        network = from_arrays(arrays)
-    from .quantized_network import QuantizedNetwork
-    check_network(network, "iu" if isinstance(network, QuantizedNetwork) else "f")
+        network = from_arrays(_LazyArrays(archive, name))
+    check_network(network)
     return network
 
 
@@ -192,6 +240,10 @@ class _LazyArrays(Mapping):
         return len(self._members)
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading: checked access to one array (declared shape and dtype first, then the data)
+# ---------------------------------------------------------------------------------------------
+
 def _declared(arrays: Mapping, key: str) -> Tuple[Tuple[int, ...], np.dtype]:
     """Shape and dtype of ``arrays[key]``, from the header alone when the arrays are a file's."""
     if isinstance(arrays, _LazyArrays):
@@ -199,46 +251,72 @@ def _declared(arrays: Mapping, key: str) -> Tuple[Tuple[int, ...], np.dtype]:
             return arrays.declared(key)
         except KeyError:
             raise ModelFormatError(f"model file has no {key!r} array") from None
-    a = _get(arrays, key)
+    a = np.asarray(_get(arrays, key))
     return a.shape, a.dtype
 
 
 def _get(arrays: Mapping, key: str) -> np.ndarray:
     try:
-        return arrays[key]
+        return np.asarray(arrays[key])
     except KeyError:
         raise ModelFormatError(f"model file has no {key!r} array") from None
+
+
+def _checked(arrays: Mapping, key: str, kinds: str, what: str, shape=None, lengths=None,
+             itemsize: Optional[int] = None) -> np.ndarray:
+    """``arrays[key]`` after its declared dtype kind (one of ``kinds``), shape (``shape``, or 1-d
+    with one of ``lengths`` entries) and item size were checked; only then is the data read."""
+    declared, dtype = _declared(arrays, key)
+    if dtype.kind not in kinds or (itemsize is not None and dtype.itemsize > itemsize):
+        raise ModelFormatError(f"{key!r} must be {what}, got {dtype}")
+    if shape is not None and declared != tuple(shape):
+        raise ModelFormatError(f"{key!r} has shape {declared}, expected {tuple(shape)}")
+    if lengths is not None and (len(declared) != 1 or declared[0] not in lengths):
+        raise ModelFormatError(f"{key!r} must be 1-d with {' or '.join(map(str, lengths))} entries, "
+                               f"got shape {declared}")
+    return _get(arrays, key)
 
 
 def _scalar_str(arrays: Mapping, key: str, default: Optional[str] = None) -> str:
     if default is not None and key not in arrays:
         return default
-    shape, dtype = _declared(arrays, key)
-    if shape != () or dtype.kind != "U" or dtype.itemsize > 4 * MAX_NAME_CHARS:
-        raise ModelFormatError(f"{key!r} must be a 0-d string array of at most {MAX_NAME_CHARS} "
-                               f"characters, got {dtype} {shape}")
-    return str(_get(arrays, key))
+    a = _checked(arrays, key, "U", f"a 0-d string of at most {MAX_NAME_CHARS} characters", shape=(),
+                 itemsize=4 * MAX_NAME_CHARS)
+    return str(a)
+
+
+def _choice(arrays: Mapping, key: str, choices, default: Optional[str] = None) -> str:
+    value = _scalar_str(arrays, key, default)
+    if value not in choices:
+        raise ModelFormatError(f"{key!r} {value!r} is not one of {sorted(choices)}")
+    return value
 
 
 def _scalar_num(arrays: Mapping, key: str, kinds: str) -> float:
-    shape, dtype = _declared(arrays, key)
-    if shape != () or dtype.kind not in kinds:
-        raise ModelFormatError(f"{key!r} must be a 0-d number, got {dtype} {shape}")
-    v = _get(arrays, key).item()
+    v = _checked(arrays, key, kinds, "a 0-d number", shape=()).item()
     if not np.isfinite(v):
         raise ModelFormatError(f"{key!r} is not finite")
     return v
 
 
 def _float_array(arrays: Mapping, key: str, shape: Tuple[int, ...]) -> np.ndarray:
-    declared, dtype = _declared(arrays, key)
-    if dtype.kind != "f":
-        raise ModelFormatError(f"{key!r} must be floating point, got {dtype}")
-    if declared != shape:
-        raise ModelFormatError(f"{key!r} has shape {declared}, expected {shape}")
-    a = np.ascontiguousarray(_get(arrays, key), dtype=np.float32)
+    a = np.ascontiguousarray(_checked(arrays, key, "f", "floating point", shape=shape), np.float32)
     if not np.isfinite(a).all():
         raise ModelFormatError(f"{key!r} contains NaN or infinity")
+    return a
+
+
+def _int_array(arrays: Mapping, key: str, shape=None, lengths=None) -> np.ndarray:
+    a = _checked(arrays, key, "iu", "an integer array", shape, lengths)
+    if a.size and (a.min() < np.iinfo(np.int32).min or a.max() > np.iinfo(np.int32).max):
+        raise ModelFormatError(f"{key!r} has values outside int32")
+    return np.array(a, np.int32)  # a copy; keeps 0-d arrays 0-d
+
+
+def _positive(arrays: Mapping, key: str, shape=None, lengths=None) -> np.ndarray:
+    a = np.array(_checked(arrays, key, "f", "floating point", shape, lengths), np.float32)
+    if not (np.isfinite(a).all() and (a > 0).all()):
+        raise ModelFormatError(f"{key!r} must be finite and positive")
     return a
 
 
@@ -249,66 +327,159 @@ def _array_shape(arrays: Mapping, key: str, ndim: int) -> Tuple[int, ...]:
     return shape
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading: weights, per dtype (the one place the versions differ)
+# ---------------------------------------------------------------------------------------------
+
+class _FloatWeights:
+    """Float32 weights and biases (versions 1 and 3)."""
+
+    def __init__(self, arrays: Mapping):
+        self.arrays = arrays
+
+    def weights(self, key: str, shape) -> np.ndarray:
+        return _float_array(self.arrays, f"{key}/w", shape)
+
+    def bias(self, key: str, n: int) -> np.ndarray:
+        return _float_array(self.arrays, f"{key}/b", (n,))
+
+    def quant(self, key: str, channels: Optional[int]) -> Optional[LayerQuant]:
+        return None
+
+
+class _QuantizedWeights:
+    """Integer weights (one dtype per file, uint8 or int8), int32 biases, per-layer quantization
+    parameters (versions 2 and 3 with ``quantization``)."""
+
+    def __init__(self, arrays: Mapping, dtype: str):
+        self.arrays, self.dtype = arrays, dtype
+        _, wdtype = _declared(arrays, "conv0/w")
+        if str(wdtype) not in DTYPE_RANGE:
+            raise ModelFormatError(f"'conv0/w' must be uint8 or int8, got {wdtype}")
+        self.wdtype = np.dtype(wdtype)
+
+    def weights(self, key: str, shape) -> np.ndarray:
+        declared, dtype = _declared(self.arrays, f"{key}/w")
+        if dtype != self.wdtype:
+            raise ModelFormatError(f"'{key}/w' must be {self.wdtype} (the model's weight type), got {dtype}")
+        if declared != tuple(shape):
+            raise ModelFormatError(f"'{key}/w' has shape {declared}, expected {tuple(shape)}")
+        return np.ascontiguousarray(_get(self.arrays, f"{key}/w"))
+
+    def bias(self, key: str, n: int) -> np.ndarray:
+        declared, dtype = _declared(self.arrays, f"{key}/b")
+        if dtype != np.int32 or declared != (n,):
+            raise ModelFormatError(f"'{key}/b' must be int32 of shape ({n},), got {dtype} {declared}")
+        return np.ascontiguousarray(_get(self.arrays, f"{key}/b"))
+
+    def quant(self, key: str, channels: Optional[int]) -> LayerQuant:
+        """The layer's LayerQuant; ``channels`` None for the pool."""
+        arrays = self.arrays
+        qmin, qmax = DTYPE_RANGE[self.dtype]
+        out_scale = float(_positive(arrays, f"{key}/out_scale", ()))
+        out_zp = int(_int_array(arrays, f"{key}/out_zero_point", ()))
+        if not qmin <= out_zp <= qmax:
+            raise ModelFormatError(f"{key + '/out_zero_point'!r} = {out_zp} is outside {qmin}..{qmax}")
+        clamp = _int_array(arrays, f"{key}/clamp", (2,))
+        if not qmin <= clamp[0] <= clamp[1] <= qmax:
+            raise ModelFormatError(f"{key + '/clamp'!r} = {clamp.tolist()} is not inside {qmin}..{qmax}")
+        pool_mode = ""
+        if channels is None:
+            pool_mode = _choice(arrays, "pool/mode", QUANTIZED_POOL_MODES)
+            w_scale, w_zp = np.zeros(0, np.float32), np.zeros(0, np.int32)
+            lengths = (1 if pool_mode == "mean" else 0,)
+        else:
+            w_scale = _positive(arrays, f"{key}/w_scale", lengths=(1, channels))
+            lengths = (len(w_scale),)
+            w_zp = _int_array(arrays, f"{key}/w_zero_point", lengths=lengths)
+        mult = _int_array(arrays, f"{key}/multiplier", lengths=lengths)
+        shift = _int_array(arrays, f"{key}/shift", lengths=lengths)
+        if mult.size and not ((mult >= 0).all() and (shift >= -31).all() and (shift <= 30).all()):
+            raise ModelFormatError(f"{key!r}: multipliers must be >= 0 and shifts in -31..30")
+        return LayerQuant(w_scale, w_zp, out_scale, out_zp, (int(clamp[0]), int(clamp[1])), mult,
+                          shift, pool_mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading: the network
+# ---------------------------------------------------------------------------------------------
+
 def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
-    """Validate format-v1 arrays and build the network; shapes are authoritative."""
+    """Validate a model file's arrays (any version) and build the network; shapes are
+    authoritative."""
     fmt = _scalar_str(arrays, "format")
     if fmt != FORMAT_NAME:
         raise ModelFormatError(f"not a tinymobile model: format is {fmt!r}, expected {FORMAT_NAME!r}")
     version = _scalar_num(arrays, "version", "iu")
-    if version == QUANTIZED_VERSION:
-        from . import quantized_format
-        return quantized_format.from_arrays(arrays)
-    if version != FORMAT_VERSION:
+    if version not in VERSIONS:
         raise ModelFormatError(f"unsupported model format version {version} (this tinymobile reads "
-                               f"versions {FORMAT_VERSION} and {QUANTIZED_VERSION}); upgrade tinymobile")
-    resolution = int(_scalar_num(arrays, "resolution", "iu"))
-    if not 1 <= resolution <= 4096:
-        raise ModelFormatError(f"resolution {resolution} is out of range 1..4096")
+                               f"versions {', '.join(map(str, VERSIONS))}); upgrade tinymobile")
+    quantized = version == QUANTIZED_VERSION or (version == EXTENDED_VERSION and "quantization" in arrays)
+    dtype = _choice(arrays, "quantization", DTYPE_RANGE) if quantized else "float32"
+
+    if version == EXTENDED_VERSION:
+        size = _int_array(arrays, "input_size", shape=(2,))
+        input_size = (int(size[0]), int(size[1]))
+        crop = float(_scalar_num(arrays, "crop", "iuf"))
+        pooling = _choice(arrays, "pooling", POOL_MODES)
+        output_activation = _choice(arrays, "output_activation", OUTPUT_ACTIVATIONS)
+    else:
+        r = int(_scalar_num(arrays, "resolution", "iu"))
+        input_size, crop, pooling, output_activation = (r, r), SLIM_CROP, "average", "softmax"
+    if not all(1 <= s <= MAX_INPUT_SIZE for s in input_size):
+        raise ModelFormatError(f"input size (resolution) {input_size} is out of range 1..{MAX_INPUT_SIZE}")
+    if not 0 < crop <= 1:
+        raise ModelFormatError(f"crop {crop} is not a fraction in (0, 1]")
     alpha = float(_scalar_num(arrays, "alpha", "iuf"))
-    activation = _scalar_str(arrays, "activation")
-    if activation not in ACTIVATIONS:
-        raise ModelFormatError(f"activation {activation!r} is not one of {sorted(ACTIVATIONS)}")
-    padding = _scalar_str(arrays, "padding")
-    if padding not in PADDINGS:
-        raise ModelFormatError(f"padding {padding!r} is not one of {list(PADDINGS)}")
+    activation = _choice(arrays, "activation", ACTIVATIONS)
+    padding = _choice(arrays, "padding", PADDINGS)
     mean = _float_array(arrays, "input_mean", (3,))
     std = _float_array(arrays, "input_std", (3,))
     if not (std != 0).all():
         raise ModelFormatError("'input_std' contains zero")
+    in_scale, in_zp = 1.0, 0
+    if quantized:
+        in_scale = float(_positive(arrays, "input/scale", ()))
+        in_zp = int(_int_array(arrays, "input/zero_point", ()))
+        qmin, qmax = DTYPE_RANGE[dtype]
+        if not qmin <= in_zp <= qmax:
+            raise ModelFormatError(f"'input/zero_point' = {in_zp} is outside {qmin}..{qmax}")
 
-    shape, dtype = _declared(arrays, "strides")
-    if len(shape) != 1 or dtype.kind not in "iu" or not 1 <= shape[0] <= MAX_DEPTHWISE_LAYERS:
+    shape, sdtype = _declared(arrays, "strides")
+    if len(shape) != 1 or sdtype.kind not in "iu" or not 1 <= shape[0] <= MAX_DEPTHWISE_LAYERS:
         raise ModelFormatError(f"'strides' must be a 1-d integer array of 1..{MAX_DEPTHWISE_LAYERS} "
-                               f"entries, got {dtype} {shape}")
+                               f"entries, got {sdtype} {shape}")
     strides = [int(s) for s in _get(arrays, "strides")]
     if any(s not in (1, 2) for s in strides):
         raise ModelFormatError(f"'strides' entries must be 1 or 2, got {strides}")
 
+    src = _QuantizedWeights(arrays, dtype) if quantized else _FloatWeights(arrays)
     c0 = _array_shape(arrays, "conv0/w", 4)[3]
-    layers: list = [Conv3x3("conv0", 2, _float_array(arrays, "conv0/w", (3, 3, 3, c0)),
-                            _float_array(arrays, "conv0/b", (c0,)))]
+    layers: list = [Conv3x3("conv0", 2, src.weights("conv0", (3, 3, 3, c0)), src.bias("conv0", c0),
+                            src.quant("conv0", c0))]
     cin = c0
     for k, stride in enumerate(strides, start=1):
-        dw_w = _float_array(arrays, f"dw{k}/w", (3, 3, cin))
-        layers.append(Depthwise3x3(f"dw{k}", stride, dw_w, _float_array(arrays, f"dw{k}/b", (cin,))))
+        layers.append(Depthwise3x3(f"dw{k}", stride, src.weights(f"dw{k}", (3, 3, cin)),
+                                   src.bias(f"dw{k}", cin), src.quant(f"dw{k}", cin)))
         cout = _array_shape(arrays, f"pw{k}/w", 2)[1]
-        layers.append(Pointwise(f"pw{k}", _float_array(arrays, f"pw{k}/w", (cin, cout)),
-                                _float_array(arrays, f"pw{k}/b", (cout,))))
+        layers.append(Pointwise(f"pw{k}", src.weights(f"pw{k}", (cin, cout)), src.bias(f"pw{k}", cout),
+                                src.quant(f"pw{k}", cout)))
         cin = cout
-    layers.append(AveragePool())
+    layers.append(GlobalPool("pool", pooling, src.quant("pool", None)))
+    outputs = cin
     if "fc/w" in arrays:
-        classes = _array_shape(arrays, "fc/w", 2)[1]
-        layers.append(FullyConnected("fc", _float_array(arrays, "fc/w", (cin, classes)),
-                                     _float_array(arrays, "fc/b", (classes,))))
+        outputs = _array_shape(arrays, "fc/w", 2)[1]
+        if outputs > MAX_CLASSES:
+            raise ModelFormatError(f"'fc/w' declares {outputs} classes, more than {MAX_CLASSES}")
+        layers.append(FullyConnected("fc", src.weights("fc", (cin, outputs)), src.bias("fc", outputs),
+                                     src.quant("fc", outputs)))
     labels: Optional[List[str]] = None
     if "labels" in arrays:
-        shape, dtype = _declared(arrays, "labels")
-        if len(shape) != 1 or dtype.kind != "U" or dtype.itemsize > 4 * MAX_NAME_CHARS:
-            raise ModelFormatError(f"'labels' must be a 1-d string array of names of at most "
-                                   f"{MAX_NAME_CHARS} characters, got {dtype} {shape}")
-        outputs = layers[-1].cout if isinstance(layers[-1], FullyConnected) else cin
-        if shape[0] != outputs:
-            raise ModelFormatError(f"'labels' has {shape[0]} entries for {outputs} outputs")
-        labels = [str(s) for s in _get(arrays, "labels")]
-    return Network(layers, resolution, alpha=alpha, activation=activation, padding=padding,
-                   input_mean=mean, input_std=std, labels=labels)
+        names = 2 if output_activation == "sigmoid" else outputs
+        labels = [str(s) for s in _checked(
+            arrays, "labels", "U", f"a 1-d string array of names of at most {MAX_NAME_CHARS} characters",
+            lengths=(names,), itemsize=4 * MAX_NAME_CHARS)]
+    return Network(layers, input_size, alpha=alpha, activation=activation, padding=padding,
+                   input_mean=mean, input_std=std, labels=labels, crop=crop,
+                   output_activation=output_activation, dtype=dtype, input_scale=in_scale,
+                   input_zero_point=in_zp)

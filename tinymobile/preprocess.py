@@ -3,7 +3,7 @@ normalisation. Arrays are (H, W, 3) uint8 RGB until normalised, then float32 NHW
 from __future__ import annotations
 
 import os
-from typing import Any, List
+from typing import Any, List, Tuple
 
 import numpy as np
 
@@ -152,21 +152,23 @@ def _axis_weights(src: int, dst: int):
     return i0, i1, (pos - i0).astype(np.float32)
 
 
-def resize_bilinear(img: np.ndarray, size: int) -> np.ndarray:
-    """Bilinear resize of (H, W, C) to (size, size, C) float32, half-pixel centres (TF2's default,
-    no antialiasing)."""
+def resize_bilinear(img: np.ndarray, size: "int | Tuple[int, int]") -> np.ndarray:
+    """Bilinear resize of (H, W, C) to (size, size, C) -- or (height, width, C) for a ``size``
+    (height, width) -- float32, half-pixel centres (TF2's default, no antialiasing)."""
+    out_h, out_w = (size, size) if isinstance(size, (int, np.integer)) else size
     h, w = img.shape[:2]
-    y0, y1, wy = _axis_weights(h, size)
-    x0, x1, wx = _axis_weights(w, size)
+    y0, y1, wy = _axis_weights(h, out_h)
+    x0, x1, wx = _axis_weights(w, out_w)
     # Gather the needed rows before converting: a huge image costs `size` float rows, not itself.
     rows = (img[y0].astype(np.float32) * (1 - wy)[:, None, None]
             + img[y1].astype(np.float32) * wy[:, None, None])
     return rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
 
 
-def preprocess(img: Any, resolution: int, mean: np.ndarray, std: np.ndarray,
+def preprocess(img: Any, resolution: "int | Tuple[int, int]", mean: np.ndarray, std: np.ndarray,
                crop: float = CENTRAL_FRACTION) -> np.ndarray:
-    """One image -> network input (resolution, resolution, 3) float32: crop, resize, normalise."""
+    """One image -> network input (H, W, 3) float32 for ``resolution`` H = W or (H, W): central
+    crop of ``crop`` of each side (1.0: none), bilinear resize, (x - mean) / std."""
     rgb = to_rgb_array(img)
     if crop < 1.0:
         rgb = central_crop(rgb, crop)

@@ -14,6 +14,7 @@ result runs on the integer kernels.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 from typing import Dict, List, Optional, Sequence, Tuple
 
@@ -21,12 +22,13 @@ import numpy as np
 
 from .errors import TinyMobileError
 from .model import Model
-from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
-from .quantized_network import LayerQuant, QuantizedNetwork
-from .quantized_reference import activation_range, quantize_multipliers
+from .fixedpoint import activation_range, quantize_multipliers
+from .network import GlobalPool, LayerQuant, Network
+from .validate import check_network
 
 #: Channel axis of each layer's weights (the output channels).
-_CHANNEL_AXIS = {Conv3x3: 3, Depthwise3x3: 2, Pointwise: 1, FullyConnected: 1}
+#: The output-channel axis of each weighted layer kind's weights.
+_CHANNEL_AXIS = {"conv3x3": 3, "depthwise3x3": 2, "pointwise": 1, "fully_connected": 1}
 _ACTIVATION = {"relu6": "RELU6", "relu": "RELU"}
 
 
@@ -72,9 +74,9 @@ def calibrate(model: Model, images: Sequence, batch: int = 8) -> Dict[str, Tuple
     return {k: (v[0], v[1]) for k, v in ranges.items()}
 
 
-def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> QuantizedNetwork:
-    """The int8 QuantizedNetwork of float ``net`` given each layer's calibrated output range."""
-    if isinstance(net, QuantizedNetwork):
+def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Network:
+    """The int8 network of float ``net`` given each layer's calibrated output range."""
+    if net.is_quantized:
         raise TinyMobileError("the model is already quantized")
     mean = np.asarray(net.input_mean, np.float64)
     std = np.asarray(net.input_std, np.float64)
@@ -84,8 +86,8 @@ def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Qu
     layers, quant = [], {}
     act = _ACTIVATION[net.activation]
     for layer in net.layers:
-        if isinstance(layer, AveragePool):
-            layers.append(AveragePool(layer.name))
+        if not layer.weighted:  # the global pool
+            layers.append(GlobalPool(layer.name, layer.mode))
             quant[layer.name] = LayerQuant(np.zeros(0, np.float32), np.zeros(0, np.int32),
                                            float(scale), int(zp), (-128, 127),
                                            np.zeros(0, np.int32), np.zeros(0, np.int32),
@@ -94,33 +96,25 @@ def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Qu
         if layer.name not in ranges:
             raise TinyMobileError(f"no calibration range for layer {layer.name!r}")
         out_scale, out_zp = activation_params(*ranges[layer.name])
-        wq, wscale = weight_params(layer.w, _CHANNEL_AXIS[type(layer)])
+        wq, wscale = weight_params(layer.w, _CHANNEL_AXIS[layer.kind])
         bias = np.clip(np.round(layer.b.astype(np.float64) / (np.float64(np.float32(scale)) * wscale)),
                        -(1 << 31), (1 << 31) - 1).astype(np.int32)
         mult, shift = quantize_multipliers(scale, wscale, out_scale, float_product=False)
-        fused = "NONE" if isinstance(layer, FullyConnected) else act
+        fused = "NONE" if layer.kind == "fully_connected" else act
         clamp = activation_range(fused, out_scale, out_zp, "int8")
-        if isinstance(layer, Conv3x3):
-            new = Conv3x3(layer.name, layer.stride, wq, bias)
-        elif isinstance(layer, Depthwise3x3):
-            new = Depthwise3x3(layer.name, layer.stride, wq, bias)
-        elif isinstance(layer, Pointwise):
-            new = Pointwise(layer.name, wq, bias)
-        else:
-            new = FullyConnected(layer.name, wq, bias)
-        layers.append(new)
+        layers.append(dataclasses.replace(layer, w=wq, b=bias, quant=None))
         quant[layer.name] = LayerQuant(wscale, np.zeros(len(wscale), np.int32), out_scale, out_zp,
                                        clamp, mult, shift)
         scale, zp = out_scale, out_zp
-    qnet = QuantizedNetwork(layers, net.resolution, alpha=net.alpha, activation=net.activation,
-                            padding=net.padding, input_mean=net.input_mean, input_std=net.input_std,
-                            labels=net.labels, dtype="int8", input_scale=in_scale,
-                            input_zero_point=in_zp, quant=quant)
-    qnet.validate()
+    qnet = Network(layers, net.input_size, alpha=net.alpha, activation=net.activation,
+                   padding=net.padding, input_mean=net.input_mean, input_std=net.input_std,
+                   labels=net.labels, crop=net.crop, output_activation=net.output_activation,
+                   dtype="int8", input_scale=in_scale, input_zero_point=in_zp, quant=quant)
+    check_network(qnet)
     return qnet
 
 
-def quantize_model(model: Model, images: Sequence) -> QuantizedNetwork:
+def quantize_model(model: Model, images: Sequence) -> Network:
     """Calibrate float ``model`` on ``images`` and return its int8 network."""
     if not len(images):
         raise TinyMobileError("calibration needs at least one image")

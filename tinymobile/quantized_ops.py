@@ -14,7 +14,7 @@ import numpy as np
 from ._native import ffi, lib
 from . import kernels
 from .ops import Op, Window3x3
-from .quantized_reference import Requant
+from .fixedpoint import Requant, mean_multiplier
 
 
 def domain_offset(dtype: str) -> int:
@@ -158,7 +158,7 @@ class QDepthwise3x3Op(Window3x3, _Requantized):
 
 class QAveragePoolOp(QOp):
     """Global average pool (N, H, W, C) -> (N, C), uint8; ``mode`` "average_pool_2d" or "mean"
-    (see :func:`tinymobile.quantized_reference.average_pool` / ``mean``)."""
+    (TFLite's AVERAGE_POOL_2D / int8 MEAN rounding)."""
 
     def __init__(self, mode: str, clamp: Tuple[int, int], offset: int = 0, input_zero_point: int = 0,
                  output_zero_point: int = 0, multiplier: int = 0, shift: int = 0):
@@ -178,7 +178,6 @@ class QAveragePoolOp(QOp):
         assert out.shape == (n, c)
         mult, shift = self.multiplier, self.shift
         if self.mode == 1:
-            from .quantized_reference import mean_multiplier
             mult, shift = mean_multiplier(mult, shift, h * w)
         args = (n, h * w, c, _ptr("uint8_t *", x), _ptr("uint8_t *", out), self.mode, self.offset,
                 self.in_zp, mult, shift, self.out_zp, self.lo, self.hi)

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from .network import (AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise,
-                      conv_output)
+from .fixedpoint import softmax  # noqa: F401  (product code; re-exported for the tests)
+from .network import Network, conv_output
 
 
 def pad_input(x: np.ndarray, stride: int, padding: str) -> np.ndarray:
@@ -65,30 +65,34 @@ def fully_connected(x, w, b):
     return pointwise(x, w, b)
 
 
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Softmax over the last axis, computed stably in float64."""
-    z = logits.astype(np.float64)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return (z / z.sum(axis=-1, keepdims=True)).astype(np.float32)
+def max_pool(x):
+    """Global max pool: (N, H, W, C) -> (N, C)."""
+    return x.max(axis=(1, 2)).astype(np.float32)
+
+
+def run_layer(layer, x: np.ndarray, network: Network) -> np.ndarray:
+    """One layer of ``network`` on x, by the layer's kind."""
+    clamp = network.clamp
+    if layer.kind == "conv3x3":
+        return conv3x3(x, layer.w, layer.b, layer.stride, network.padding, clamp)
+    if layer.kind == "depthwise3x3":
+        return depthwise3x3(x, layer.w, layer.b, layer.stride, network.padding, clamp)
+    if layer.kind == "pointwise":
+        return pointwise(x, layer.w, layer.b, clamp)
+    if layer.kind == "global_pool":
+        return max_pool(x) if layer.mode == "max" else average_pool(x)
+    if layer.kind == "fully_connected":
+        return fully_connected(x, layer.w, layer.b)
+    raise ValueError(f"unknown layer kind {layer.kind!r}")
 
 
 def forward(network: Network, x: np.ndarray, until: str = None) -> np.ndarray:
-    """Run ``network`` on preprocessed input x (N, R, R, 3); logits (or features) out.
+    """Run ``network`` on preprocessed input x (N, H, W, 3); logits (or features) out.
 
     ``until`` stops after the named layer and returns its output.
     """
-    clamp = network.clamp
     for layer in network.layers:
-        if isinstance(layer, Conv3x3):
-            x = conv3x3(x, layer.w, layer.b, layer.stride, network.padding, clamp)
-        elif isinstance(layer, Depthwise3x3):
-            x = depthwise3x3(x, layer.w, layer.b, layer.stride, network.padding, clamp)
-        elif isinstance(layer, Pointwise):
-            x = pointwise(x, layer.w, layer.b, clamp)
-        elif isinstance(layer, AveragePool):
-            x = average_pool(x)
-        elif isinstance(layer, FullyConnected):
-            x = fully_connected(x, layer.w, layer.b)
+        x = run_layer(layer, x, network)
         if layer.name == until:
             break
     return x

@@ -20,6 +20,9 @@ from .errors import InputError
 from .kernels import fptr
 from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from .ops import AveragePoolOp, BoundStep, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
+from .quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QOp, QPointwiseOp,
+                            domain_offset, from_domain)
+from .quantized_ops import kernel_table as qu8_kernel_table
 from .validate import check_network
 
 
@@ -143,8 +146,8 @@ class Runner:
             free = self._plans.setdefault(batch, [])
             if free:
                 return free.pop()
-        r = self.network.resolution
-        return Plan(self.ops, (batch, r, r, 3))
+        h, w = self.network.input_size
+        return Plan(self.ops, (batch, h, w, 3))
 
     def release(self, plan: Plan) -> None:
         with self._lock:
@@ -162,6 +165,30 @@ class Runner:
         finally:
             self.release(plan)
 
+    def run_raw(self, x: np.ndarray, layers: Optional[int] = None,
+                check_finite: bool = False) -> np.ndarray:
+        """x of the network's dtype -> a copy of the output of the first ``layers`` layers (default
+        all), same dtype."""
+        return self.run(x, layers, check_finite)
+
+    def run_all(self, x: np.ndarray) -> List[np.ndarray]:
+        """x of the network's dtype -> a copy of every layer's output, in layer order."""
+        plan = self.acquire(x.shape[0])
+        try:
+            self.load_input(plan, x)
+            outs = []
+            for call, out in zip(plan.calls, plan.outputs):
+                call()
+                outs.append(self.from_domain(out.copy()))
+            return outs
+        finally:
+            self.release(plan)
+
+    def from_domain(self, out: np.ndarray) -> np.ndarray:
+        """A plan buffer's values as the network's dtype (the integer runner undoes its uint8
+        domain for int8 networks)."""
+        return out
+
     def load_input(self, plan: Plan, x: np.ndarray, check_finite: bool = False) -> None:
         """Copy x into the plan's input buffer (checking it on the way when asked)."""
         if check_finite:
@@ -169,3 +196,62 @@ class Runner:
                 raise InputError("input contains NaN or infinity")
         else:
             np.copyto(plan.input, x, casting="same_kind")
+
+
+def build_quantized_ops(network: Network, kern, pool) -> List[QOp]:
+    """One integer operator per layer, weights packed for ``kern``'s ISA, in the uint8 domain."""
+    offset = domain_offset(network.dtype)
+    requants = network.requants()
+    act_q = network.activation_quantization()
+    ops: List[QOp] = []
+    for layer, (_, in_zp) in zip(network.layers, act_q):
+        rq = requants.get(layer.name)
+        if isinstance(layer, Conv3x3):
+            ops.append(QConv3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, rq, offset))
+        elif isinstance(layer, Depthwise3x3):
+            ops.append(QDepthwise3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding,
+                                       rq, offset))
+        elif isinstance(layer, (Pointwise, FullyConnected)):
+            ops.append(QPointwiseOp(kern, pool, layer.w, layer.b, rq, offset))
+        elif isinstance(layer, AveragePool):
+            q = layer.quant
+            mult = int(q.multiplier[0]) if len(q.multiplier) else 0
+            shift = int(q.shift[0]) if len(q.shift) else 0
+            ops.append(QAveragePoolOp(q.pool_mode, q.clamp, offset, in_zp, q.output_zero_point,
+                                      mult, shift))
+        else:
+            raise TypeError(f"unknown layer {layer!r}")
+    return ops
+
+
+class QuantizedRunner(Runner):
+    """A :class:`Runner` on the integer kernels: uint8 activation buffers, same planning."""
+
+    @staticmethod
+    def kernel_table(isa: str):
+        return qu8_kernel_table(isa)
+
+    def build_ops(self) -> List[QOp]:
+        return build_quantized_ops(self.network, self.kern, self.pool)
+
+    def load_input(self, plan, x: np.ndarray, check_finite: bool = False) -> None:
+        """x of the model's dtype into the plan's uint8-domain input, converted in the copy."""
+        if x.dtype == np.int8:
+            np.bitwise_xor(x.view(np.uint8), np.uint8(0x80), out=plan.input)
+        else:
+            np.copyto(plan.input, x)
+
+    def from_domain(self, out: np.ndarray) -> np.ndarray:
+        return from_domain(out, self.network.dtype)
+
+    def run_raw(self, x: np.ndarray, layers: Optional[int] = None,
+                check_finite: bool = False) -> np.ndarray:
+        return self.from_domain(self.run(x, layers))
+
+    run_quantized = run_raw
+
+
+def runner_for(network: Network, isa: Optional[str] = None, threads: Optional[int] = None) -> Runner:
+    """The runner of ``network``: the integer kernels for a quantized network, else the float ones."""
+    cls = QuantizedRunner if network.is_quantized else Runner
+    return cls(network, isa=isa, threads=threads)

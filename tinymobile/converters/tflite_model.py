@@ -63,7 +63,7 @@ def to_network(model: TFLiteModel, dequantize: bool = False) -> Network:
     """Convert a parsed TFLite MobileNet v1 into a float32 Network (see the module docstring).
 
     An integer model (quantized weights and activations: uint8 TF-slim / Coral, int8
-    post-training quantization) becomes a :class:`~tinymobile.quantized_network.QuantizedNetwork`
+    post-training quantization) becomes a :class:`~tinymobile.network.Network` (quantized`
     for the integer kernels unless ``dequantize`` asks for float32."""
     if is_quantized(model) and not dequantize:
         from . import tflite_quantized

@@ -1,4 +1,4 @@
-"""Quantized TFLite MobileNet v1 -> :class:`~tinymobile.quantized_network.QuantizedNetwork`.
+"""Quantized TFLite MobileNet v1 -> :class:`~tinymobile.network.Network` (quantized`.
 
 Accepts the two kinds of integer MobileNet v1 TFLite files:
 
@@ -20,9 +20,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Pointwise
-from ..quantized_network import LayerQuant, QuantizedNetwork
-from ..quantized_reference import DTYPE_RANGE, activation_range, quantize_multiplier, quantize_multipliers
+from ..fixedpoint import DTYPE_RANGE, activation_range, quantize_multiplier, quantize_multipliers
+from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, LayerQuant, Network, Pointwise
+from ..validate import check_network
 from .tflite_file import TFLiteModel, Tensor, labels_from_files
 
 #: Operators skipped because they do not change the quantized values.
@@ -52,12 +52,12 @@ def is_integer_model(model: TFLiteModel) -> bool:
     return bool(ops) and ops[0].opcode == "QUANTIZE" and model.tensors[ops[0].outputs[0]].type in DTYPE_RANGE
 
 
-def convert(model: TFLiteModel) -> QuantizedNetwork:
+def convert(model: TFLiteModel) -> Network:
     """The quantized network of ``model`` (see the module docstring)."""
     return convert_with_map(model)[0]
 
 
-def convert_with_map(model: TFLiteModel) -> Tuple[QuantizedNetwork, Dict[str, int]]:
+def convert_with_map(model: TFLiteModel) -> Tuple[Network, Dict[str, int]]:
     """The network and {layer name: index of the TFLite tensor holding that layer's output}."""
     return _Converter(model).run()
 
@@ -88,7 +88,7 @@ class _Converter:
 
     # ---------------------------------------------------------------------------------------
 
-    def run(self) -> Tuple[QuantizedNetwork, Dict[str, int]]:
+    def run(self) -> Tuple[Network, Dict[str, int]]:
         m = self.m
         if len(m.inputs) != 1:
             raise self.error(None, f"expected one input, found {len(m.inputs)}")
@@ -158,12 +158,11 @@ class _Converter:
             mean = np.full(3, _MOBILENET_RANGE, np.float32)
             std = np.full(3, _MOBILENET_RANGE, np.float32)
         alpha = self.layers[0].cout / 32.0
-        net = QuantizedNetwork(self.layers, resolution, alpha=alpha, activation=activation,
-                               padding="tf_same", input_mean=mean, input_std=std, labels=labels,
-                               dtype=dtype, input_scale=in_scale, input_zero_point=in_zp,
-                               quant=self.quant)
+        net = Network(self.layers, resolution, alpha=alpha, activation=activation,
+                      padding="tf_same", input_mean=mean, input_std=std, labels=labels,
+                      dtype=dtype, input_scale=in_scale, input_zero_point=in_zp, quant=self.quant)
         try:
-            net.validate()
+            check_network(net)
         except ValueError as e:
             raise ModelFormatError(f"{self.src}: {e}") from None
         self.check_shapes(net)
@@ -319,7 +318,7 @@ class _Converter:
         self.cur_scale = out_scale
         return self.add(AveragePool("pool"), lq)
 
-    def check_shapes(self, net: QuantizedNetwork) -> None:
+    def check_shapes(self, net: Network) -> None:
         """The TFLite output shapes must equal the ones our padding/stride math predicts."""
         rows = {r.name: r.output_shape for r in net.summary_rows()}
         for name, t in self.tensor_of.items():
