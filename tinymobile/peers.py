@@ -10,18 +10,17 @@ from typing import Callable, Optional
 
 import numpy as np
 
-from .network import (AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise,
-                      conv_output)
+from .network import Network, conv_output
 
 
 def onnx_model_bytes(network: Network, batch: int = 1) -> bytes:
-    """Serialized ONNX model of ``network``: input 'x' (N, 3, R, R) float32 -> 'y'."""
+    """Serialized ONNX model of a float ``network``: input 'x' (N, 3, H, W) float32 -> 'y'."""
     from onnx import TensorProto, helper, numpy_helper
 
     nodes, inits = [], []
     lo, hi = network.clamp
-    r = network.resolution
-    h = w = r
+    h0, w0 = network.input_size
+    h, w = h0, w0
     x = "x"
 
     def const(name, arr):
@@ -38,12 +37,12 @@ def onnx_model_bytes(network: Network, batch: int = 1) -> bytes:
         return name + "_act"
 
     for layer in network.layers:
-        if isinstance(layer, (Conv3x3, Depthwise3x3)):
+        if layer.kind in ("conv3x3", "depthwise3x3"):
             oh, top = conv_output(h, layer.stride, network.padding)
             ow, left = conv_output(w, layer.stride, network.padding)
             bottom = max((oh - 1) * layer.stride + 3 - h - top, 0)
             right = max((ow - 1) * layer.stride + 3 - w - left, 0)
-            if isinstance(layer, Conv3x3):
+            if layer.kind == "conv3x3":
                 wt, group = layer.w.transpose(3, 2, 0, 1), 1           # HWIO -> OIHW
             else:
                 wt, group = layer.w.transpose(2, 0, 1)[:, None], layer.w.shape[2]  # (C,1,3,3)
@@ -52,24 +51,25 @@ def onnx_model_bytes(network: Network, batch: int = 1) -> bytes:
                 [layer.name], kernel_shape=[3, 3], strides=[layer.stride] * 2, group=group,
                 pads=[top, left, bottom, right]))
             x, h, w = activation(layer.name, layer.name), oh, ow
-        elif isinstance(layer, Pointwise):
+        elif layer.kind == "pointwise":
             wt = layer.w.T[:, :, None, None]
             nodes.append(helper.make_node("Conv", [x, const(layer.name + "_w", wt),
                                                    const(layer.name + "_b", layer.b)],
                                           [layer.name], kernel_shape=[1, 1]))
             x = activation(layer.name, layer.name)
-        elif isinstance(layer, AveragePool):
-            nodes.append(helper.make_node("GlobalAveragePool", [x], ["pool"]))
+        elif layer.kind == "global_pool":
+            op = "GlobalMaxPool" if layer.mode == "max" else "GlobalAveragePool"
+            nodes.append(helper.make_node(op, [x], ["pool"]))
             nodes.append(helper.make_node("Flatten", ["pool"], ["features"]))
             x = "features"
-        elif isinstance(layer, FullyConnected):
+        elif layer.kind == "fully_connected":
             nodes.append(helper.make_node("Gemm", [x, const("fc_w", layer.w), const("fc_b", layer.b)],
                                           ["logits"]))
             x = "logits"
     nodes.append(helper.make_node("Identity", [x], ["y"]))
     graph = helper.make_graph(
         nodes, "mobilenet_v1",
-        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, r, r])],
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [batch, 3, h0, w0])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [batch, network.num_outputs])],
         inits)
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
