@@ -17,6 +17,7 @@ import pytest
 
 from tinymobile import cli
 from tinymobile import download as dl
+from tinymobile import preprocess
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 FIXTURES = os.path.join(SHARED, "fixtures")
@@ -121,7 +122,7 @@ def test_predict_formats(capsys, small_model):
 
 def test_predict_directories_globs_and_bad_images(capsys, small_model, tmp_path):
     code, out, err = run(capsys, "predict", SAMPLES, "--model", small_model, "-k", "1")
-    n = len([f for f in os.listdir(SAMPLES) if f.lower().endswith(cli.IMAGE_EXTENSIONS)])
+    n = len([f for f in os.listdir(SAMPLES) if f.lower().endswith(preprocess.IMAGE_EXTENSIONS)])
     assert code == 0 and len(out.splitlines()) == n
     assert "predict" in err  # the progress bar goes to stderr, never stdout
     code, out, _ = run(capsys, "-q", "predict", os.path.join(SAMPLES, "*.jpg"), "--model",

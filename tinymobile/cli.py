@@ -16,9 +16,8 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .errors import TinyMobileError
+from .preprocess import image_files
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
-                    ".pgm", ".pnm")
 #: Images preprocessed and run per forward call by predict / eval.
 BATCH = 16
 
@@ -89,9 +88,7 @@ def expand_images(specs: Sequence[str]) -> List[str]:
     out: List[str] = []
     for spec in specs:
         if os.path.isdir(spec):
-            found = sorted(os.path.join(spec, f) for f in os.listdir(spec)
-                           if f.lower().endswith(IMAGE_EXTENSIONS)
-                           and os.path.isfile(os.path.join(spec, f)))
+            found = image_files(spec)
             if not found:
                 raise CLIError(f"{spec}: directory has no image files")
             out += found

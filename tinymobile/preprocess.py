@@ -12,6 +12,16 @@ from .errors import ImageError
 #: Fraction of each side kept by the central crop (TF-slim's evaluation preprocessing).
 CENTRAL_FRACTION = 0.875
 
+#: File name endings (lower case) taken as images when a directory is given (predict, eval, quantize).
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
+                    ".pgm", ".pnm")
+
+
+def image_files(directory: str) -> List[str]:
+    """The image files directly in ``directory`` (by IMAGE_EXTENSIONS, any case), sorted by path."""
+    return sorted(os.path.join(directory, f) for f in os.listdir(directory)
+                  if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(directory, f)))
+
 
 #: Images with more pixels than this are refused before decoding (Pillow's own limit, 89.5 MP by
 #: default: Pillow only warns between 1x and 2x of it; tinymobile refuses the whole range).

@@ -24,6 +24,7 @@ from .errors import TinyMobileError
 from .model import Model
 from .fixedpoint import activation_range, quantize_multipliers
 from .network import GlobalPool, LayerQuant, Network
+from .preprocess import image_files
 from .validate import check_network
 
 #: Channel axis of each layer's weights (the output channels).
@@ -123,11 +124,9 @@ def quantize_model(model: Model, images: Sequence) -> Network:
 
 def calibration_images(directory: str, limit: Optional[int] = None) -> List[str]:
     """The image files of ``directory`` (sorted), at most ``limit``."""
-    from .cli import IMAGE_EXTENSIONS
     if not os.path.isdir(directory):
         raise TinyMobileError(f"{directory}: not a directory")
-    files = sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                   if f.lower().endswith(IMAGE_EXTENSIONS))
+    files = image_files(directory)
     if not files:
         raise TinyMobileError(f"{directory}: no image files to calibrate on")
     return files[:limit] if limit else files
