@@ -234,6 +234,7 @@ def test_convert_default_output_name(capsys, tmp_path, monkeypatch):
     code, out, _ = run(capsys, "convert", os.path.join(FIXTURES, "keras_mobilenet_0.25_128.weights.h5"))
     assert code == 0 and (tmp_path / "keras_mobilenet_0.25_128.npz").is_file()
     assert out.startswith("wrote keras_mobilenet_0.25_128.npz")
+    assert "quantized" not in out  # a float model is not described as quantized
     (tmp_path / "m.npz").write_bytes(b"x")
     code, _, err = run(capsys, "convert", tmp_path / "m.npz", "-o", tmp_path / "m.npz")
     assert code == 1 and "overwrite the source" in _one_error_line(err)

@@ -105,7 +105,7 @@ def format_profile(rows: List[Dict[str, object]]) -> str:
 
 def input_for(model: Model, batch: int = 1) -> np.ndarray:
     r = model.resolution
-    dtype = getattr(model, "dtype", "float32")  # a QuantizedModel takes quantized input
+    dtype = model.dtype  # a quantized model takes quantized input
     if dtype in ("uint8", "int8"):
         info = np.iinfo(dtype)
         return np.random.default_rng(0).integers(info.min, info.max + 1, (batch, r, r, 3)).astype(dtype)
@@ -122,7 +122,7 @@ def compare(name: str, model: Model, tflite_path, threads: int, batch: int, warm
             with_peers: bool) -> dict:
     x = input_for(model, batch)
     engines = {"tinymobile": lambda: model.forward(x)}
-    if with_peers and getattr(model, "dtype", "float32") == "float32":
+    if with_peers and not model.is_quantized:
         # (quantized models: see benchmarks/bench_int8.py for TFLite on the same .tflite file)
         ort = peers.onnxruntime_runner(model.network, threads, batch)
         if ort is not None:

@@ -192,9 +192,8 @@ def cmd_convert(args) -> int:
     what = (f"{net.num_outputs} classes" if net.has_classifier
             else f"feature extractor, {net.num_outputs} features")
     labels = "with labels" if net.labels is not None else "no labels"
-    dtype = getattr(net, "dtype", None)
-    if dtype is not None:
-        labels += f", quantized {dtype}"
+    if net.is_quantized:
+        labels += f", quantized {net.dtype}"
     print(f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} resolution={net.resolution} {what} "
           f"({labels}, {net.activation}, {net.padding})")
     return 0
