@@ -23,6 +23,7 @@ from . import model_format
 from .errors import ModelFormatError, TinyMobileError
 from .files import read_bytes
 from .labels import imagenet_labels, read_labels
+from .limits import MAX_INPUT_SIZE
 from .network import Network
 
 #: keras-applications weight file names: mobilenet_{alpha*10 as d_d}_{rows}_tf[_no_top].h5
@@ -52,8 +53,8 @@ def load_source(src: "os.PathLike[str] | str", dequantize: bool = False,
     """Read any supported source file into a float32 Network (labels as the source has them)."""
     src = os.fspath(src)
     kind = detect(src)
-    if resolution is not None and not 1 <= int(resolution) <= 4096:
-        raise TinyMobileError(f"resolution {resolution} is out of range 1..4096")
+    if resolution is not None and not 1 <= int(resolution) <= MAX_INPUT_SIZE:
+        raise TinyMobileError(f"resolution {resolution} is out of range 1..{MAX_INPUT_SIZE}")
     if kind in ("tflite", "tgz"):
         from .converters import tflite_model
         if kind == "tgz":

@@ -8,9 +8,7 @@ from typing import Any, List, Tuple
 import numpy as np
 
 from .errors import ImageError
-
-#: Fraction of each side kept by the central crop (TF-slim's evaluation preprocessing).
-CENTRAL_FRACTION = 0.875
+from .network import SLIM_CROP
 
 #: File name endings (lower case) taken as images when a directory is given (predict, eval, quantize).
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm",
@@ -145,7 +143,7 @@ def _from_array(a: np.ndarray) -> np.ndarray:
                      "floats or bools)")
 
 
-def central_crop(img: np.ndarray, fraction: float = CENTRAL_FRACTION) -> np.ndarray:
+def central_crop(img: np.ndarray, fraction: float = SLIM_CROP) -> np.ndarray:
     """Keep the central ``fraction`` of each side, as ``tf.image.central_crop`` does."""
     h, w = img.shape[:2]
     top = int((h - h * fraction) / 2)
@@ -176,7 +174,7 @@ def resize_bilinear(img: np.ndarray, size: "int | Tuple[int, int]") -> np.ndarra
 
 
 def preprocess(img: Any, resolution: "int | Tuple[int, int]", mean: np.ndarray, std: np.ndarray,
-               crop: float = CENTRAL_FRACTION) -> np.ndarray:
+               crop: float = SLIM_CROP) -> np.ndarray:
     """One image -> network input (H, W, 3) float32 for ``resolution`` H = W or (H, W): central
     crop of ``crop`` of each side (1.0: none), bilinear resize, (x - mean) / std."""
     rgb = to_rgb_array(img)

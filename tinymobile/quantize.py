@@ -22,7 +22,7 @@ import numpy as np
 
 from .errors import TinyMobileError
 from .model import Model
-from .fixedpoint import activation_range, quantize_multipliers
+from .fixedpoint import INT32_MAX, INT32_MIN, activation_range, quantize_multipliers
 from .network import GlobalPool, LayerQuant, Network
 from .preprocess import image_files
 from .validate import check_network
@@ -99,7 +99,7 @@ def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Ne
         out_scale, out_zp = activation_params(*ranges[layer.name])
         wq, wscale = weight_params(layer.w, _CHANNEL_AXIS[layer.kind])
         bias = np.clip(np.round(layer.b.astype(np.float64) / (np.float64(np.float32(scale)) * wscale)),
-                       -(1 << 31), (1 << 31) - 1).astype(np.int32)
+                       INT32_MIN, INT32_MAX).astype(np.int32)
         mult, shift = quantize_multipliers(scale, wscale, out_scale, float_product=False)
         fused = "NONE" if layer.kind == "fully_connected" else act
         clamp = activation_range(fused, out_scale, out_zp, "int8")

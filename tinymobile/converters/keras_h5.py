@@ -13,13 +13,11 @@ from typing import Dict, List
 import numpy as np
 
 from ..errors import ModelFormatError, TinyMobileError
-from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
+from ..limits import MAX_ARRAY_BYTES
+from ..network import BASE_CONV0, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
 from .batchnorm import fold
 
 BN_EPSILON = 1e-3
-#: Largest weight array read from an HDF5 file, in bytes (checked before reading; MobileNet v1
-#: 1.0's largest is 4 MB).
-MAX_DATASET_BYTES = 1 << 28
 
 
 def _h5py():
@@ -57,7 +55,7 @@ def read_dataset(ds, where: str) -> np.ndarray:
     nbytes = dtype.itemsize
     for s in ds.shape or ():
         nbytes *= s
-    if dtype.kind not in "fiu" or nbytes > MAX_DATASET_BYTES:
+    if dtype.kind not in "fiu" or nbytes > MAX_ARRAY_BYTES:  # checked before reading
         raise ModelFormatError(f"{where} is {dtype} {ds.shape}: not a usable weight array")
     return np.asarray(ds[()])
 
@@ -132,5 +130,5 @@ def load(path: str, resolution: int = 224, alpha: float = None) -> Network:
     weights = read_layers(path)
     net = network_from_layers(weights, resolution, alpha or 1.0)
     if alpha is None:
-        net.alpha = net.layers[0].cout / 32
+        net.alpha = net.layers[0].cout / BASE_CONV0
     return net

@@ -21,7 +21,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..network import Network
+from ..limits import MAX_INPUT_SIZE
+from ..network import BASE_CONV0, Network
 from .keras_h5 import _decode, _h5py, h5_errors, network_from_layers, read_dataset
 
 #: Largest ``model.weights.h5`` / ``config.json`` read from a ``.keras`` zip.
@@ -86,7 +87,7 @@ def load_weights_h5(source, resolution: Optional[int] = None, name: str = "") ->
             weights, model_name = read_layers(f, name)
     res = resolution or resolution_from_model_name(model_name) or 224
     net = network_from_layers(weights, res, 1.0)
-    net.alpha = net.layers[0].cout / 32
+    net.alpha = net.layers[0].cout / BASE_CONV0
     return net
 
 
@@ -140,7 +141,7 @@ def _resolution_from_config(data: bytes) -> Optional[int]:
                 cfg = node["config"]
                 shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
                 if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int) \
-                        and shape[1] == shape[2] and 0 < shape[1] <= 4096:
+                        and shape[1] == shape[2] and 0 < shape[1] <= MAX_INPUT_SIZE:
                     return shape[1]
             stack.extend(node.values())
         elif isinstance(node, list):

@@ -29,7 +29,7 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..labels import imagenet_labels
-from ..network import (PADDINGS, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network,
+from ..network import (BASE_CONV0, PADDINGS, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network,
                        Pointwise, conv_output)
 from . import tflite_file
 from .tflite_file import Operator, Tensor, TFLiteModel
@@ -380,7 +380,7 @@ class _Walker:
             fc = self.layers[-1]
             fc.w = (fc.w * np.float32(self.softmax_beta)).astype(np.float32)
             fc.b = (fc.b * np.float32(self.softmax_beta)).astype(np.float32)
-        net = Network(self.layers, self.resolution, alpha=self.layers[0].cout / 32,
+        net = Network(self.layers, self.resolution, alpha=self.layers[0].cout / BASE_CONV0,
                       activation=activation, padding=padding, input_mean=mean, input_std=std)
         labels = tflite_file.labels_from_files(self.m.associated_files, net.num_outputs)
         if labels is None and net.has_classifier:

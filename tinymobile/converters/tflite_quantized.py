@@ -21,7 +21,8 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..fixedpoint import DTYPE_RANGE, activation_range, quantize_multiplier, quantize_multipliers
-from ..network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, LayerQuant, Network, Pointwise
+from ..network import (BASE_CONV0, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, LayerQuant, Network,
+                       Pointwise)
 from ..validate import check_network
 from .tflite_file import TFLiteModel, Tensor, labels_from_files
 
@@ -157,7 +158,7 @@ class _Converter:
         else:
             mean = np.full(3, _MOBILENET_RANGE, np.float32)
             std = np.full(3, _MOBILENET_RANGE, np.float32)
-        alpha = self.layers[0].cout / 32.0
+        alpha = self.layers[0].cout / BASE_CONV0
         net = Network(self.layers, resolution, alpha=alpha, activation=activation,
                       padding="tf_same", input_mean=mean, input_std=std, labels=labels,
                       dtype=dtype, input_scale=in_scale, input_zero_point=in_zp, quant=self.quant)
