@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test test-qu8-c ccheck test-sanitize test-sdist bench bench-int8 clean
+.PHONY: install test kernel-check ccheck test-sanitize test-sdist bench bench-int8 clean
 
 install: $(VENV)/.installed
 
@@ -18,13 +18,14 @@ $(VENV)/.installed: setup.py pyproject.toml $(CSRC) csrc/tinymobile.h csrc/inter
 test: install ccheck
 	$(PY) -m pytest -q
 
-# Quantized vector kernels (AVX2 here; NEON/udot when built for ARM) against the scalar ones.
-# For ARM: CC=aarch64-linux-gnu-gcc QU8_LDFLAGS=-static QU8_RUN=qemu-aarch64 make test-qu8-c
-QU8_RUN ?=
-test-qu8-c:
+# The C kernel check (tests/arm/kernel_check.c) on this machine's tables: every operator step on
+# the reference cases of tests/arm/make_cases.py, and the quantized vector tables against the
+# scalar one on random data. ARM builds of it run under qemu in make test-arm.
+kernel-check: install
 	@mkdir -p build
-	$(CC) -std=c99 -O2 -Icsrc tests/c/qu8_isa_vs_scalar.c $(CSRC) $(QU8_LDFLAGS) -lm -lpthread -o build/qu8_isa_vs_scalar
-	$(QU8_RUN) build/qu8_isa_vs_scalar
+	$(CC) -std=c99 -Wall -Wextra -Werror -pedantic -O2 -Icsrc tests/arm/kernel_check.c $(CSRC) -lm -lpthread -o build/kernel_check
+	$(PY) tests/arm/make_cases.py build/kernel-check-cases.bin
+	build/kernel_check build/kernel-check-cases.bin x86-kernels
 
 # Every C source must be plain C99 with warnings clean (the cffi build uses the compiler's default).
 ccheck:

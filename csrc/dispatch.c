@@ -34,10 +34,10 @@ static int tm_cpu_has_avx512f(void) {
 #ifdef TM_ARCH_NEON
 static const tm_f32_kernels tm_neon_table = {
 #if defined(__aarch64__)
-    "neon", 8, 8, tm_f32_igemm_8x8__neon64,
+    "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
 #else
-    "neon", 4, 8, tm_f32_igemm_4x8__neon,
+    "neon", 4, 8, tm_f32_igemm_4x8__neonfma,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
 #endif
 };
@@ -79,7 +79,7 @@ static const tm_qu8_kernels tm_qu8_neon_table = {
 #ifdef TM_HAVE_NEONDOT
 #include <sys/auxv.h>
 static const tm_qu8_kernels tm_qu8_neondot_table = {
-    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_dot_gemm_8x8__neondot,
+    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_gemm_8x8__neondot,
 };
 
 static int tm_cpu_has_dotprod(void) {
@@ -111,12 +111,23 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
     }
 }
 
+/* The one list of ISA names (Python reads it through tm_isa_name). */
+static const char* const tm_isa_names[TM_ISA_COUNT] = {
+    [TM_ISA_SCALAR] = "scalar",
+    [TM_ISA_AVX2] = "avx2",
+    [TM_ISA_NEON] = "neon",
+    [TM_ISA_AVX512] = "avx512",
+};
+
+const char* tm_isa_name(int isa) {
+    return isa >= 0 && isa < TM_ISA_COUNT ? tm_isa_names[isa] : NULL;
+}
+
 int tm_default_isa(void) {
     const char* forced = getenv("TINYMOBILE_ISA");
     if (forced != NULL && forced[0] != '\0') {
-        static const char* names[TM_ISA_COUNT] = {"scalar", "avx2", "neon", "avx512"};
         for (int isa = 0; isa < TM_ISA_COUNT; isa++)
-            if (strcmp(forced, names[isa]) == 0) return tm_f32_kernels_for(isa) ? isa : -1;
+            if (strcmp(forced, tm_isa_names[isa]) == 0) return tm_f32_kernels_for(isa) ? isa : -1;
         return -1;
     }
     for (int isa = TM_ISA_COUNT - 1; isa > 0; isa--)

@@ -31,6 +31,53 @@
 typedef void (*tm_task_fn)(void* ctx, size_t thread, size_t task);
 void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks);
 
+/* ---- work partitioning (every threaded operator) ----------------------------------------
+ * A GEMM of m rows times `panels` packed weight panels, cut into row_blocks x col_blocks tasks
+ * (task = cb * row_blocks + rb). Row blocks are whole tiles of mr rows, as even in count as they
+ * can be, at most max_block_rows rows each (so a block of A stays in L2 while every panel of W
+ * streams past it). With several threads there are at least 4 tasks per thread where the shape
+ * allows: rows cut finer when the weights are small (weight_bytes <= l2_budget) or the rows are
+ * plentiful, else the panels cut into column blocks (late layers: few pixels, large weights). */
+typedef struct { size_t m, mr, tiles, row_blocks, col_blocks, panels, panels_per_block; } tm_gemm_split;
+tm_gemm_split tm_gemm_partition(size_t m, size_t mr, size_t panels, size_t max_block_rows,
+                                size_t weight_bytes, size_t l2_budget, size_t threads);
+/* Rows [*m0, *m1) and panels [*p0, *p1) of task `task`. */
+static inline void tm_gemm_task(const tm_gemm_split* s, size_t task, size_t* m0, size_t* m1,
+                                size_t* p0, size_t* p1) {
+    const size_t rb = task % s->row_blocks, cb = task / s->row_blocks;
+    *m0 = rb * s->tiles / s->row_blocks * s->mr;
+    *m1 = TM_MIN(s->m, (rb + 1) * s->tiles / s->row_blocks * s->mr);
+    *p0 = cb * s->panels_per_block;
+    *p1 = TM_MIN(s->panels, *p0 + s->panels_per_block);
+}
+/* Tasks of `per_task` items each (the last one shorter) for `items` items. */
+static inline size_t tm_task_count(size_t items, size_t per_task) {
+    return (items + per_task - 1) / per_task;
+}
+
+/* ---- operators: one file per layer kind, float32 and quantized entry points -------------
+ * workspace: bytes the step needs; setup: initialise it (step->workspace set); run: the
+ * operator. NULL setup: nothing to initialise. Dispatched by kind and dtype in steps.c. */
+size_t tm_f32_pointwise_workspace(const tm_step* s);
+void tm_f32_pointwise_run(const tm_step* s);
+size_t tm_qu8_pointwise_workspace(const tm_step* s);
+void tm_qu8_pointwise_run(const tm_step* s);
+size_t tm_f32_conv3x3_workspace(const tm_step* s);
+void tm_f32_conv3x3_setup(const tm_step* s);
+void tm_f32_conv3x3_run(const tm_step* s);
+size_t tm_qu8_conv3x3_workspace(const tm_step* s);
+void tm_qu8_conv3x3_run(const tm_step* s);
+size_t tm_f32_dwconv3x3_workspace(const tm_step* s);
+void tm_f32_dwconv3x3_setup(const tm_step* s);
+void tm_f32_dwconv3x3_run(const tm_step* s);
+size_t tm_qu8_dwconv3x3_workspace(const tm_step* s);
+void tm_qu8_dwconv3x3_setup(const tm_step* s);
+void tm_qu8_dwconv3x3_run(const tm_step* s);
+size_t tm_f32_avgpool_workspace(const tm_step* s);
+void tm_f32_avgpool_run(const tm_step* s);
+size_t tm_qu8_avgpool_workspace(const tm_step* s);
+void tm_qu8_avgpool_run(const tm_step* s);
+
 /* ---- ukernels, one per file of the same name -------------------------------------------- */
 void tm_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float**, const float*, float*,
                               size_t, const tm_f32_minmax_params*);
@@ -51,11 +98,12 @@ void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, 
 #endif
 
 #ifdef TM_ARCH_NEON
-void tm_f32_igemm_4x8__neon(size_t, size_t, size_t, size_t, const float**, const float*, float*,
-                            size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_4x8__neonfma(size_t, size_t, size_t, size_t, const float**, const float*,
+                               float*, size_t, const tm_f32_minmax_params*);
 #if defined(__aarch64__)
-void tm_f32_igemm_8x8__neon64(size_t, size_t, size_t, size_t, const float**, const float*, float*,
-                              size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_8x8__aarch64_neonfma(size_t, size_t, size_t, size_t, const float**,
+                                       const float*, float*, size_t,
+                                       const tm_f32_minmax_params*);
 #endif
 void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
@@ -86,8 +134,8 @@ void tm_qu8_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const ui
 /* udot kernels: GCC on aarch64 (compiled for armv8.2-a+dotprod, chosen at run time). */
 #if defined(TM_ARCH_NEON) && defined(__aarch64__) && defined(__GNUC__) && !defined(__clang__)
 #define TM_HAVE_NEONDOT 1
-void tm_qu8_dot_gemm_8x8__neondot(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
-                                  const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_gemm_8x8__neondot(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
+                              const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
 #endif
 
 #endif

@@ -5,8 +5,8 @@
  *
  * Conventions
  *   - Tensors are NHWC float32, rows contiguous; strides are in elements unless named *_bytes.
- *   - Kernels ("ukernels") do no allocation and no threading; operators (tm_f32_*_op) split work
- *     over a thread pool and call the ukernels of one ISA table.
+ *   - Kernels ("ukernels") do no allocation and no threading; operators (one tm_step each, run
+ *     by tm_run_steps) split work over a thread pool and call the ukernels of one ISA table.
  *   - Every output is clamped to [params.min, params.max] (ReLU6 = [0, 6], ReLU = [0, inf],
  *     none = [-inf, inf]).
  */
@@ -69,6 +69,9 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa);
 /* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|avx512|neon names another one it runs
  * (an unknown or unsupported name returns -1). */
 int tm_default_isa(void);
+/* The name of ISA `isa` ("scalar", "avx2", ...: what TINYMOBILE_ISA and the Python API take), or
+ * NULL outside [0, TM_ISA_COUNT). */
+const char* tm_isa_name(int isa);
 /* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */
 double tm_fma_peak_gflops(int isa, double seconds);
 
@@ -88,65 +91,6 @@ void tm_f32_gemm_pack(const tm_f32_kernels* kern, size_t k, size_t n, const floa
 size_t tm_f32_dwconv3x3_packed_size(size_t channels);
 /* w: (3, 3, channels), b: channels. */
 void tm_f32_dwconv3x3_pack(size_t channels, const float* w, const float* b, float* packed);
-
-/* ---- operators (threaded; pool may be NULL) ---------------------------------------------- */
-/* Pointwise 1x1 convolution / fully connected: c[m x n] = clamp(a[m x k] * W + b). */
-void tm_f32_pointwise_op(const tm_f32_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
-                         const float* a, const float* packed, float* c, float min, float max);
-
-/* Full 3x3 convolution (any channels) as an indirect GEMM over packed (9 * cin) x cout weights
- * (tm_f32_gemm_pack of the HWIO weights). The indirection buffer (pointers into `in`, padding
- * pointing at `zero`, >= cin zero floats) is built once per input buffer:
- * in: (batch, h, w, cin); out: (batch, oh, ow, cout). */
-size_t tm_f32_conv3x3_indirection_size(const tm_f32_kernels* kern, size_t batch, size_t oh,
-                                       size_t ow);
-void tm_f32_conv3x3_indirection_init(const tm_f32_kernels* kern, size_t batch, size_t h, size_t w,
-                                     size_t cin, size_t stride, size_t pad_top, size_t pad_left,
-                                     size_t oh, size_t ow, const float* in, const float* zero,
-                                     const float** indirection);
-void tm_f32_conv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t oh,
-                       size_t ow, size_t cin, size_t cout, const float** indirection,
-                       const float* packed, float* out, float min, float max);
-
-/* Depthwise 3x3 convolution; zero: >= w * channels + 8 zero floats. */
-void tm_f32_dwconv3x3_op(const tm_f32_kernels* kern, tm_pool* pool, size_t batch, size_t h,
-                         size_t w, size_t channels, size_t stride, size_t pad_top,
-                         size_t pad_left, size_t oh, size_t ow, const float* in,
-                         const float* packed, const float* zero, float* out, float min,
-                         float max);
-
-/* Global average pool: (batch, pixels, channels) -> (batch, channels). */
-void tm_f32_avgpool_op(const tm_f32_kernels* kern, size_t batch, size_t pixels, size_t channels,
-                       const float* in, float* out);
-
-/* ---- a forward pass as one call ---------------------------------------------------------
- * A step is one float operator with its arguments bound (by the Python runner, once per plan);
- * tm_f32_run_steps runs a list of them in order without returning to Python between layers.
- * Fields by kind (the others are ignored):
- *   POINTWISE: batch = rows m, cin = k, cout = n, in, packed, out, min, max;
- *   CONV3X3:   batch, oh, ow, cin, cout, indirection, packed, out, min, max;
- *   DWCONV3X3: batch, h, w, cin (channels), stride, pad_top, pad_left, oh, ow, in, packed, zero,
- *              out, min, max;
- *   AVGPOOL:   batch, h * w pixels, cin channels, in, out. */
-enum { TM_STEP_POINTWISE = 1, TM_STEP_CONV3X3 = 2, TM_STEP_DWCONV3X3 = 3, TM_STEP_AVGPOOL = 4 };
-typedef struct {
-    int kind;
-    const tm_f32_kernels* kern;
-    tm_pool* pool;
-    size_t batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow;
-    const float* in;
-    const float** indirection;
-    const float* packed;
-    const float* zero;
-    float* out;
-    float min, max;
-} tm_f32_step;
-/* Runs steps[0..count) in order. */
-void tm_f32_run_steps(const tm_f32_step* const* steps, size_t count);
-
-/* dst[i] = src[i] for i < n; returns how many of the values are NaN or infinite (input check
- * and copy into the plan's input buffer in one pass). */
-size_t tm_f32_copy_count_nonfinite(size_t n, const float* src, float* dst);
 
 /* ---- quantized: uint8 activations ("qu8") --------------------------------------------------
  * All quantized kernels work on uint8 activations; an int8 model runs in the same domain with
@@ -211,39 +155,74 @@ void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
                            int32_t input_zero_point, const int32_t* multiplier,
                            const int32_t* shift, void* packed);
 
-/* int16 elements of scratch the pointwise / conv3x3 operators need. */
-size_t tm_qu8_pointwise_scratch_size(const tm_qu8_kernels* kern, size_t threads, size_t k);
-size_t tm_qu8_conv3x3_scratch_size(const tm_qu8_kernels* kern, size_t threads, size_t cin);
-
-/* Pointwise 1x1 convolution / fully connected: c[m x n] = requant(a[m x k] * W' + bias'). */
-void tm_qu8_pointwise_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t m, size_t k, size_t n,
-                         const uint8_t* a, const void* packed, int16_t* scratch, uint8_t* c,
-                         int32_t output_zero_point, int32_t min, int32_t max);
-/* Full 3x3 convolution as an implicit GEMM; padding reads input_zero_point. */
-void tm_qu8_conv3x3_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t batch, size_t h,
-                       size_t w, size_t cin, size_t cout, size_t stride, size_t pad_top,
-                       size_t pad_left, size_t oh, size_t ow, const uint8_t* in,
-                       const void* packed, int32_t input_zero_point, int16_t* scratch,
-                       uint8_t* out, int32_t output_zero_point, int32_t min, int32_t max);
-/* Depthwise 3x3; zp_row: >= w * channels bytes of the input zero point. */
-void tm_qu8_dwconv3x3_op(const tm_qu8_kernels* kern, tm_pool* pool, size_t batch, size_t h,
-                         size_t w, size_t channels, size_t stride, size_t pad_top,
-                         size_t pad_left, size_t oh, size_t ow, const uint8_t* in,
-                         const int32_t* packed, const uint8_t* zp_row, uint8_t* out,
-                         int32_t output_zero_point, int32_t min, int32_t max);
-/* Global average pool (batch, pixels, channels) -> (batch, channels), uint8.
- * mode 0, TFLite AVERAGE_POOL_2D: s = sum(x) - pixels * value_offset, out = round_half_away(s /
- *   pixels) + value_offset (value_offset: 0 for uint8 models, 128 for int8 ones in this domain);
- * mode 1, TFLite int8 MEAN: out = MBQM(sum(x - input_zero_point), multiplier, shift)
- *   + output_zero_point, with multiplier/shift already divided by pixels.
- * Then clamped to [min, max]. */
-void tm_qu8_avgpool_op(size_t batch, size_t pixels, size_t channels, const uint8_t* in,
-                       uint8_t* out, int32_t mode, int32_t value_offset, int32_t input_zero_point,
-                       int32_t multiplier, int32_t shift, int32_t output_zero_point, int32_t min,
-                       int32_t max);
 /* TFLite's MultiplyByQuantizedMultiplier on n int32 values (for tests of the rounding). */
 void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, int32_t shift,
                               int32_t* out);
+
+/* ---- operators: one step struct for every layer kind and dtype ---------------------------
+ * A step is one operator with its geometry, buffers and output parameters, filled once per plan
+ * (XNNPACK's create -> reshape -> setup -> run; TFLite's prepare once, eval many):
+ *   1. fill a tm_step (kind, dtype, the table of that dtype, pool, shapes, in / packed / out);
+ *   2. tm_step_workspace_size: bytes of the workspace it needs (indirection table, zero rows,
+ *      per-thread scratch; 0 for none); the caller allocates it, 64-byte aligned, and owns it;
+ *   3. tm_step_setup: hands the workspace over and initialises it (pointers into `in`, zero
+ *      rows); after this the step reads and writes only in, packed, out and its workspace, so
+ *      steps with different workspaces and outputs may run concurrently;
+ *   4. tm_run_steps: runs a list of steps in order in one call (a forward pass).
+ * Fields by kind (the others are ignored):
+ *   POINTWISE: batch = rows m, cin = k, cout = n ((m, k) -> (m, n));
+ *   CONV3X3:   batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow;
+ *   DWCONV3X3: batch, h, w, cin (channels), stride, pad_top, pad_left, oh, ow;
+ *   AVGPOOL:   batch, h * w pixels, cin channels ((batch, h, w, c) -> (batch, c)).
+ * TM_F32 steps: float32 in / out, packed by tm_f32_*_pack for `f32`, clamp [f32_min, f32_max].
+ * TM_QU8 steps: uint8 in / out, packed by tm_qu8_*_pack for `qu8`, and `quant`:
+ *   input_zero_point (read where a window leaves the image), output_zero_point, [min, max];
+ *   AVGPOOL also pool_mode, value_offset, multiplier, shift:
+ *     pool_mode 0, TFLite AVERAGE_POOL_2D: s = sum(x) - pixels * value_offset, out =
+ *       round_half_away(s / pixels) + value_offset (value_offset: 0 for uint8 models, 128 for
+ *       int8 ones in this domain);
+ *     pool_mode 1, TFLite int8 MEAN: out = MBQM(sum(x - input_zero_point), multiplier, shift)
+ *       + output_zero_point, with multiplier / shift already divided by pixels;
+ *     then clamped to [min, max]. */
+enum { TM_OP_POINTWISE = 1, TM_OP_CONV3X3 = 2, TM_OP_DWCONV3X3 = 3, TM_OP_AVGPOOL = 4,
+       TM_OP_COUNT = 5 };
+enum { TM_F32 = 0, TM_QU8 = 1, TM_DTYPE_COUNT = 2 };
+/* Status of tm_step_setup / tm_run_steps (tm_status_string gives a message). */
+enum { TM_OK = 0, TM_ERROR_UNKNOWN_STEP = 1, TM_ERROR_NO_KERNELS = 2, TM_ERROR_NO_WORKSPACE = 3 };
+
+typedef struct {
+    int32_t input_zero_point, output_zero_point, min, max;
+    int32_t pool_mode, value_offset, multiplier, shift;
+} tm_qu8_step_params;
+
+typedef struct {
+    int kind;   /* TM_OP_* */
+    int dtype;  /* TM_F32 or TM_QU8 */
+    const tm_f32_kernels* f32;  /* the table of a TM_F32 step */
+    const tm_qu8_kernels* qu8;  /* the table of a TM_QU8 step */
+    tm_pool* pool;              /* NULL: the calling thread only */
+    size_t batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow;
+    const void* in;
+    const void* packed;
+    void* out;
+    void* workspace;            /* set by tm_step_setup */
+    float f32_min, f32_max;
+    tm_qu8_step_params quant;
+} tm_step;
+
+/* Bytes of workspace `step` needs (0: none), or (size_t)-1 for an unknown kind / dtype. */
+size_t tm_step_workspace_size(const tm_step* step);
+/* Stores `workspace` (>= tm_step_workspace_size bytes, 64-byte aligned; NULL when that is 0)
+ * in the step and initialises it. TM_OK, or an error (nothing written). */
+int tm_step_setup(tm_step* step, void* workspace);
+/* Runs steps[0..count) in order; TM_OK, or the error of the first step that is not runnable
+ * (unknown kind or dtype, no kernel table, no workspace), in which case none runs. */
+int tm_run_steps(const tm_step* const* steps, size_t count);
+const char* tm_status_string(int status);
+
+/* dst[i] = src[i] for i < n; returns how many of the values are NaN or infinite (input check
+ * and copy into the plan's input buffer in one pass). */
+size_t tm_f32_copy_count_nonfinite(size_t n, const float* src, float* dst);
 
 /* TM_CDEF_END */
 

@@ -1,6 +1,9 @@
 """Every C operator on every ISA this machine runs, against the NumPy reference, on
 hypothesis-generated shapes (odd sizes, channel counts off the vector width, both strides and
 paddings, clamp bounds) with NaN-prefilled outputs."""
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -120,3 +123,84 @@ def test_first_layer_shape(isa, size):
     rng = np.random.default_rng(size)
     compare_conv3x3(isa, 2, arrays(rng, 1, size, size, 3), arrays(rng, 3, 3, 3, 32), arrays(rng, 32),
                     2, "tf_same", (0.0, 6.0))
+
+
+def test_bad_shapes_are_refused_under_python_O():
+    """The checks before a C operator runs are real checks, not asserts: under ``python -O`` a
+    wrong input or output shape or dtype still raises InputError instead of reaching C."""
+    code = """
+import numpy as np
+from tinymobile import kernels
+from tinymobile.errors import InputError
+from tinymobile.ops import Conv3x3Op, Depthwise3x3Op, PointwiseOp, AveragePoolOp
+from tinymobile.quantized_ops import QPointwiseOp, kernel_table
+from tinymobile.fixedpoint import Requant
+assert False, "asserts must be off"
+kern, f = kernels.kernel_table(), np.float32
+pw = PointwiseOp(kern, None, np.ones((8, 4), f), np.zeros(4, f))
+conv = Conv3x3Op(kern, None, np.ones((3, 3, 3, 5), f), np.zeros(5, f), 2, "tf_same", (0, 6))
+dw = Depthwise3x3Op(kern, None, np.ones((3, 3, 6), f), np.zeros(6, f), 1, "tf_same", (0, 6))
+rq = Requant(0, np.zeros(4, np.int32), np.full(4, 1 << 30, np.int32), np.zeros(4, np.int32), 0,
+             (0, 255), "uint8")
+qpw = QPointwiseOp(kernel_table(), None, np.ones((8, 4), np.uint8), np.zeros(4, np.int32), rq)
+cases = [
+    (pw, np.ones((3, 7), f), np.empty((3, 4), f)),            # wrong input channels
+    (pw, np.ones((3, 8), f), np.empty((2, 4), f)),            # output too small
+    (pw, np.ones((3, 8), np.float64), np.empty((3, 4), f)),   # wrong dtype
+    (pw, np.ones((8, 3), f).T, np.empty((3, 4), f)),          # not contiguous
+    (conv, np.ones((1, 9, 9, 3), f), np.empty((1, 9, 9, 5), f)),  # output of stride 1
+    (conv, np.ones((1, 9, 9, 4), f), np.empty((1, 5, 5, 5), f)),  # wrong input channels
+    (dw, np.ones((1, 4, 4, 6), f), np.empty((1, 4, 3, 6), f)),
+    (AveragePoolOp(kern), np.ones((2, 3, 3, 6), f), np.empty((1, 6), f)),
+    (qpw, np.ones((3, 8), f), np.empty((3, 4), np.uint8)),    # float input to an integer op
+]
+for op, x, out in cases:
+    try:
+        op.bind(x, out)
+    except InputError:
+        print("refused")
+    else:
+        print("ACCEPTED", type(op).__name__, x.shape, out.shape)
+"""
+    r = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["refused"] * 9, r.stdout
+
+
+@pytest.mark.parametrize("fields", [dict(kind=99, dtype=0), dict(kind=0, dtype=0),
+                                    dict(kind=1, dtype=7)])
+def test_unknown_step_kind_is_an_error_not_a_no_op(fields):
+    """A step of an unknown kind or dtype is refused by setup and by the run (TinyMobileError),
+    and nothing of a list holding one runs."""
+    from tinymobile._native import ffi, lib
+    from tinymobile.errors import TinyMobileError
+    from tinymobile.ops import Step
+    kern = kernels.kernel_table()
+    bad = Step((), f32=kern, pool=ffi.NULL, batch=1, cin=1, cout=1, **fields)
+    with pytest.raises(TinyMobileError, match="unknown operator kind"):
+        bad.setup()
+    with pytest.raises(TinyMobileError, match="unknown operator kind"):
+        bad()
+    op = PointwiseOp(kern, kernels.create_pool(1), np.ones((2, 3), np.float32), np.zeros(3, np.float32))
+    x, out = np.ones((4, 2), np.float32), np.full((4, 3), np.nan, np.float32)
+    good = op.bind(x, out).setup()
+    steps = ffi.new("tm_step *[]", [good.c, bad.c])
+    assert lib.tm_run_steps(steps, 2) == lib.TM_ERROR_UNKNOWN_STEP
+    assert np.isnan(out).all(), "a step ran although the list held an unknown one"
+    good()
+    assert np.array_equal(out, np.full((4, 3), 2, np.float32))
+
+
+def test_a_step_without_its_workspace_is_refused():
+    """A step that needs a workspace (a 3x3 convolution's indirection table) does not run
+    before setup has given it one."""
+    from tinymobile.errors import TinyMobileError
+    from tinymobile.ops import Conv3x3Op
+    op = Conv3x3Op(kernels.kernel_table(), kernels.create_pool(1), np.ones((3, 3, 2, 4), np.float32),
+                   np.zeros(4, np.float32), 1, "tf_same", (0, 6))
+    x, out = np.ones((1, 5, 5, 2), np.float32), np.empty((1, 5, 5, 4), np.float32)
+    step = op.bind(x, out)
+    assert step.workspace_size > 0
+    with pytest.raises(TinyMobileError, match="not set up"):
+        step()

@@ -12,7 +12,8 @@ import numpy as np
 from ._native import ffi, lib
 from .errors import TinyMobileError
 
-ISA_NAMES = ("scalar", "avx2", "neon", "avx512")  # indices: csrc/tinymobile.h TM_ISA_*
+#: ISA names by index (csrc/tinymobile.h TM_ISA_*), read from the C side (tm_isa_name).
+ISA_NAMES = tuple(ffi.string(lib.tm_isa_name(i)).decode() for i in range(lib.TM_ISA_COUNT))
 
 
 def available_isas() -> List[str]:

@@ -13,8 +13,8 @@ import numpy as np
 
 from ._native import ffi, lib
 from . import kernels
-from .ops import Op, Window3x3
 from .fixedpoint import Requant, mean_multiplier
+from .ops import GlobalPool, Op, Rows, Step, Window3x3
 
 
 def domain_offset(dtype: str) -> int:
@@ -75,8 +75,13 @@ class _Requantized(QOp):
         self.out_zp = int(rq.output_zero_point) + offset
         self.lo, self.hi = int(rq.clamp[0]) + offset, int(rq.clamp[1]) + offset
 
+    def quant(self) -> dict:
+        """The tm_qu8_step_params of this operator."""
+        return dict(input_zero_point=self.in_zp, output_zero_point=self.out_zp, min=self.lo,
+                    max=self.hi)
 
-class QPointwiseOp(_Requantized):
+
+class QPointwiseOp(Rows, _Requantized):
     """1x1 convolution / fully connected (..., Cin) uint8 -> (..., Cout) uint8."""
 
     def __init__(self, kern, pool, w: np.ndarray, b: np.ndarray, rq: Requant, offset: int = 0):
@@ -90,20 +95,13 @@ class QPointwiseOp(_Requantized):
         lib.tm_qu8_gemm_pack(kern, self.cin, self.cout, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
                              self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
                              _ptr("void *", self.packed))
-        self.scratch = np.empty(lib.tm_qu8_pointwise_scratch_size(
-            kern, lib.tm_pool_threads(pool), self.cin), np.int16)
-
-    def output_shape(self, shape):
-        assert shape[-1] == self.cin, (shape, self.cin)
-        return tuple(shape[:-1]) + (self.cout,)
 
     def bind(self, x, out):
-        m = x.size // self.cin
-        assert out.size == m * self.cout and x.dtype == np.uint8 and out.dtype == np.uint8
-        args = (self.kern, self.pool, m, self.cin, self.cout, _ptr("uint8_t *", x),
-                _ptr("void *", self.packed), _ptr("int16_t *", self.scratch), _ptr("uint8_t *", out),
-                self.out_zp, self.lo, self.hi)
-        return lambda: lib.tm_qu8_pointwise_op(*args)
+        m = self.rows(x, out)
+        i, packed, o = _ptr("uint8_t *", x), _ptr("void *", self.packed), _ptr("uint8_t *", out)
+        return Step((i, packed, o, self.pool), kind=lib.TM_OP_POINTWISE, dtype=lib.TM_QU8,
+                    qu8=self.kern, pool=self.pool, batch=m, cin=self.cin, cout=self.cout,
+                    **{"in": i}, packed=packed, out=o, quant=self.quant())
 
 
 class QConv3x3Op(Window3x3, _Requantized):
@@ -121,15 +119,13 @@ class QConv3x3Op(Window3x3, _Requantized):
         lib.tm_qu8_gemm_pack(kern, k, self.cout, _ptr("int16_t *", wk), _ptr("int32_t *", bk),
                              self.in_zp, _ptr("int32_t *", mk), _ptr("int32_t *", sk),
                              _ptr("void *", self.packed))
-        self.scratch = np.empty(lib.tm_qu8_conv3x3_scratch_size(
-            kern, lib.tm_pool_threads(pool), self.cin), np.int16)
 
     def bind(self, x, out):
-        n, h, w, oh, ow, top, left = self.geometry(x, out)
-        args = (self.kern, self.pool, n, h, w, self.cin, self.cout, self.stride, top, left, oh, ow,
-                _ptr("uint8_t *", x), _ptr("void *", self.packed), self.in_zp,
-                _ptr("int16_t *", self.scratch), _ptr("uint8_t *", out), self.out_zp, self.lo, self.hi)
-        return lambda: lib.tm_qu8_conv3x3_op(*args)
+        g = self.geometry(x, out)
+        i, packed, o = _ptr("uint8_t *", x), _ptr("void *", self.packed), _ptr("uint8_t *", out)
+        return Step((i, packed, o, self.pool), kind=lib.TM_OP_CONV3X3, dtype=lib.TM_QU8,
+                    qu8=self.kern, pool=self.pool, **g, **{"in": i}, packed=packed, out=o,
+                    quant=self.quant())
 
 
 class QDepthwise3x3Op(Window3x3, _Requantized):
@@ -147,38 +143,37 @@ class QDepthwise3x3Op(Window3x3, _Requantized):
                                   _ptr("void *", self.packed))
 
     def bind(self, x, out):
-        n, h, w, oh, ow, top, left = self.geometry(x, out)
-        c = self.channels
-        zp_row = np.full(w * c, self.in_zp, np.uint8)
-        args = (self.kern, self.pool, n, h, w, c, self.stride, top, left, oh, ow,
-                _ptr("uint8_t *", x), _ptr("int32_t *", self.packed), _ptr("uint8_t *", zp_row),
-                _ptr("uint8_t *", out), self.out_zp, self.lo, self.hi)
-        return lambda: (zp_row, lib.tm_qu8_dwconv3x3_op(*args))
+        g = self.geometry(x, out)
+        i, packed, o = _ptr("uint8_t *", x), _ptr("void *", self.packed), _ptr("uint8_t *", out)
+        return Step((i, packed, o, self.pool), kind=lib.TM_OP_DWCONV3X3, dtype=lib.TM_QU8,
+                    qu8=self.kern, pool=self.pool, **g, **{"in": i}, packed=packed, out=o,
+                    quant=self.quant())
 
 
-class QAveragePoolOp(QOp):
+class QAveragePoolOp(GlobalPool, QOp):
     """Global average pool (N, H, W, C) -> (N, C), uint8; ``mode`` "average_pool_2d" or "mean"
     (TFLite's AVERAGE_POOL_2D / int8 MEAN rounding)."""
 
-    def __init__(self, mode: str, clamp: Tuple[int, int], offset: int = 0, input_zero_point: int = 0,
-                 output_zero_point: int = 0, multiplier: int = 0, shift: int = 0):
+    def __init__(self, kern, mode: str, clamp: Tuple[int, int], offset: int = 0,
+                 input_zero_point: int = 0, output_zero_point: int = 0, multiplier: int = 0,
+                 shift: int = 0):
         if mode not in ("average_pool_2d", "mean"):
             raise ValueError(f"unknown pool mode {mode!r}")
+        self.kern = kern
         self.mode = 0 if mode == "average_pool_2d" else 1
         self.offset = offset
         self.in_zp, self.out_zp = int(input_zero_point) + offset, int(output_zero_point) + offset
         self.multiplier, self.shift = int(multiplier), int(shift)
         self.lo, self.hi = int(clamp[0]) + offset, int(clamp[1]) + offset
 
-    def output_shape(self, shape):
-        return (shape[0], shape[-1])
-
     def bind(self, x, out):
-        n, h, w, c = x.shape
-        assert out.shape == (n, c)
+        g = self.geometry(x, out)
         mult, shift = self.multiplier, self.shift
         if self.mode == 1:
-            mult, shift = mean_multiplier(mult, shift, h * w)
-        args = (n, h * w, c, _ptr("uint8_t *", x), _ptr("uint8_t *", out), self.mode, self.offset,
-                self.in_zp, mult, shift, self.out_zp, self.lo, self.hi)
-        return lambda: lib.tm_qu8_avgpool_op(*args)
+            mult, shift = mean_multiplier(mult, shift, g["h"] * g["w"])
+        i, o = _ptr("uint8_t *", x), _ptr("uint8_t *", out)
+        quant = dict(input_zero_point=self.in_zp, output_zero_point=self.out_zp, min=self.lo,
+                     max=self.hi, pool_mode=self.mode, value_offset=self.offset,
+                     multiplier=mult, shift=shift)
+        return Step((i, o), kind=lib.TM_OP_AVGPOOL, dtype=lib.TM_QU8, qu8=self.kern,
+                    pool=ffi.NULL, **g, **{"in": i}, out=o, quant=quant)

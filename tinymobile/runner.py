@@ -19,7 +19,7 @@ from ._native import ffi, lib
 from .errors import InputError
 from .kernels import fptr
 from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
-from .ops import AveragePoolOp, BoundStep, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp
+from .ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp, Step, check_status
 from .quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QOp, QPointwiseOp,
                             domain_offset, from_domain)
 from .quantized_ops import kernel_table as qu8_kernel_table
@@ -51,8 +51,11 @@ def build_ops(network: Network, kern, pool) -> List[Op]:
 
 
 class Plan:
-    """Buffers and bound calls for one batch size. ``input`` is where callers put the network
-    input; two ping-pong buffers hold the activations; ``outputs[i]`` is layer i's output view."""
+    """Everything mutable one forward pass at one batch size touches, owned here: ``input``
+    (where callers put the network input), two ping-pong activation buffers (``outputs[i]`` is
+    layer i's output view), and each step's workspace (indirection tables, zero rows, scratch).
+    The operators stay immutable, so plans of one runner run concurrently without sharing a
+    byte they write. ``steps[i]`` is layer i's bound step; the whole list runs in one C call."""
 
     def __init__(self, ops: List[Op], input_shape: Tuple[int, ...]):
         dtype = ops[0].dtype  # float32, or uint8 for the integer operators
@@ -68,33 +71,36 @@ class Plan:
         self.input_ptr = fptr(self.input) if self.input.dtype == np.float32 else None
         self._buffers = (kernels.aligned_empty(biggest, dtype), kernels.aligned_empty(biggest, dtype))
         self.outputs = [self._buffers[i % 2][:int(np.prod(s))].reshape(s) for i, s in enumerate(shapes)]
-        self.calls: List[Callable[[], None]] = []
+        self.steps: List[Step] = []
         x = self.input
         for op, out in zip(ops, self.outputs):
-            self.calls.append(op.bind(x, out))
+            step = op.bind(x, out)  # reshape: the step knows the workspace it needs
+            size = step.workspace_size
+            step.setup(kernels.aligned_empty(size, np.uint8) if size else None)
+            self.steps.append(step)
             x = out
-        self.nbytes = self.input.nbytes + sum(b.nbytes for b in self._buffers)
-        # Float operators: the whole list runs in one C call (no Python between layers).
-        self._steps = None
-        if all(isinstance(c, BoundStep) for c in self.calls):
-            self._steps = ffi.new("tm_f32_step *[]", [c.step for c in self.calls])
+        self.nbytes = (self.input.nbytes + sum(b.nbytes for b in self._buffers)
+                       + sum(s.workspace.nbytes for s in self.steps if s.workspace is not None))
+        self._list = ffi.new("tm_step *[]", [s.c for s in self.steps])
+
+    @property
+    def calls(self) -> List[Callable[[], None]]:
+        """Layer i's step as a callable running it alone."""
+        return list(self.steps)
 
     def run(self, layers: Optional[int] = None) -> np.ndarray:
-        """Run the first ``layers`` calls (all by default) on ``self.input``; the last output."""
-        count = len(self.calls) if layers is None else min(layers, len(self.calls))
-        if self._steps is not None:
-            lib.tm_f32_run_steps(self._steps, count)
-        else:
-            for call in self.calls[:count]:
-                call()
+        """Run the first ``layers`` steps (all by default) on ``self.input`` in one C call; the
+        last one's output."""
+        count = len(self.steps) if layers is None else min(layers, len(self.steps))
+        check_status(lib.tm_run_steps(self._list, count))
         return self.outputs[count - 1]
 
     def run_timed(self) -> List[float]:
         """Run every layer, returning each one's wall time in seconds."""
         times = []
-        for call in self.calls:
+        for step in self.steps:
             t0 = time.perf_counter()
-            call()
+            step()
             times.append(time.perf_counter() - t0)
         return times
 
@@ -217,7 +223,7 @@ def build_quantized_ops(network: Network, kern, pool) -> List[QOp]:
             q = layer.quant
             mult = int(q.multiplier[0]) if len(q.multiplier) else 0
             shift = int(q.shift[0]) if len(q.shift) else 0
-            ops.append(QAveragePoolOp(q.pool_mode, q.clamp, offset, in_zp, q.output_zero_point,
+            ops.append(QAveragePoolOp(kern, q.pool_mode, q.clamp, offset, in_zp, q.output_zero_point,
                                       mult, shift))
         else:
             raise TypeError(f"unknown layer {layer!r}")

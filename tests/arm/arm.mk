@@ -50,8 +50,8 @@ cross-check-arch:
 	@case "$(ARCH)" in aarch64|armv7) ;; *) echo "ARCH must be aarch64 or armv7, not '$(ARCH)'"; exit 2;; esac
 	@command -v $(CROSS_CC) >/dev/null || { echo "$(CROSS_CC) not found: run 'sh tests/arm/install_deps.sh' (apt) first"; exit 2; }
 
-cross: cross-check-arch $(CROSS_DIR)/libtinymobile.a $(CROSS_DIR)/kernel_check $(CROSS_DIR)/qu8_isa_vs_scalar
-	@echo "cross: $(ARCH) kernels in $(CROSS_DIR)/libtinymobile.a, test drivers $(CROSS_DIR)/kernel_check, qu8_isa_vs_scalar"
+cross: cross-check-arch $(CROSS_DIR)/libtinymobile.a $(CROSS_DIR)/kernel_check
+	@echo "cross: $(ARCH) kernels in $(CROSS_DIR)/libtinymobile.a, test driver $(CROSS_DIR)/kernel_check"
 
 $(CROSS_DIR)/obj/%.o: csrc/%.c $(CROSS_HEADERS)
 	@mkdir -p $(dir $@)
@@ -64,10 +64,6 @@ $(CROSS_DIR)/libtinymobile.a: $(CROSS_OBJS)
 
 $(CROSS_DIR)/kernel_check: tests/arm/kernel_check.c $(CROSS_DIR)/libtinymobile.a $(CROSS_HEADERS)
 	@$(CROSS_CC) $(CROSS_CFLAGS) -static -Icsrc $< $(CROSS_DIR)/libtinymobile.a -lm -lpthread -o $@
-
-# The lead's quantized fuzz check (vector kernels against the scalar ones on random data).
-$(CROSS_DIR)/qu8_isa_vs_scalar: tests/c/qu8_isa_vs_scalar.c $(CROSS_DIR)/libtinymobile.a $(CROSS_HEADERS)
-	@$(CROSS_CC) -std=c99 -O2 $(CROSS_FLAGS) -static -Icsrc $< $(CROSS_DIR)/libtinymobile.a -lm -lpthread -o $@
 
 # ---- reference data, made on the build machine by the x86 package -------------------------
 $(ARM_CASES): tests/arm/make_cases.py tinymobile/reference.py tinymobile/network.py | $(VENV)/.installed
@@ -84,10 +80,6 @@ arm-deps:
 
 arm-kernels: cross $(ARM_CASES)
 	@echo "== $(ARCH): C kernels under $(QEMU) (float32 and quantized; NEON and scalar tables) =="
-	$(QEMU) $(CROSS_DIR)/qu8_isa_vs_scalar
-ifeq ($(ARCH),aarch64)
-	TINYMOBILE_NO_DOTPROD=1 $(QEMU) $(CROSS_DIR)/qu8_isa_vs_scalar
-endif
 	$(QEMU) $(CROSS_DIR)/kernel_check $(ARM_CASES) $(ARCH)-kernels
 
 $(SYSROOT)/.complete: tests/arm/sysroot.sh

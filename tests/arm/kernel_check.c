@@ -1,15 +1,18 @@
-/* Kernel check for cross builds: runs every float32 and quantized (qu8) operator of every kernel
- * table this build has (NEON and scalar on ARM, and on aarch64 both quantized NEON GEMMs: udot
- * and widening; AVX2 and scalar on x86) with 1, 3 and 4 threads on the reference cases written
- * by tests/arm/make_cases.py, and checks them against the NumPy references: float within a
- * rigorous rounding bound, quantized bit for bit.
+/* The C kernel check, one driver for every build (cross builds under qemu, and x86): runs every
+ * float32 and quantized (qu8) operator step of every kernel table this build has (NEON and
+ * scalar on ARM, and on aarch64 both quantized NEON GEMMs: udot and widening; AVX2, AVX-512 and
+ * scalar on x86) with 1, 3 and 4 threads on the reference cases written by
+ * tests/arm/make_cases.py, and checks them against the NumPy references: float within a
+ * rigorous rounding bound, quantized bit for bit. Each quantized vector table is also compared
+ * with the scalar one on random shapes and parameters (byte for byte).
  *
  *   kernel_check CASES.bin [LABEL]
  *
  * Float outputs are prefilled with a NaN pattern and followed by a guard band of it; quantized
  * outputs are run twice, prefilled with 0x00 and with 0xFF, each with a guard band. So an output
- * the kernel forgot to write and a write past the end both fail. Prints one line per table and
- * ends with "LABEL: N passed, N failed"; exit status 1 on any failure. */
+ * the kernel forgot to write and a write past the end both fail. Every step gets a workspace of
+ * its own through tm_step_workspace_size / tm_step_setup, as the Python plans do. Prints one
+ * line per table and ends with "LABEL: N passed, N failed"; exit status 1 on any failure. */
 #define _POSIX_C_SOURCE 200809L
 #include <math.h>
 #include <stdint.h>
@@ -25,6 +28,7 @@ enum { OP_CONV3X3 = 0, OP_DWCONV3X3 = 1, OP_POINTWISE = 2, OP_AVGPOOL = 3,
 #define NAN_BITS 0x7fc0deadu
 #define MAX_REPORTS 20
 #define MAX_ARRAYS 8
+#define TM_MAXZ(a, b) ((a) > (b) ? (a) : (b))
 
 static const size_t DTYPE_SIZE[4] = {4, 1, 2, 4}; /* float32, uint8, int16, int32 */
 
@@ -87,6 +91,47 @@ static int is_pattern(float f) {
 
 #define F32(i) ((float*)c->a[i].data)
 
+/* A step of a case's geometry (d[0..9] = batch, h, w, cin, cout, stride, top, left, oh, ow; a
+ * pointwise case: d[0..2] = m, k, n; a pool: d[0..2] = batch, pixels, channels). */
+static tm_step case_step(const test_case* c, int kind, int dtype, tm_pool* pool) {
+    tm_step s;
+    memset(&s, 0, sizeof s);
+    s.kind = kind;
+    s.dtype = dtype;
+    s.pool = pool;
+    if (kind == TM_OP_POINTWISE) {
+        s.batch = (size_t)c->d[0];
+        s.cin = (size_t)c->d[1];
+        s.cout = (size_t)c->d[2];
+    } else if (kind == TM_OP_AVGPOOL) {
+        s.batch = (size_t)c->d[0];
+        s.h = (size_t)c->d[1];
+        s.w = 1;
+        s.cin = (size_t)c->d[2];
+    } else {
+        s.batch = (size_t)c->d[0], s.h = (size_t)c->d[1], s.w = (size_t)c->d[2];
+        s.cin = (size_t)c->d[3], s.cout = (size_t)c->d[4], s.stride = (size_t)c->d[5];
+        s.pad_top = (size_t)c->d[6], s.pad_left = (size_t)c->d[7];
+        s.oh = (size_t)c->d[8], s.ow = (size_t)c->d[9];
+    }
+    return s;
+}
+
+/* Gives the step a workspace of its own (as a plan would), runs it, frees the workspace. */
+static int run_step(tm_step* s) {
+    const size_t bytes = tm_step_workspace_size(s);
+    if (bytes == (size_t)-1) return TM_ERROR_UNKNOWN_STEP;
+    void* workspace = bytes ? aligned(bytes) : NULL;
+    int status = tm_step_setup(s, workspace);
+    const tm_step* list[1] = {s};
+    if (status == TM_OK) status = tm_run_steps(list, 1);
+    free(workspace);
+    return status;
+}
+
+static const int CASE_KIND[8] = {TM_OP_CONV3X3, TM_OP_DWCONV3X3, TM_OP_POINTWISE, TM_OP_AVGPOOL,
+                                 TM_OP_CONV3X3, TM_OP_DWCONV3X3, TM_OP_POINTWISE, TM_OP_AVGPOOL};
+
 /* Runs one float32 case on one table and pool; returns 1 if every output is within tolerance and
  * the guard band is untouched. */
 static int run_f32_case(const tm_f32_kernels* kern, tm_pool* pool, const test_case* c,
@@ -95,48 +140,39 @@ static int run_f32_case(const tm_f32_kernels* kern, tm_pool* pool, const test_ca
     const size_t n_out = (size_t)c->a[3].count;
     float* out = (float*)malloc(sizeof(float) * (n_out + GUARD));
     float* packed = NULL;
-    float* zero = NULL;
-    const float** indirection = NULL;
     const float pattern = nan_pattern();
     int ok = 1;
     for (size_t i = 0; i < n_out + GUARD; i++) out[i] = pattern;
-    const size_t batch = (size_t)c->d[0], h = (size_t)c->d[1], w = (size_t)c->d[2];
-    const size_t cin = (size_t)c->d[3], cout = (size_t)c->d[4], stride = (size_t)c->d[5];
-    const size_t top = (size_t)c->d[6], left = (size_t)c->d[7], oh = (size_t)c->d[8];
-    const size_t ow = (size_t)c->d[9];
+    tm_step s = case_step(c, CASE_KIND[c->op], TM_F32, pool);
+    s.f32 = kern;
+    s.in = in;
+    s.out = out;
+    s.f32_min = c->min;
+    s.f32_max = c->max;
     switch (c->op) {
-        case OP_CONV3X3: {
-            packed = (float*)aligned(sizeof(float) * tm_f32_gemm_packed_size(kern, 9 * cin, cout));
-            tm_f32_gemm_pack(kern, 9 * cin, cout, wt, bias, packed);
-            zero = (float*)calloc(cin + 16, sizeof(float));
-            indirection = (const float**)malloc(
-                sizeof(float*) * tm_f32_conv3x3_indirection_size(kern, batch, oh, ow));
-            tm_f32_conv3x3_indirection_init(kern, batch, h, w, cin, stride, top, left, oh, ow, in,
-                                            zero, indirection);
-            tm_f32_conv3x3_op(kern, pool, batch, oh, ow, cin, cout, indirection, packed, out,
-                              c->min, c->max);
+        case OP_CONV3X3:
+            packed = (float*)aligned(sizeof(float) * tm_f32_gemm_packed_size(kern, 9 * s.cin, s.cout));
+            tm_f32_gemm_pack(kern, 9 * s.cin, s.cout, wt, bias, packed);
             break;
-        }
-        case OP_DWCONV3X3: {
-            packed = (float*)aligned(sizeof(float) * tm_f32_dwconv3x3_packed_size(cin));
-            tm_f32_dwconv3x3_pack(cin, wt, bias, packed);
-            zero = (float*)calloc(w * cin + 8, sizeof(float));
-            tm_f32_dwconv3x3_op(kern, pool, batch, h, w, cin, stride, top, left, oh, ow, in,
-                                packed, zero, out, c->min, c->max);
+        case OP_DWCONV3X3:
+            packed = (float*)aligned(sizeof(float) * tm_f32_dwconv3x3_packed_size(s.cin));
+            tm_f32_dwconv3x3_pack(s.cin, wt, bias, packed);
             break;
-        }
-        case OP_POINTWISE: {
-            const size_t m = (size_t)c->d[0], k = (size_t)c->d[1], n = (size_t)c->d[2];
-            packed = (float*)aligned(sizeof(float) * tm_f32_gemm_packed_size(kern, k, n));
-            tm_f32_gemm_pack(kern, k, n, wt, bias, packed);
-            tm_f32_pointwise_op(kern, pool, m, k, n, in, packed, out, c->min, c->max);
+        case OP_POINTWISE:
+            packed = (float*)aligned(sizeof(float) * tm_f32_gemm_packed_size(kern, s.cin, s.cout));
+            tm_f32_gemm_pack(kern, s.cin, s.cout, wt, bias, packed);
             break;
-        }
         default: /* OP_AVGPOOL */
-            tm_f32_avgpool_op(kern, (size_t)c->d[0], (size_t)c->d[1], (size_t)c->d[2], in, out);
+            break;
+    }
+    s.packed = packed;
+    const int status = run_step(&s);
+    if (status != TM_OK) {
+        snprintf(why, why_len, "step refused: %s", tm_status_string(status));
+        ok = 0;
     }
     size_t bad = 0, first_bad = 0;
-    for (size_t i = 0; i < n_out; i++) {
+    for (size_t i = 0; ok && i < n_out; i++) {
         const int good = out[i] == expected[i] || fabsf(out[i] - expected[i]) <= tol[i];
         if (!good && bad++ == 0) first_bad = i;
     }
@@ -154,72 +190,59 @@ static int run_f32_case(const tm_f32_kernels* kern, tm_pool* pool, const test_ca
     }
     free(out);
     free(packed);
-    free(zero);
-    free((void*)indirection);
     return ok;
 }
 
 /* Runs one quantized case on one table and pool, twice (outputs prefilled with 0x00, then 0xFF);
  * returns 1 if both runs equal the reference bit for bit and leave the guard band alone. */
-static int run_qu8_case(const tm_qu8_kernels* kern, tm_pool* pool, size_t threads,
-                        const test_case* c, char* why, size_t why_len) {
+static int run_qu8_case(const tm_qu8_kernels* kern, tm_pool* pool, const test_case* c,
+                        char* why, size_t why_len) {
     const array* expected = &c->a[c->n_arrays - 1];
     const size_t n_out = (size_t)expected->count;
-    const uint8_t* in = (const uint8_t*)c->a[0].data;
     const int16_t* wt = c->op == OP_QU8_AVGPOOL ? NULL : (const int16_t*)c->a[1].data;
     const int32_t* bias = c->op == OP_QU8_AVGPOOL ? NULL : (const int32_t*)c->a[2].data;
     const int32_t* mult = c->op == OP_QU8_AVGPOOL ? NULL : (const int32_t*)c->a[3].data;
     const int32_t* shift = c->op == OP_QU8_AVGPOOL ? NULL : (const int32_t*)c->a[4].data;
-    const int32_t in_zp = c->q[0], out_zp = c->q[1], lo = c->q[2], hi = c->q[3];
-    const size_t batch = (size_t)c->d[0], h = (size_t)c->d[1], w = (size_t)c->d[2];
-    const size_t cin = (size_t)c->d[3], cout = (size_t)c->d[4], stride = (size_t)c->d[5];
-    const size_t top = (size_t)c->d[6], left = (size_t)c->d[7], oh = (size_t)c->d[8];
-    const size_t ow = (size_t)c->d[9];
+    const int32_t in_zp = c->q[0];
+    tm_step s = case_step(c, CASE_KIND[c->op], TM_QU8, pool);
+    s.qu8 = kern;
+    s.in = c->a[0].data;
+    s.quant.input_zero_point = in_zp;
+    s.quant.output_zero_point = c->q[1];
+    s.quant.min = c->q[2];
+    s.quant.max = c->q[3];
+    s.quant.pool_mode = c->q[4];
+    s.quant.value_offset = c->q[5];
+    s.quant.multiplier = c->q[6];
+    s.quant.shift = c->q[7];
     void* packed = NULL;
-    int16_t* scratch = NULL;
-    uint8_t* zp_row = NULL;
     switch (c->op) {
         case OP_QU8_CONV3X3:
-            packed = aligned(tm_qu8_gemm_packed_size(kern, 9 * cin, cout));
-            tm_qu8_gemm_pack(kern, 9 * cin, cout, wt, bias, in_zp, mult, shift, packed);
-            scratch = (int16_t*)aligned(sizeof(int16_t) * tm_qu8_conv3x3_scratch_size(kern, threads, cin));
+            packed = aligned(tm_qu8_gemm_packed_size(kern, 9 * s.cin, s.cout));
+            tm_qu8_gemm_pack(kern, 9 * s.cin, s.cout, wt, bias, in_zp, mult, shift, packed);
             break;
         case OP_QU8_DWCONV3X3:
-            packed = aligned(tm_qu8_dwconv3x3_packed_size(cin));
-            tm_qu8_dwconv3x3_pack(cin, wt, bias, in_zp, mult, shift, packed);
-            zp_row = (uint8_t*)malloc(w * cin + 16);
-            memset(zp_row, (int)in_zp, w * cin + 16);
+            packed = aligned(tm_qu8_dwconv3x3_packed_size(s.cin));
+            tm_qu8_dwconv3x3_pack(s.cin, wt, bias, in_zp, mult, shift, packed);
             break;
-        case OP_QU8_POINTWISE: {
-            const size_t k = (size_t)c->d[1], n = (size_t)c->d[2];
-            packed = aligned(tm_qu8_gemm_packed_size(kern, k, n));
-            tm_qu8_gemm_pack(kern, k, n, wt, bias, in_zp, mult, shift, packed);
-            scratch = (int16_t*)aligned(sizeof(int16_t) * tm_qu8_pointwise_scratch_size(kern, threads, k));
+        case OP_QU8_POINTWISE:
+            packed = aligned(tm_qu8_gemm_packed_size(kern, s.cin, s.cout));
+            tm_qu8_gemm_pack(kern, s.cin, s.cout, wt, bias, in_zp, mult, shift, packed);
             break;
-        }
         default:
             break;
     }
+    s.packed = packed;
     uint8_t* out = (uint8_t*)malloc(n_out + GUARD);
+    s.out = out;
     int ok = 1;
     for (int fill = 0x00; ok && fill <= 0xFF; fill += 0xFF) {
         memset(out, fill, n_out + GUARD);
-        switch (c->op) {
-            case OP_QU8_CONV3X3:
-                tm_qu8_conv3x3_op(kern, pool, batch, h, w, cin, cout, stride, top, left, oh, ow, in,
-                                  packed, in_zp, scratch, out, out_zp, lo, hi);
-                break;
-            case OP_QU8_DWCONV3X3:
-                tm_qu8_dwconv3x3_op(kern, pool, batch, h, w, cin, stride, top, left, oh, ow, in,
-                                    (const int32_t*)packed, zp_row, out, out_zp, lo, hi);
-                break;
-            case OP_QU8_POINTWISE:
-                tm_qu8_pointwise_op(kern, pool, (size_t)c->d[0], (size_t)c->d[1], (size_t)c->d[2],
-                                    in, packed, scratch, out, out_zp, lo, hi);
-                break;
-            default: /* OP_QU8_AVGPOOL */
-                tm_qu8_avgpool_op((size_t)c->d[0], (size_t)c->d[1], (size_t)c->d[2], in, out,
-                                  c->q[4], c->q[5], in_zp, c->q[6], c->q[7], out_zp, lo, hi);
+        const int status = run_step(&s);
+        if (status != TM_OK) {
+            snprintf(why, why_len, "step refused: %s", tm_status_string(status));
+            ok = 0;
+            break;
         }
         const uint8_t* want = (const uint8_t*)expected->data;
         size_t bad = 0, first_bad = 0;
@@ -239,9 +262,113 @@ static int run_qu8_case(const tm_qu8_kernels* kern, tm_pool* pool, size_t thread
     }
     free(out);
     free(packed);
-    free(scratch);
-    free(zp_row);
     return ok;
+}
+
+/* ---- quantized vector tables against the scalar one on random data ----------------------
+ * (was tests/c/qu8_isa_vs_scalar.c) 300 trials of random shapes, weights, zero points,
+ * multipliers and clamps through the pointwise, depthwise (both strides) and full 3x3 operators;
+ * the outputs of `kv` must equal the scalar table's byte for byte. Returns the failures. */
+static unsigned rnd_state = 12345;
+static unsigned rnd(void) {
+    rnd_state = rnd_state * 1103515245u + 12345u;
+    return rnd_state >> 8;
+}
+
+/* Packs for `kern`, runs one step with a fresh workspace into out (prefilled with `fill`). */
+static int run_random_step(tm_step s, const tm_qu8_kernels* kern, const int16_t* wt,
+                           const int32_t* b, const int32_t* mu, const int32_t* sh, void* out,
+                           size_t out_bytes, int fill) {
+    void* packed;
+    if (s.kind == TM_OP_DWCONV3X3) {
+        packed = aligned(tm_qu8_dwconv3x3_packed_size(s.cin));
+        tm_qu8_dwconv3x3_pack(s.cin, wt, b, s.quant.input_zero_point, mu, sh, packed);
+    } else {
+        const size_t k = s.kind == TM_OP_CONV3X3 ? 9 * s.cin : s.cin;
+        packed = aligned(tm_qu8_gemm_packed_size(kern, k, s.cout));
+        tm_qu8_gemm_pack(kern, k, s.cout, wt, b, s.quant.input_zero_point, mu, sh, packed);
+    }
+    s.qu8 = kern;
+    s.packed = packed;
+    s.out = out;
+    memset(out, fill, out_bytes);
+    const int status = run_step(&s);
+    free(packed);
+    return status;
+}
+
+static int compare_with_scalar(const tm_qu8_kernels* kv, const char* label) {
+    const tm_qu8_kernels* ks = tm_qu8_kernels_for(TM_ISA_SCALAR);
+    int fails = 0, cases = 0;
+    rnd_state = 12345;
+    for (int trial = 0; trial < 300; trial++) {
+        const size_t m = 1 + rnd() % 40, k = trial % 50 == 0 ? 1000 + rnd() % 100 : 1 + rnd() % 70;
+        const size_t n = 1 + rnd() % 45;
+        const size_t h = 1 + rnd() % 12, w = 1 + rnd() % 12, c = 1 + rnd() % 37;
+        const size_t stride = 1 + rnd() % 2;
+        const int wzp = (int)(rnd() % 256);
+        tm_step s;
+        memset(&s, 0, sizeof s);
+        s.dtype = TM_QU8;
+        s.quant.input_zero_point = (int32_t)(rnd() % 256);
+        s.quant.output_zero_point = (int32_t)(rnd() % 256);
+        s.quant.min = (int32_t)(rnd() % 40);
+        s.quant.max = 200 + (int32_t)(rnd() % 56);
+        const size_t cin = 1 + rnd() % 4;
+        const size_t maxn = TM_MAXZ(k * n, 9 * TM_MAXZ(c, cin) * n) + 9 * c;
+        int16_t* wt = (int16_t*)malloc(sizeof(int16_t) * maxn);
+        int32_t b[512], mu[512], sh[512];
+        for (size_t i = 0; i < maxn; i++) wt[i] = (int16_t)((int)(rnd() % 256) - wzp);
+        for (int i = 0; i < 512; i++) {
+            b[i] = (int32_t)(rnd() % 80000) - 40000;
+            mu[i] = (int32_t)((1u << 30) + rnd() % (1u << 30));
+            sh[i] = -(int32_t)(rnd() % 15);
+        }
+        const size_t oh = (h + stride - 1) / stride, ow = (w + stride - 1) / stride;
+        const size_t pt = ((oh - 1) * stride + 3 > h ? (oh - 1) * stride + 3 - h : 0) / 2;
+        const size_t pl = ((ow - 1) * stride + 3 > w ? (ow - 1) * stride + 3 - w : 0) / 2;
+        const size_t in_bytes = TM_MAXZ(m * k, h * w * TM_MAXZ(c, cin));
+        uint8_t* in = (uint8_t*)malloc(in_bytes);
+        for (size_t i = 0; i < in_bytes; i++) in[i] = (uint8_t)rnd();
+        const size_t out_bytes = TM_MAXZ(m * n, oh * ow * TM_MAXZ(c, n));
+        uint8_t* os = (uint8_t*)malloc(out_bytes);
+        uint8_t* ov = (uint8_t*)malloc(out_bytes);
+        static const char* names[3] = {"pointwise", "dwconv3x3", "conv3x3"};
+        for (int op = 0; op < 3; op++) {
+            tm_step t = s;
+            t.in = in;
+            size_t bytes;
+            if (op == 0) {
+                t.kind = TM_OP_POINTWISE, t.batch = m, t.cin = k, t.cout = n;
+                bytes = m * n;
+            } else {
+                t.kind = op == 1 ? TM_OP_DWCONV3X3 : TM_OP_CONV3X3;
+                t.batch = 1, t.h = h, t.w = w, t.stride = stride, t.pad_top = pt, t.pad_left = pl;
+                t.oh = oh, t.ow = ow;
+                t.cin = op == 1 ? c : cin;
+                t.cout = op == 1 ? c : n;
+                bytes = oh * ow * t.cout;
+            }
+            const int s1 = run_random_step(t, ks, wt, b, mu, sh, os, bytes, 0x00);
+            const int s2 = run_random_step(t, kv, wt, b, mu, sh, ov, bytes, 0xAB);
+            cases++;
+            if (s1 != TM_OK || s2 != TM_OK || memcmp(os, ov, bytes) != 0) {
+                if (fails < MAX_REPORTS)
+                    printf("FAIL %s qu8 %s vs scalar: %s trial %d (m=%zu k=%zu n=%zu h=%zu w=%zu "
+                           "c=%zu cin=%zu stride=%zu) differs\n", label, kv->name, names[op],
+                           trial, m, k, n, h, w, c, cin, stride);
+                fails++;
+            }
+        }
+        free(wt);
+        free(in);
+        free(os);
+        free(ov);
+    }
+    printf("%s qu8 %s (%s GEMM %zux%zu) vs scalar on random data: %d cases, %d differ\n", label,
+           kv->name, kv->dot_gemm ? "dot-product" : "widening", kv->gemm_mr, kv->gemm_nr, cases,
+           fails);
+    return fails;
 }
 
 static int report(int* failed, const char* label, const char* what, int ok, const char* why) {
@@ -306,12 +433,15 @@ int main(int argc, char** argv) {
      * (qemu's default CPU has it) the quantized NEON table is asked for twice, the second time
      * with TINYMOBILE_NO_DOTPROD=1, which gives the widening (vmlal) GEMM. */
     typedef struct { int quantized; int isa; int no_dotprod; } table_spec;
-    const table_spec specs[6] = {{0, TM_ISA_NEON, 0}, {0, TM_ISA_AVX2, 0}, {0, TM_ISA_SCALAR, 0},
-                                 {1, TM_ISA_NEON, 0}, {1, TM_ISA_NEON, 1}, {1, TM_ISA_AVX2, 0}};
-    const void* seen[7] = {NULL};
+    enum { N_SPECS = 9 };
+    const table_spec specs[N_SPECS] = {
+        {0, TM_ISA_NEON, 0}, {0, TM_ISA_AVX2, 0}, {0, TM_ISA_AVX512, 0}, {0, TM_ISA_SCALAR, 0},
+        {1, TM_ISA_NEON, 0}, {1, TM_ISA_NEON, 1}, {1, TM_ISA_AVX2, 0}, {1, TM_ISA_AVX512, 0},
+        {1, TM_ISA_SCALAR, 0}};
+    const void* seen[N_SPECS] = {NULL};
     int n_seen = 0;
-    for (int t = 0; t < 7; t++) {
-        const table_spec spec = t < 6 ? specs[t] : (table_spec){1, TM_ISA_SCALAR, 0};
+    for (int t = 0; t < N_SPECS; t++) {
+        const table_spec spec = specs[t];
         if (spec.no_dotprod) setenv("TINYMOBILE_NO_DOTPROD", "1", 1);
         const tm_f32_kernels* fk = spec.quantized ? NULL : tm_f32_kernels_for(spec.isa);
         const tm_qu8_kernels* qk = spec.quantized ? tm_qu8_kernels_for(spec.isa) : NULL;
@@ -335,6 +465,11 @@ int main(int argc, char** argv) {
                      qk->dot_gemm ? "udot" : "widening", qk->gemm_mr, qk->gemm_nr);
         else
             snprintf(title, sizeof(title), "f32 %s (GEMM %zux%zu)", fk->name, fk->gemm_mr, fk->gemm_nr);
+        if (spec.quantized && spec.isa != TM_ISA_SCALAR) {
+            const int differ = compare_with_scalar(qk, label);
+            failed += differ;
+            passed += differ == 0;
+        }
         int table_passed = 0, table_failed = 0;
         for (size_t tc = 0; tc < 3; tc++) {
             const size_t threads = thread_counts[tc];
@@ -348,7 +483,7 @@ int main(int argc, char** argv) {
                 if ((cases[i].op >= OP_QU8_CONV3X3) != spec.quantized) continue;
                 char what[300];
                 snprintf(what, sizeof(what), "%s threads=%zu %s", title, threads, cases[i].name);
-                const int ok = spec.quantized ? run_qu8_case(qk, pool, threads, &cases[i], why, sizeof(why))
+                const int ok = spec.quantized ? run_qu8_case(qk, pool, &cases[i], why, sizeof(why))
                                               : run_f32_case(fk, pool, &cases[i], why, sizeof(why));
                 report(&failed, label, what, ok, why);
                 table_passed += ok;

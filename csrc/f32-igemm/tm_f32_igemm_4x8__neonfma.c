@@ -6,9 +6,9 @@
 /* 4x8 indirect-GEMM tile for NEON with FMA (ARMv7 and aarch64): ks taps of four row pointers,
  * kc channels each; 8 accumulators + 2 weight + 1 broadcast registers fit ARMv7's 16 quad registers; only
  * intrinsics ARMv7 has (vfmaq_f32 needs -mfpu=neon-vfpv4 there). */
-void tm_f32_igemm_4x8__neon(size_t mr, size_t nc, size_t kc, size_t ks, const float** a,
-                            const float* w, float* c, size_t c_stride,
-                            const tm_f32_minmax_params* params) {
+void tm_f32_igemm_4x8__neonfma(size_t mr, size_t nc, size_t kc, size_t ks, const float** a,
+                               const float* w, float* c, size_t c_stride,
+                               const tm_f32_minmax_params* params) {
     float* c0 = c;
     float* c1 = mr > 1 ? c0 + c_stride : c0;
     float* c2 = mr > 2 ? c1 + c_stride : c1;

@@ -28,9 +28,9 @@
  * time into uint32 (exact: at most kc * 255 * 255 < 2^31 for kc <= 33000), then
  * acc = bias' + dot - z * row_sum as int32 and TFLite's requantization. 16 accumulators, 8
  * activation registers, 2 weight registers. Rows past mr alias the last valid row. */
-void tm_qu8_dot_gemm_8x8__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a,
-                                  size_t a_stride, const int32_t* row_sums, const void* wv,
-                                  uint8_t* c, size_t c_stride, const tm_qu8_requant_params* params) {
+void tm_qu8_gemm_8x8__neondot(size_t mr, size_t nc, size_t kc, const uint8_t* a,
+                              size_t a_stride, const int32_t* row_sums, const void* wv,
+                              uint8_t* c, size_t c_stride, const tm_qu8_requant_params* params) {
     const uint8_t* ar[8];
     uint8_t* cr[8];
     int32_t rs[8];

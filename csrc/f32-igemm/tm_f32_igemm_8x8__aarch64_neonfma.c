@@ -6,9 +6,9 @@
 /* 8x8 indirect-GEMM tile for aarch64 NEON (32 vector registers: 16 accumulators). For each tap it
  * reads the eight rows four channels at a time and multiplies by lanes (vfmaq_laneq_f32, aarch64
  * only), then finishes the tap's leftover channels one at a time. */
-void tm_f32_igemm_8x8__neon64(size_t mr, size_t nc, size_t kc, size_t ks, const float** a,
-                              const float* w, float* c, size_t c_stride,
-                              const tm_f32_minmax_params* params) {
+void tm_f32_igemm_8x8__aarch64_neonfma(size_t mr, size_t nc, size_t kc, size_t ks,
+                                       const float** a, const float* w, float* c,
+                                       size_t c_stride, const tm_f32_minmax_params* params) {
     float* cr[8];
     cr[0] = c;
     for (size_t i = 1; i < 8; i++) cr[i] = i < mr ? cr[i - 1] + c_stride : cr[i - 1];

@@ -1,0 +1,220 @@
+/* Full 3x3 convolution, float32 and quantized, as a GEMM over packed (9 * cin) x cout weights;
+ * tasks of TM_CONV_TILES_PER_TASK tiles of gemm_mr output pixels.
+ *
+ * float32, an indirect GEMM (the XNNPACK way): at setup, every output pixel gets nine pointers,
+ * one per tap, into the input (or at a zero row where the window leaves the image), kept in the
+ * step's workspace; the igemm ukernel then reads its A rows straight from the input through
+ * them. No patch is copied per call, and padding costs no branch.
+ *
+ * Quantized, an implicit GEMM: each task gathers the 3x3 x cin patches of its tiles into its
+ * thread's scratch rows (the input zero point where the window leaves the image) and runs the
+ * GEMM ukernel against the packed weights. */
+#include "internal.h"
+
+#define TM_CONV_TILES_PER_TASK 8
+
+/* ---- float32 ----------------------------------------------------------------------------- */
+/* Workspace: the indirection table (9 pointers per pixel, pixels rounded up to whole tiles),
+ * then cin zero floats, 64-byte aligned. */
+static size_t tm_f32_conv_indirection_bytes(const tm_step* s) {
+    const size_t pixels = s->batch * s->oh * s->ow;
+    return TM_ROUND_UP(TM_ROUND_UP(pixels, s->f32->gemm_mr) * 9 * sizeof(float*), 64);
+}
+
+size_t tm_f32_conv3x3_workspace(const tm_step* s) {
+    return tm_f32_conv_indirection_bytes(s) + TM_ROUND_UP(s->cin * sizeof(float), 64);
+}
+
+void tm_f32_conv3x3_setup(const tm_step* s) {
+    const size_t mr = s->f32->gemm_mr;
+    const size_t h = s->h, w = s->w, cin = s->cin, oh = s->oh, ow = s->ow;
+    const size_t pixels = s->batch * oh * ow;
+    const size_t tiles = tm_task_count(pixels, mr);
+    const float** indirection = (const float**)s->workspace;
+    float* zero = (float*)((char*)s->workspace + tm_f32_conv_indirection_bytes(s));
+    const float* in = (const float*)s->in;
+    for (size_t c = 0; c < cin; c++) zero[c] = 0.0f;
+    if (pixels == 0) return;
+    for (size_t tile = 0; tile < tiles; tile++) {
+        const float** ind = indirection + tile * mr * 9;
+        for (size_t r = 0; r < mr; r++) {
+            /* Rows past the last pixel repeat it (the ukernel computes them, stores none). */
+            const size_t p = TM_MIN(tile * mr + r, pixels - 1);
+            const size_t b = p / (oh * ow), oy = (p % (oh * ow)) / ow, ox = p % ow;
+            const float* image = in + b * h * w * cin;
+            for (size_t ky = 0; ky < 3; ky++) {
+                const ptrdiff_t iy = (ptrdiff_t)(oy * s->stride + ky) - (ptrdiff_t)s->pad_top;
+                for (size_t kx = 0; kx < 3; kx++) {
+                    const ptrdiff_t ix = (ptrdiff_t)(ox * s->stride + kx) - (ptrdiff_t)s->pad_left;
+                    const int inside = iy >= 0 && iy < (ptrdiff_t)h && ix >= 0 && ix < (ptrdiff_t)w;
+                    ind[(ky * 3 + kx) * mr + r] =
+                        inside ? image + ((size_t)iy * w + (size_t)ix) * cin : zero;
+                }
+            }
+        }
+    }
+}
+
+typedef struct {
+    const tm_f32_kernels* kern;
+    size_t pixels, cin, cout;
+    const float** indirection;
+    const float* packed;
+    float* out;
+    tm_f32_minmax_params params;
+} tm_f32_conv_ctx;
+
+static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
+    (void)thread;
+    const tm_f32_conv_ctx* ctx = (const tm_f32_conv_ctx*)p;
+    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    const size_t panel_floats = nr * (9 * ctx->cin + 1);
+    const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
+    const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
+    for (size_t p0 = first; p0 < end; p0 += mr) {
+        const float** ind = ctx->indirection + p0 * 9;
+        for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
+            ctx->kern->igemm(TM_MIN(mr, end - p0), TM_MIN(nr, ctx->cout - n0), ctx->cin, 9, ind,
+                             ctx->packed + (n0 / nr) * panel_floats, ctx->out + p0 * ctx->cout + n0,
+                             ctx->cout, &ctx->params);
+        }
+    }
+}
+
+void tm_f32_conv3x3_run(const tm_step* s) {
+    const size_t pixels = s->batch * s->oh * s->ow;
+    tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, (const float**)s->workspace,
+                           (const float*)s->packed, (float*)s->out, {s->f32_min, s->f32_max}};
+    tm_pool_parallelize(s->pool, tm_f32_conv_task, &ctx,
+                        tm_task_count(pixels, TM_CONV_TILES_PER_TASK * s->f32->gemm_mr));
+}
+
+/* ---- quantized --------------------------------------------------------------------------- */
+typedef struct {
+    const tm_qu8_kernels* kern;
+    size_t h, w, cin, cout, stride, pad_top, pad_left, oh, ow, pixels, kp;
+    const uint8_t* in;
+    const uint8_t* packed;
+    size_t panel_bytes;
+    int16_t zp;
+    uint8_t* scratch;
+    size_t thread_scratch;  /* bytes per thread */
+    uint8_t* out;
+    tm_qu8_requant_params params;
+} tm_qu8_conv_ctx;
+
+/* Bytes of one thread's scratch (a multiple of 16): mr gathered rows, int16 for gemm, or uint8
+ * padded to 16 bytes plus the rows' int32 sums for dot_gemm. */
+static size_t tm_qu8_conv_thread_scratch(const tm_qu8_kernels* kern, size_t cin) {
+    if (kern->dot_gemm != NULL)
+        return TM_ROUND_UP(kern->gemm_mr * (TM_ROUND_UP(9 * cin, 16) + sizeof(int32_t)), 16);
+    return 2 * TM_ROUND_UP(kern->gemm_mr * TM_ROUND_UP(9 * cin, 2), 8);
+}
+
+size_t tm_qu8_conv3x3_workspace(const tm_step* s) {
+    return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_conv_thread_scratch(s->qu8, s->cin);
+}
+
+/* The 9 * cin patch of one output pixel as uint8 (input zero point outside the image), zero
+ * padded to kp16 bytes; returns its sum. */
+static int32_t tm_qu8_gather_bytes(const uint8_t* image, size_t h, size_t w, size_t cin,
+                                   ptrdiff_t iy0, ptrdiff_t ix0, uint8_t zp, size_t kp16,
+                                   uint8_t* dst) {
+    int32_t sum = 0;
+    size_t i = 0;
+    for (ptrdiff_t iy = iy0; iy < iy0 + 3; iy++) {
+        for (ptrdiff_t ix = ix0; ix < ix0 + 3; ix++) {
+            const int inside = iy >= 0 && iy < (ptrdiff_t)h && ix >= 0 && ix < (ptrdiff_t)w;
+            const uint8_t* src = image + ((size_t)iy * w + (size_t)ix) * cin;
+            for (size_t c = 0; c < cin; c++, i++) {
+                dst[i] = inside ? src[c] : zp;
+                sum += dst[i];
+            }
+        }
+    }
+    for (; i < kp16; i++) dst[i] = 0;
+    return sum;
+}
+
+static void tm_qu8_gather(const tm_qu8_conv_ctx* ctx, size_t pixel, int16_t* dst) {
+    const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
+    const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
+    const size_t cin = ctx->cin;
+    const uint8_t* image = ctx->in + b * ctx->h * ctx->w * cin;
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left;
+    const int row_inside = ix0 >= 0 && ix0 + 2 < (ptrdiff_t)ctx->w;
+    for (size_t ky = 0; ky < 3; ky++) {
+        const ptrdiff_t iy = (ptrdiff_t)(oy * ctx->stride + ky) - (ptrdiff_t)ctx->pad_top;
+        if (iy < 0 || iy >= (ptrdiff_t)ctx->h) {
+            for (size_t i = 0; i < 3 * cin; i++) dst[i] = ctx->zp;
+        } else if (row_inside) { /* the three taps are 3 * cin contiguous bytes */
+            const uint8_t* src = image + ((size_t)iy * ctx->w + (size_t)ix0) * cin;
+            for (size_t i = 0; i < 3 * cin; i++) dst[i] = src[i];
+        } else {
+            for (size_t kx = 0; kx < 3; kx++) {
+                const ptrdiff_t ix = ix0 + (ptrdiff_t)kx;
+                const uint8_t* src = image + ((size_t)iy * ctx->w + (size_t)ix) * cin;
+                const int inside = ix >= 0 && ix < (ptrdiff_t)ctx->w;
+                for (size_t c = 0; c < cin; c++) dst[kx * cin + c] = inside ? src[c] : ctx->zp;
+            }
+        }
+        dst += 3 * cin;
+    }
+    if (ctx->kp != 9 * cin) *dst = 0;
+}
+
+static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {
+    const tm_qu8_conv_ctx* ctx = (const tm_qu8_conv_ctx*)p;
+    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr, kp = ctx->kp;
+    uint8_t* scratch = ctx->scratch + thread * ctx->thread_scratch;
+    const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
+    const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
+    if (ctx->kern->dot_gemm != NULL) {
+        const size_t kp16 = TM_ROUND_UP(9 * ctx->cin, 16);
+        uint8_t* bytes = scratch;
+        int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(mr * kp16, 16));
+        for (size_t p0 = first; p0 < end; p0 += mr) {
+            const size_t rows_here = TM_MIN(mr, end - p0);
+            for (size_t r = 0; r < rows_here; r++) {
+                const size_t pixel = p0 + r;
+                const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
+                const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
+                sums[r] = tm_qu8_gather_bytes(
+                    ctx->in + b * ctx->h * ctx->w * ctx->cin, ctx->h, ctx->w, ctx->cin,
+                    (ptrdiff_t)(oy * ctx->stride) - (ptrdiff_t)ctx->pad_top,
+                    (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left, (uint8_t)ctx->zp,
+                    kp16, bytes + r * kp16);
+            }
+            for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
+                ctx->kern->dot_gemm(rows_here, TM_MIN(nr, ctx->cout - n0), kp16, bytes, kp16, sums,
+                                    ctx->packed + (n0 / nr) * ctx->panel_bytes,
+                                    ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
+            }
+        }
+        return;
+    }
+    int16_t* rows = (int16_t*)scratch;
+    for (size_t p0 = first; p0 < end; p0 += mr) {
+        const size_t rows_here = TM_MIN(mr, end - p0);
+        for (size_t r = 0; r < rows_here; r++) tm_qu8_gather(ctx, p0 + r, rows + r * kp);
+        for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
+            ctx->kern->gemm(rows_here, TM_MIN(nr, ctx->cout - n0), kp, rows, kp,
+                            ctx->packed + (n0 / nr) * ctx->panel_bytes,
+                            ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
+        }
+    }
+}
+
+void tm_qu8_conv3x3_run(const tm_step* s) {
+    const tm_qu8_kernels* kern = s->qu8;
+    const size_t pixels = s->batch * s->oh * s->ow;
+    tm_qu8_conv_ctx ctx = {kern, s->h, s->w, s->cin, s->cout, s->stride, s->pad_top, s->pad_left,
+                           s->oh, s->ow, pixels, TM_ROUND_UP(9 * s->cin, 2),
+                           (const uint8_t*)s->in, (const uint8_t*)s->packed,
+                           tm_qu8_gemm_packed_size(kern, 9 * s->cin, kern->gemm_nr),
+                           (int16_t)s->quant.input_zero_point, (uint8_t*)s->workspace,
+                           tm_qu8_conv_thread_scratch(kern, s->cin), (uint8_t*)s->out,
+                           {s->quant.output_zero_point, s->quant.min, s->quant.max}};
+    tm_pool_parallelize(s->pool, tm_qu8_conv_task, &ctx,
+                        tm_task_count(pixels, TM_CONV_TILES_PER_TASK * kern->gemm_mr));
+}

@@ -1,0 +1,189 @@
+/* Pointwise (1x1) convolution and fully connected layer, float32 and quantized, as a blocked
+ * GEMM over packed weights, split into (row block, column block) tasks by tm_gemm_partition.
+ *
+ * float32: the igemm ukernel with one tap (its row pointers are the rows of A); a lone last row
+ * goes through the GEMV ukernel. Quantized: each task widens its rows once into its thread's
+ * scratch (int16 for the widening GEMMs; uint8 padded to 16 plus row sums for the dot-product
+ * GEMM), then runs the GEMM ukernel over them for every panel of its column block. */
+#include "internal.h"
+
+#define TM_F32_L2_BUDGET_BYTES (256 * 1024)
+#define TM_QU8_L2_BUDGET_BYTES (128 * 1024)
+
+/* ---- float32 ----------------------------------------------------------------------------- */
+typedef struct {
+    const tm_f32_kernels* kern;
+    size_t k, n;
+    const float* a;
+    const float* packed;
+    float* c;
+    tm_gemm_split split;
+    tm_f32_minmax_params params;
+} tm_f32_pointwise_ctx;
+
+static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
+    (void)thread;
+    const tm_f32_pointwise_ctx* ctx = (const tm_f32_pointwise_ctx*)p;
+    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    size_t m0, m1, p0, p1;
+    tm_gemm_task(&ctx->split, task, &m0, &m1, &p0, &p1);
+    const size_t panel_floats = nr * (ctx->k + 1);
+    /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer) runs through the GEMV
+     * ukernel four panels at a time: as one row of the GEMM tile its two FMA chains would
+     * leave the FMA units three-quarters idle. */
+    const int lone_row = ctx->kern->gemv != NULL && (m1 - m0) % mr == 1;
+    const size_t m_tiles = lone_row ? m1 - 1 : m1;
+    for (size_t p = p0; p < p1 && m0 < m_tiles; p++) {
+        const float* w = ctx->packed + p * panel_floats;
+        const size_t n0 = p * nr;
+        const size_t nc = TM_MIN(nr, ctx->n - n0);
+        for (size_t i = m0; i < m_tiles; i += mr) {
+            const size_t rows = TM_MIN(mr, m_tiles - i);
+            const float* a[TM_MAX_MR];
+            for (size_t r = 0; r < mr; r++) a[r] = ctx->a + (i + TM_MIN(r, rows - 1)) * ctx->k;
+            ctx->kern->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n,
+                             &ctx->params);
+        }
+    }
+    if (lone_row) {
+        const size_t row = m1 - 1;
+        for (size_t p = p0; p < p1; p += 4) {
+            const size_t np = TM_MIN(4, p1 - p);
+            const size_t last = p + np - 1;
+            ctx->kern->gemv(np, TM_MIN(nr, ctx->n - last * nr), ctx->k, ctx->a + row * ctx->k,
+                            ctx->packed + p * panel_floats, panel_floats,
+                            ctx->c + row * ctx->n + p * nr, &ctx->params);
+        }
+    }
+}
+
+size_t tm_f32_pointwise_workspace(const tm_step* s) {
+    (void)s;
+    return 0;
+}
+
+void tm_f32_pointwise_run(const tm_step* s) {
+    const tm_f32_kernels* kern = s->f32;
+    const size_t m = s->batch, k = s->cin, n = s->cout;
+    if (m == 0 || n == 0) return;
+    const size_t mr = kern->gemm_mr, nr = kern->gemm_nr;
+    const size_t mb = TM_MAX(mr, (TM_F32_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
+    tm_f32_pointwise_ctx ctx = {kern, k, n, (const float*)s->in, (const float*)s->packed,
+                                (float*)s->out,
+                                tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
+                                                  (k + 1) * n * sizeof(float),
+                                                  TM_F32_L2_BUDGET_BYTES, tm_pool_threads(s->pool)),
+                                {s->f32_min, s->f32_max}};
+    tm_pool_parallelize(s->pool, tm_f32_pointwise_task, &ctx,
+                        ctx.split.row_blocks * ctx.split.col_blocks);
+}
+
+/* ---- quantized --------------------------------------------------------------------------- */
+typedef struct {
+    const tm_qu8_kernels* kern;
+    size_t k, kp, n;
+    const uint8_t* a;
+    const uint8_t* packed;
+    size_t panel_bytes;
+    uint8_t* scratch;
+    size_t thread_scratch;  /* bytes per thread */
+    uint8_t* c;
+    size_t mb;              /* most rows of a block (the scratch holds that many) */
+    tm_gemm_split split;
+    tm_qu8_requant_params params;
+} tm_qu8_pointwise_ctx;
+
+/* Bytes of one prepared row: int16 (gemm) or uint8 padded to 16 plus its int32 sum (dot_gemm). */
+static size_t tm_qu8_row_bytes(const tm_qu8_kernels* kern, size_t k) {
+    if (kern->dot_gemm != NULL) return TM_ROUND_UP(k, 16) + sizeof(int32_t);
+    return TM_ROUND_UP(k, 2) * sizeof(int16_t);
+}
+
+static size_t tm_qu8_rows_per_block(const tm_qu8_kernels* kern, size_t k) {
+    const size_t mr = kern->gemm_mr;
+    return TM_MAX(mr, (TM_QU8_L2_BUDGET_BYTES / tm_qu8_row_bytes(kern, k)) / mr * mr);
+}
+
+/* Bytes of one thread's scratch, a multiple of 16 so every part stays aligned. */
+static size_t tm_qu8_thread_scratch(const tm_qu8_kernels* kern, size_t k) {
+    return TM_ROUND_UP(tm_qu8_rows_per_block(kern, k) * tm_qu8_row_bytes(kern, k) + 16, 16);
+}
+
+size_t tm_qu8_pointwise_workspace(const tm_step* s) {
+    return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_thread_scratch(s->qu8, s->cin);
+}
+
+/* uint8 rows padded with zeros to kp16 bytes, and their sums (the udot path). */
+static void tm_qu8_prepare_dot_rows(const uint8_t* a, size_t rows, size_t k, size_t kp16,
+                                    uint8_t* dst, int32_t* sums) {
+    for (size_t i = 0; i < rows; i++) {
+        const uint8_t* src = a + i * k;
+        uint8_t* d = dst + i * kp16;
+        int32_t sum = 0;
+        for (size_t kk = 0; kk < k; kk++) {
+            d[kk] = src[kk];
+            sum += src[kk];
+        }
+        for (size_t kk = k; kk < kp16; kk++) d[kk] = 0;
+        sums[i] = sum;
+    }
+}
+
+static void tm_qu8_pointwise_task(void* p, size_t thread, size_t task) {
+    const tm_qu8_pointwise_ctx* ctx = (const tm_qu8_pointwise_ctx*)p;
+    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    size_t m0, m1, p0, p1;
+    tm_gemm_task(&ctx->split, task, &m0, &m1, &p0, &p1);
+    const size_t kp = ctx->kp;
+    uint8_t* scratch = ctx->scratch + thread * ctx->thread_scratch;
+    if (ctx->kern->dot_gemm != NULL) {
+        const size_t kp16 = TM_ROUND_UP(ctx->k, 16);
+        uint8_t* bytes = scratch;
+        int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(ctx->mb * kp16, 16));
+        tm_qu8_prepare_dot_rows(ctx->a + m0 * ctx->k, m1 - m0, ctx->k, kp16, bytes, sums);
+        for (size_t pi = p0; pi < p1; pi++) {
+            const void* w = ctx->packed + pi * ctx->panel_bytes;
+            const size_t n0 = pi * nr, nc = TM_MIN(nr, ctx->n - n0);
+            for (size_t i = m0; i < m1; i += mr) {
+                ctx->kern->dot_gemm(TM_MIN(mr, m1 - i), nc, kp16, bytes + (i - m0) * kp16, kp16,
+                                    sums + (i - m0), w, ctx->c + i * ctx->n + n0, ctx->n,
+                                    &ctx->params);
+            }
+        }
+        return;
+    }
+    int16_t* rows = (int16_t*)scratch;
+    for (size_t i = m0; i < m1; i++) {
+        const uint8_t* src = ctx->a + i * ctx->k;
+        int16_t* dst = rows + (i - m0) * kp;
+        for (size_t kk = 0; kk < ctx->k; kk++) dst[kk] = src[kk];
+        if (kp != ctx->k) dst[ctx->k] = 0;
+    }
+    for (size_t pi = p0; pi < p1; pi++) {
+        const void* w = ctx->packed + pi * ctx->panel_bytes;
+        const size_t n0 = pi * nr, nc = TM_MIN(nr, ctx->n - n0);
+        for (size_t i = m0; i < m1; i += mr) {
+            ctx->kern->gemm(TM_MIN(mr, m1 - i), nc, kp, rows + (i - m0) * kp, kp, w,
+                            ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
+        }
+    }
+}
+
+void tm_qu8_pointwise_run(const tm_step* s) {
+    const tm_qu8_kernels* kern = s->qu8;
+    const size_t m = s->batch, k = s->cin, n = s->cout;
+    if (m == 0 || n == 0) return;
+    const size_t mr = kern->gemm_mr, nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
+    const size_t mb = tm_qu8_rows_per_block(kern, k);
+    /* Row blocks never exceed mb rows (the partition only cuts them finer), so each fits the
+     * thread's scratch. */
+    tm_qu8_pointwise_ctx ctx = {kern, k, kp, n, (const uint8_t*)s->in, (const uint8_t*)s->packed,
+                                tm_qu8_gemm_packed_size(kern, k, nr), (uint8_t*)s->workspace,
+                                tm_qu8_thread_scratch(kern, k), (uint8_t*)s->out, mb,
+                                tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
+                                                  kp * n * sizeof(int16_t), TM_QU8_L2_BUDGET_BYTES,
+                                                  tm_pool_threads(s->pool)),
+                                {s->quant.output_zero_point, s->quant.min, s->quant.max}};
+    tm_pool_parallelize(s->pool, tm_qu8_pointwise_task, &ctx,
+                        ctx.split.row_blocks * ctx.split.col_blocks);
+}
