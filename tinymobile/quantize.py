@@ -27,7 +27,6 @@ from .network import GlobalPool, LayerQuant, Network
 from .preprocess import image_files
 from .validate import check_network
 
-#: Channel axis of each layer's weights (the output channels).
 #: The output-channel axis of each weighted layer kind's weights.
 _CHANNEL_AXIS = {"conv3x3": 3, "depthwise3x3": 2, "pointwise": 1, "fully_connected": 1}
 _ACTIVATION = {"relu6": "RELU6", "relu": "RELU"}
