@@ -1,4 +1,4 @@
-"""The ``tinymobile`` command line: predict, convert, download, summary, eval.
+"""The ``tinymobile`` command line: predict, convert, download, summary, eval, train.
 
 Every command has ``--help``. Errors print one line on stderr (``tinymobile: error: ...``) and
 exit non-zero; ``--debug`` shows the traceback instead.
@@ -16,7 +16,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .errors import TinyMobileError
-from .preprocess import image_files
+from .preprocess import IMAGE_EXTENSIONS, image_files
 
 #: Images preprocessed and run per forward call by predict / eval.
 BATCH = 16
@@ -281,9 +281,110 @@ def cmd_eval(args) -> int:
     if not os.path.isdir(args.dir):
         raise CLIError(f"{args.dir}: not a directory")
     model = load_model(args.model, args.threads, progress=not args.quiet)
+    if _is_folder_layout(args.dir, args.labels):
+        return cmd_eval_folders(args, model)
     top1, top5, n = evaluate(model, args.dir, args.labels, progress=not args.quiet)
     print(f"top-1 {top1:.3f}  top-5 {top5:.3f}  ({n} images)")
     return 0
+
+
+# ---- train / folder-per-class eval (issue #13) --------------------------------------------------
+
+def cmd_train(args) -> int:
+    import warnings
+    from .training import class_folders, train
+    if args.validate is not None and not 0 < args.validate < 1:
+        raise CLIError(f"--validate takes a fraction between 0 and 1, got {args.validate:g}")
+    dst = args.output
+    if os.path.isdir(dst):
+        raise CLIError(f"{dst}: is a directory")
+    if os.path.exists(dst) and not args.force:
+        raise CLIError(f"{dst}: exists; not overwritten (--force to replace it)")
+    paths, labels = class_folders(args.dir, IMAGE_EXTENSIONS)
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    if args.add and model.training_state is None:
+        raise CLIError(f"{args.model}: has no training state to --add to (train a model with "
+                       "tinymobile train first)")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        new, report = train(model, paths, labels, method=args.method, keep_classes=args.keep_classes,
+                            add=args.add, augment=args.augment,
+                            keep_embeddings=not args.no_embeddings, validate=args.validate,
+                            scale=args.scale, l2=args.l2, progress=not args.quiet)
+    for w in caught:
+        print(f"tinymobile: warning: {w.message}", file=sys.stderr)
+    new.save(dst, overwrite=True)
+    print(f"wrote {dst}: {report.summary()}")
+    return 0
+
+
+def evaluate_folders(model, directory: str, progress: bool = False, **run_options):
+    """Top-1 / top-5 of ``model`` on a folder-per-class layout (``directory/<class>/<images>``,
+    class folder names = the model's class names). Returns (top1, top5, images, classes,
+    confusion (classes, classes + 1) int: rows the true class, columns the predicted class among
+    the folders' classes and a last column for any other class, unreadable [(path, reason)])."""
+    from .training import class_folders
+    if model.num_classes == 0:
+        raise CLIError("this model is a feature extractor (no classifier): nothing to evaluate")
+    paths, labels = class_folders(directory, IMAGE_EXTENSIONS)
+    names = list(dict.fromkeys(labels))
+    model_labels = model.labels
+    index = {}
+    for name in names:
+        if name not in model_labels:
+            raise CLIError(f"{os.path.join(directory, name)}: class {name!r} is not one of the "
+                           f"model's {model.num_classes} classes")
+        index[name] = model_labels.index(name)
+    column = {index[n]: j for j, n in enumerate(names)}
+    confusion = np.zeros((len(names), len(names) + 1), np.int64)
+    top1 = top5 = n = 0
+    unreadable = []
+    truth = dict(zip(paths, labels))
+    for path, logits, err in run_images(model, paths, progress, "eval", **run_options):
+        if err is not None:
+            unreadable.append((path, err))
+            continue
+        want = index[truth[path]]
+        order = np.argsort(-np.asarray(logits), kind="stable")[:5]
+        top1 += int(order[0] == want)
+        top5 += int(want in order)
+        confusion[names.index(truth[path]), column.get(int(order[0]), len(names))] += 1
+        n += 1
+    if n == 0:
+        raise CLIError(f"{directory}: no readable images")
+    return top1 / n, top5 / n, n, names, confusion, unreadable
+
+
+def format_confusion(names: List[str], confusion: np.ndarray) -> str:
+    """The confusion table: one row per true class (its count and recall), one column per
+    predicted class (abbreviated names as headers) and "other"."""
+    width = max(5, max(len(n) for n in names))
+    cols = [f"[{j}]" for j in range(len(names))] + ["other"]
+    cw = max(5, max(len(str(int(v))) for v in confusion.ravel()) + 1)
+    corner = "true \\ predicted"
+    lines = [f"{corner:<{width + 4}} " + " ".join(f"{c:>{cw}}" for c in cols) + "  recall"]
+    for j, (name, row) in enumerate(zip(names, confusion)):
+        total = int(row.sum())
+        recall = f"{row[j] / total:.3f}" if total else "-"
+        lines.append(f"[{j}] {name:<{width}} " + " ".join(f"{int(v):>{cw}}" for v in row)
+                     + f"  {recall:>6}")
+    return "\n".join(lines)
+
+
+def cmd_eval_folders(args, model) -> int:
+    top1, top5, n, names, confusion, unreadable = evaluate_folders(
+        model, args.dir, progress=not args.quiet)
+    for path, reason in unreadable:
+        print(f"tinymobile: warning: skipped: {reason}", file=sys.stderr)
+    print(f"top-1 {top1:.3f}  top-5 {top5:.3f}  ({n} images, {len(names)} classes"
+          + (f", {len(unreadable)} unreadable skipped" if unreadable else "") + ")")
+    print(format_confusion(names, confusion))
+    return 0
+
+
+def _is_folder_layout(directory: str, labels: Optional[str]) -> bool:
+    """True when eval should read DIR as a folder per class: no --labels, no DIR/LABELS.tsv."""
+    return labels is None and not os.path.exists(os.path.join(directory, "LABELS.tsv"))
 
 
 def cmd_quantize(args) -> int:
@@ -389,6 +490,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.set_defaults(func=cmd_eval)
 
+    add_train_parser(sub, common, model_help)
+
     p = sub.add_parser("quantize", parents=[common], help="post-training int8 quantization",
                        description="Quantize a float model to int8 (per-channel weights, "
                                    "activation ranges from calibration images) for the integer "
@@ -409,6 +512,42 @@ def build_parser() -> argparse.ArgumentParser:
     add_arguments(p)
     p.set_defaults(func=cmd_bench)
     return parser
+
+
+def add_train_parser(sub, common, model_help: str) -> None:
+    from .augment import AUGMENTATIONS
+    from .heads import DEFAULT_SCALE
+    p = sub.add_parser("train", parents=[common], help="train a classifier on your own classes",
+                       description="Train a new classifier head on a folder with one subfolder per "
+                                   "class (the folder name is the class name, images inside), on "
+                                   "the base model's pooled features; writes an ordinary model "
+                                   "file (see docs/TRAINING.md).")
+    p.add_argument("dir", metavar="DIR", help="folder of class folders: DIR/<class>/<images>")
+    p.add_argument("--model", "-m", help=model_help)
+    p.add_argument("-o", "--output", required=True, metavar="OUT.npz", help="the trained model")
+    p.add_argument("--method", choices=("logistic", "imprint"),
+                   help="logistic regression (default; L2 by cross-validation) or weight "
+                        "imprinting; with --add: the method the model was trained with")
+    p.add_argument("--validate", type=float, metavar="FRACTION",
+                   help="hold out this fraction of each class (e.g. 0.2) and print its top-1; "
+                        "the model is trained on the rest")
+    p.add_argument("--add", action="store_true",
+                   help="add DIR's images and classes to a model trained by tinymobile train "
+                        "(from the training state in its file, without the old images)")
+    p.add_argument("--keep-classes", action="store_true",
+                   help="keep the base model's own classes in front of the new ones")
+    p.add_argument("--no-embeddings", action="store_true",
+                   help="do not store the training embeddings in the file (smaller; a later "
+                        "--add can then only use --method imprint)")
+    p.add_argument("--augment", choices=AUGMENTATIONS, default="none",
+                   help="extra training views per image: flip (mirror), crops (mirror, four "
+                        "corner crops and their mirrors); default none")
+    p.add_argument("--l2", type=float, help="logistic regression's L2 (default: cross-validated)")
+    p.add_argument("--scale", type=float, default=DEFAULT_SCALE,
+                   help=f"imprinting's cosine-logit scale ({DEFAULT_SCALE:g})")
+    p.add_argument("--force", action="store_true", help="replace OUT.npz if it exists")
+    p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    p.set_defaults(func=cmd_train)
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -15,7 +15,7 @@ network input is encoded and the output decoded (:class:`FloatCodec`, :class:`Qu
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -279,6 +279,53 @@ class Model:
         feats, batched = self._run_images(img, self.network.pool_index)
         return feats if batched else feats[0]
 
+    # ---- training a new classifier (tinymobile.training) ------------------------------------
+    #: The model file this model was read from (its training state is read from it on demand).
+    source_path: Optional[str] = None
+    _training_state = None
+
+    @property
+    def training_state(self):
+        """The :class:`~tinymobile.heads.TrainingState` of a classifier trained by tinymobile
+        (what ``train_classifier(..., add=True)`` adds to), or None."""
+        if self._training_state is None and self.source_path is not None:
+            from .training import read_state
+            self._training_state = read_state(self.source_path, self.network)
+            self.source_path = None
+        return self._training_state
+
+    @training_state.setter
+    def training_state(self, state) -> None:
+        self._training_state, self.source_path = state, None
+
+    def train_classifier(self, images: Any, labels: Sequence[str], method: Optional[str] = None,
+                         keep_classes: bool = False, **options) -> "Model":
+        """A new model: this one's features followed by a classifier trained on ``images``
+        (anything ``predict`` takes, a list or an (N, H, W, 3) array) with ``labels`` (one class
+        name per image). See docs/TRAINING.md.
+
+        method: "logistic" (default; multinomial logistic regression, L2 chosen by
+        cross-validation) or "imprint" (weight imprinting); with ``add=True`` the default is the
+        method the model was trained with. keep_classes: keep this model's own classes in front
+        of the new ones. Options: ``add`` (add images / classes to this trained model's classes,
+        from its training state, without the old images), ``augment`` ("none", "flip", "crops"),
+        ``keep_embeddings`` (True: store the training embeddings, so a later ``add`` can refit
+        logistic regression), ``validate`` (fraction held out per class; the accuracy is in
+        ``result.training_report``), ``scale`` (imprinting's cosine scale), ``l2`` (fixed L2
+        instead of cross-validation), ``progress`` (a progress bar on stderr).
+
+        Unreadable images are skipped with a warning (listed in ``training_report.skipped``). A
+        quantized model gets a quantized head and stays on the integer kernels."""
+        from .training import train
+        model, _ = train(self, images, labels, method=method, keep_classes=keep_classes, **options)
+        return model
+
+    def save(self, path: "os.PathLike[str] | str", overwrite: bool = False) -> None:
+        """Write this model (and its training state, if any) as a tinymobile ``.npz``; an
+        existing file is refused unless ``overwrite=True``."""
+        from .training import save_model
+        save_model(self, path, overwrite)
+
 
 #: The same class: quantized networks run on it too (kept for code that names it).
 QuantizedModel = Model
@@ -289,7 +336,9 @@ def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
     """Load a tinymobile ``.npz`` model (float or quantized). ``threads``: default
     TINYMOBILE_NUM_THREADS or all usable cores; ``isa``: force a kernel path ("scalar", "avx2",
     "avx512", "neon"), default the best one."""
-    return Model(model_format.load(path), threads=threads, isa=isa)
+    model = Model(model_format.load(path), threads=threads, isa=isa)
+    model.source_path = os.fspath(path)
+    return model
 
 
 def build(alpha: float = 1.0, resolution: "int | Tuple[int, int]" = 224, num_classes: int = 1000,
