@@ -9,7 +9,9 @@ the test set, averaged over many random episodes.
 Features: the 1.0_224 uint8 embedding extractor (../shared/models), computed once per view
 (original, mirror, corner crops and their mirrors) and cached in --cache. Augmentation adds the
 training photos' extra views to the training set (test photos: the original view only).
-Categories with fewer than K + 1 photos are left out of that K (said in the output).
+Categories with fewer than K + 1 photos are left out of that K (said in the output). "int head":
+the same heads quantized as ``tinymobile train`` quantizes them for this uint8 base, evaluated
+with the integer kernels' fixed-point arithmetic (what the saved model answers).
 """
 from __future__ import annotations
 
@@ -91,11 +93,25 @@ def features(paths: List[str], augment: str, cache: Path) -> np.ndarray:
     return feats
 
 
+def integer_top1(head, pool_q, x_train: np.ndarray, x_test: np.ndarray) -> np.ndarray:
+    """Top-1 of the deployed integer head (uint8, quantized as tinymobile train does) on test
+    features, by the fixed-point arithmetic of the integer kernels."""
+    from tinymobile import heads
+    from tinymobile.fixedpoint import Requant, requantize
+    scale, zp = pool_q
+    q = lambda x: np.clip(np.round(x / np.float32(scale)) + zp, 0, 255)
+    qh = heads.quantize_head(head.w, head.b, scale, zp, "uint8", q(x_train))
+    acc = (q(x_test).astype(np.int64) - zp) @ (qh.w.astype(np.int64) - qh.weight_zero_point) + qh.b
+    rq = Requant(zp, qh.weight_zero_point, qh.multiplier, qh.shift, qh.output_zero_point, (0, 255), "uint8")
+    return requantize(acc, rq).astype(np.int64).argmax(axis=1)
+
+
 def episode_accuracy(feats: np.ndarray, cats: np.ndarray, k: int, episodes: int,
-                     methods: List[str]) -> dict:
+                     methods: List[str], pool_q=None) -> dict:
     from tinymobile import heads
     names = [c for c in dict.fromkeys(cats) if (cats == c).sum() >= k + 1]
     res = {m: [] for m in methods}
+    res_int = {m: [] for m in methods}
     fit_s = {m: [] for m in methods}
     l2s = []
     for e in range(episodes):
@@ -118,15 +134,40 @@ def episode_accuracy(feats: np.ndarray, cats: np.ndarray, k: int, episodes: int,
                 l2s.append(head.l2)
             pred = (xt @ head.w + head.b).argmax(axis=1)
             res[m].append(float((pred == yt).mean()))
+            if pool_q is not None:
+                res_int[m].append(float((integer_top1(head, pool_q, x, xt) == yt).mean()))
     out = {"categories": names, "test_per_episode": len(test), "episodes": episodes}
     for m in methods:
         a = np.array(res[m])
         out[m] = {"top1": float(a.mean()), "stderr": float(a.std(ddof=1) / np.sqrt(len(a))) if len(a) > 1 else 0.0,
                   "fit_ms_median": 1000 * float(np.median(fit_s[m]))}
+        if res_int[m]:
+            out[m]["top1_integer_head"] = float(np.mean(res_int[m]))
     if l2s:
         vals, counts = np.unique(l2s, return_counts=True)
         out["logistic"]["l2_chosen"] = {f"{v:g}": int(n) for v, n in zip(vals, counts)}
     return out
+
+
+def export(root: Path, task: str, k: int) -> int:
+    """One episode as folders: K photos per category under train/, the rest under test/."""
+    data = dataset(task)
+    rng = np.random.default_rng(0)
+    for cat in dict.fromkeys(c for _, c in data):
+        paths = [p for p, c in data if c == cat]
+        if len(paths) < k + 1:
+            continue
+        order = rng.permutation(len(paths))
+        name = cat.replace("/", "-")
+        for split, idx in (("train", order[:k]), ("test", order[k:])):
+            folder = root / split / name
+            folder.mkdir(parents=True, exist_ok=True)
+            for i in idx:
+                link = folder / os.path.basename(paths[i])
+                if not link.exists():
+                    link.symlink_to(os.path.abspath(paths[i]))
+    print(f"wrote {root}/train and {root}/test ({task}, K={k})")
+    return 0
 
 
 def main(argv=None) -> int:
@@ -138,7 +179,16 @@ def main(argv=None) -> int:
     ap.add_argument("--methods", nargs="+", default=["imprint", "logistic"])
     ap.add_argument("--cache", type=Path, default=Path(os.environ.get("TMPDIR", "/tmp")) / "tinymobile-fewshot")
     ap.add_argument("--json", type=Path, help="write the results here")
+    ap.add_argument("--export", type=Path, metavar="DIR",
+                    help="write one episode (--task's first, K's first, seed 0) as DIR/train/<category>/ "
+                         "and DIR/test/<category>/ (symbolic links) for tinymobile train / eval, and stop")
     args = ap.parse_args(argv)
+    if args.export:
+        return export(args.export, args.task[0], args.k[0])
+    from tinymobile.cli import load_model
+    net = load_model(str(EXTRACTOR)).network
+    pq = net.layers[net.pool_index].quant
+    pool_q = (float(pq.output_scale), int(pq.output_zero_point))
     results = {}
     for task, aug in [(t, a) for t in args.task for a in args.augment]:
         data = dataset(task)
@@ -146,9 +196,10 @@ def main(argv=None) -> int:
         cats = np.array([c for _, c in data])
         feats = features(paths, aug, args.cache)
         for k in args.k:
-            r = episode_accuracy(feats, cats, k, args.episodes, args.methods)
+            r = episode_accuracy(feats, cats, k, args.episodes, args.methods, pool_q)
             results[f"{task}/{aug}/K={k}"] = r
-            line = "  ".join(f"{m} {r[m]['top1']:.3f}±{r[m]['stderr']:.3f} (fit {r[m]['fit_ms_median']:.1f} ms)"
+            line = "  ".join(f"{m} {r[m]['top1']:.3f}±{r[m]['stderr']:.3f} (int head "
+                             f"{r[m]['top1_integer_head']:.3f}, fit {r[m]['fit_ms_median']:.1f} ms)"
                              for m in args.methods)
             print(f"{task:<7} augment={aug:<5} K={k:<2} {len(r['categories'])} categories, "
                   f"{r['test_per_episode']} test photos/episode, {r['episodes']} episodes: {line}"
