@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test kernel-check ccheck test-sanitize test-sdist bench bench-int8 clean
+.PHONY: install test kernel-check ccheck test-sanitize test-sdist bench bench-int8 pi-model clean
 
 install: $(VENV)/.installed
 
@@ -66,6 +66,13 @@ bench-int8: install $(VENV)/.bench-deps
 $(VENV)/.bench-deps: setup.py
 	$(PY) -m pip install -e '.[bench]'
 	touch $@
+
+# Modelled Raspberry Pi speed (a model: llvm-mca on the compiled ARM inner loops, no memory
+# stalls): per-loop cycles and share of the FMA peak on the cortex-a53 / cortex-a72 models, and
+# per-layer MobileNet v1 times for a Pi 3 / 4 / 5 -> benchmarks/results/pi-model.{json,md}.
+pi-model: install
+	@sh tests/arm/install_deps.sh
+	$(PY) -m benchmarks.pi_model
 
 clean:
 	rm -rf build dist *.egg-info tinymobile/_native*.so
