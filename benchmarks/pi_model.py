@@ -77,13 +77,8 @@ KERNELS = [
            "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", "gemm", "in-order", (8, 8)),
     Kernel("aarch64", "f32-dwconv/tm_f32_dwconv3x3_row__neon.c",
            "tm_f32_dwconv3x3_row__neon", "dwconv", helpers=DW_HELPERS),
-    # names before the operator-layer rename (issue #11)
-    Kernel("aarch64", "f32-igemm/tm_f32_igemm_8x8__neon64.c",
-           "tm_f32_igemm_8x8__neon64", "gemm", "out-of-order", (8, 8)),
-    Kernel("armv7", "f32-igemm/tm_f32_igemm_4x8__neon.c",
-           "tm_f32_igemm_4x8__neon", "gemm", "any", (4, 8)),
-    Kernel("armv7", "f32-igemm/tm_f32_igemm_4x8__neonfma.c",
-           "tm_f32_igemm_4x8__neonfma", "gemm", "any", (4, 8)),
+    Kernel("armv7", "f32-igemm/tm_f32_igemm_4x12__neonfma.c",
+           "tm_f32_igemm_4x12__neonfma", "gemm", "any", (4, 12)),
     Kernel("armv7", "f32-dwconv/tm_f32_dwconv3x3_row__neon.c",
            "tm_f32_dwconv3x3_row__neon", "dwconv", helpers=DW_HELPERS),
 ]

@@ -6,18 +6,19 @@
 
 static const tm_f32_kernels tm_scalar_table = {
     "scalar", 4, 4, tm_f32_igemm_4x4__scalar,
-    tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL,
+    tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL, "tm_f32_igemm_4x4__scalar",
 };
 
 #ifdef TM_ARCH_X86
 static const tm_f32_kernels tm_avx2_table = {
     "avx2", 6, 16, tm_f32_igemm_6x16__avx2,
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
+    "tm_f32_igemm_6x16__avx2",
 };
 
 static const tm_f32_kernels tm_avx512_table = {
     "avx512", 8, 32, tm_f32_igemm_8x32__avx512,
-    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, NULL,
+    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, NULL, "tm_f32_igemm_8x32__avx512",
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -34,13 +35,22 @@ static int tm_cpu_has_avx512f(void) {
 #ifdef TM_ARCH_NEON
 static const tm_f32_kernels tm_neon_table = {
 #if defined(__aarch64__)
+    /* out-of-order cores (Cortex-A72/A76: Pi 4, Pi 5) */
     "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma,
-    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL, "tm_f32_igemm_8x8__aarch64_neonfma",
 #else
-    "neon", 4, 8, tm_f32_igemm_4x8__neonfma,
-    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
+    "neon", 4, 12, tm_f32_igemm_4x12__neonfma,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL, "tm_f32_igemm_4x12__neonfma",
 #endif
 };
+#if defined(__aarch64__)
+/* In-order cores (Cortex-A53/A55: Pi 3, Zero 2 W): the GEMM scheduled for them (tm_arm_core). */
+static const tm_f32_kernels tm_neon_in_order_table = {
+    "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53,
+    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
+    "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53",
+};
+#endif
 #endif
 
 const tm_f32_kernels* tm_f32_kernels_for(int isa) {
@@ -54,8 +64,14 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
             return tm_cpu_has_avx512f() ? &tm_avx512_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
-        case TM_ISA_NEON:
-            return &tm_neon_table; /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
+        case TM_ISA_NEON: { /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
+            const int core = tm_arm_core();
+            if (core < 0) return NULL;
+#if defined(__aarch64__)
+            if (core == TM_CORE_IN_ORDER) return &tm_neon_in_order_table;
+#endif
+            return &tm_neon_table;
+        }
 #endif
         default:
             return NULL;
@@ -124,6 +140,7 @@ const char* tm_isa_name(int isa) {
 }
 
 int tm_default_isa(void) {
+    if (tm_arm_core() < 0) return -1; /* an invalid TINYMOBILE_CORE: refused, not ignored */
     const char* forced = getenv("TINYMOBILE_ISA");
     if (forced != NULL && forced[0] != '\0') {
         for (int isa = 0; isa < TM_ISA_COUNT; isa++)

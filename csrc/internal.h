@@ -98,12 +98,15 @@ void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, 
 #endif
 
 #ifdef TM_ARCH_NEON
-void tm_f32_igemm_4x8__neonfma(size_t, size_t, size_t, size_t, const float**, const float*,
-                               float*, size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_4x12__neonfma(size_t, size_t, size_t, size_t, const float**, const float*,
+                                float*, size_t, const tm_f32_minmax_params*);
 #if defined(__aarch64__)
 void tm_f32_igemm_8x8__aarch64_neonfma(size_t, size_t, size_t, size_t, const float**,
                                        const float*, float*, size_t,
                                        const tm_f32_minmax_params*);
+void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t, size_t, size_t, size_t, const float**,
+                                                  const float*, float*, size_t,
+                                                  const tm_f32_minmax_params*);
 #endif
 void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);

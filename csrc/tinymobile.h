@@ -62,13 +62,31 @@ typedef struct {
     tm_f32_dwconv3x3_row_fn dwconv3x3_row;
     tm_f32_avgpool_fn avgpool;
     tm_f32_gemv_ukernel_fn gemv;  /* NULL: single rows go through igemm */
+    const char* igemm_name;       /* the igemm ukernel's function name (which one ran) */
 } tm_f32_kernels;
 
-/* The table of `isa`, or NULL when this build or this CPU cannot run it. */
+/* The table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64 the NEON
+ * table's GEMM is scheduled for the kind of core tm_arm_core() says (an invalid TINYMOBILE_CORE:
+ * NULL). */
 const tm_f32_kernels* tm_f32_kernels_for(int isa);
 /* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|avx512|neon names another one it runs
- * (an unknown or unsupported name returns -1). */
+ * (an unknown or unsupported name returns -1; so does an invalid TINYMOBILE_CORE). */
 int tm_default_isa(void);
+
+/* ARM cores (csrc/arm_cores.c): in-order (Cortex-A53/A55: Pi 3, Zero 2 W) or out-of-order
+ * (Cortex-A72/A76: Pi 4, Pi 5). */
+enum { TM_CORE_UNKNOWN = -2, TM_CORE_OUT_OF_ORDER = 0, TM_CORE_IN_ORDER = 1 };
+/* The kind of core the float GEMM is scheduled for in this process: TINYMOBILE_CORE=a53|a55|
+ * in-order or a72|a76|out-of-order when set (any other value: -1), else on aarch64 from the CPU
+ * part of every processor in /proc/cpuinfo the process may run on (in-order if any of them is:
+ * big.LITTLE threads migrate, and the in-order schedule costs the big cores nothing on the
+ * llvm-mca model), out-of-order when none says. Builds without core variants (x86, ARMv7):
+ * TM_CORE_OUT_OF_ORDER for any valid or unset TINYMOBILE_CORE. */
+int tm_arm_core(void);
+/* In-order if any processor listed in the cpuinfo file `path` (restricted to the ones this
+ * process may run on when use_affinity) is an in-order ARM core, out-of-order if all listed are
+ * other cores, TM_CORE_UNKNOWN if none gives a CPU part (or the file cannot be read). */
+int tm_arm_core_from_cpuinfo(const char* path, int use_affinity);
 /* The name of ISA `isa` ("scalar", "avx2", ...: what TINYMOBILE_ISA and the Python API take), or
  * NULL outside [0, TM_ISA_COUNT). */
 const char* tm_isa_name(int isa);

@@ -1,6 +1,8 @@
 """The compiled C kernels: ISA selection, thread pools and pointer helpers.
 
-``TINYMOBILE_ISA=scalar|avx2|avx512|neon`` forces the default ISA (tests run every ISA explicitly).
+``TINYMOBILE_ISA=scalar|avx2|avx512|neon`` forces the default ISA (tests run every ISA explicitly);
+``TINYMOBILE_CORE=a53|a55|in-order|a72|a76|out-of-order`` the ARM core the aarch64 float GEMM is
+scheduled for (by default read from /proc/cpuinfo; see :func:`arm_core`).
 """
 from __future__ import annotations
 
@@ -21,8 +23,32 @@ def available_isas() -> List[str]:
     return [name for i, name in enumerate(ISA_NAMES) if lib.tm_f32_kernels_for(i) != ffi.NULL]
 
 
+CORE_VALUES = ("a53", "a55", "cortex-a53", "cortex-a55", "in-order",
+               "a72", "a76", "cortex-a72", "cortex-a76", "out-of-order")
+
+
+def arm_core() -> str:
+    """``"in-order"`` or ``"out-of-order"``: the kind of ARM core the aarch64 float GEMM is
+    scheduled for in this process (Cortex-A53/A55: Pi 3, Zero 2 W; Cortex-A72/A76: Pi 4, Pi 5).
+    TINYMOBILE_CORE forces it; otherwise, on aarch64, the CPU parts in /proc/cpuinfo of the cores
+    this process may run on decide (in-order if any is). Elsewhere there is one schedule and the
+    answer is ``"out-of-order"``."""
+    core = lib.tm_arm_core()
+    if core < 0:
+        raise TinyMobileError(f"TINYMOBILE_CORE={os.environ.get('TINYMOBILE_CORE')!r} is not one "
+                              f"of {', '.join(CORE_VALUES)}")
+    return "in-order" if core == lib.TM_CORE_IN_ORDER else "out-of-order"
+
+
+def gemm_kernel(isa: Optional[str] = None) -> str:
+    """The name of the float GEMM ukernel the table of ``isa`` (default: :func:`default_isa`) uses,
+    e.g. ``tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53``."""
+    return ffi.string(kernel_table(isa).igemm_name).decode()
+
+
 def default_isa() -> str:
     """The ISA a model uses unless told otherwise: the best available one, or TINYMOBILE_ISA."""
+    arm_core()  # an invalid TINYMOBILE_CORE is refused with its own message
     isa = lib.tm_default_isa()
     if isa < 0:
         raise TinyMobileError(f"TINYMOBILE_ISA={os.environ.get('TINYMOBILE_ISA')!r} is not one of "
@@ -34,6 +60,7 @@ def kernel_table(isa: Optional[str] = None, lookup=None):
     """The C kernel table of ``isa`` (default: :func:`default_isa`): ``tm_f32_kernels*``, or what
     ``lookup`` (another ``tm_*_kernels_for``) returns."""
     name = default_isa() if isa is None else isa
+    arm_core()
     if name not in ISA_NAMES:
         raise TinyMobileError(f"unknown ISA {name!r}; expected one of {ISA_NAMES}")
     table = (lookup or lib.tm_f32_kernels_for)(ISA_NAMES.index(name))

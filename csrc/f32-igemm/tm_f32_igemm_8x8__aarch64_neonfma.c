@@ -3,56 +3,97 @@
 #if defined(TM_ARCH_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 
-/* 8x8 indirect-GEMM tile for aarch64 NEON (32 vector registers: 16 accumulators). For each tap it
- * reads the eight rows four channels at a time and multiplies by lanes (vfmaq_laneq_f32, aarch64
- * only), then finishes the tap's leftover channels one at a time. */
+/* 8x8 indirect-GEMM tile for aarch64 NEON, scheduled for out-of-order cores (Cortex-A72/A76:
+ * Pi 4, Pi 5). 16 accumulators + 8 rows + 2 weight vectors = 26 of the 32 vector registers. The
+ * accumulators are named variables, not an array: GCC -O2 keeps an array of vectors in memory
+ * and reloads/stores it around every FMLA. For each tap it reads the eight rows four channels at
+ * a time and multiplies by lanes (vfmaq_laneq_f32, aarch64 only); the out-of-order core finds
+ * the parallelism, so the order is plain. Leftover channels go one at a time. */
+#define TM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* Stores nc <= 8 floats of one row from two vectors. */
+static inline void tm_store_row8(float* c, size_t nc, float32x4_t lo, float32x4_t hi) {
+    if (nc == 8) {
+        vst1q_f32(c, lo);
+        vst1q_f32(c + 4, hi);
+        return;
+    }
+    if (nc & 4) {
+        vst1q_f32(c, lo);
+        lo = hi;
+        c += 4;
+    }
+    float32x2_t h = vget_low_f32(lo);
+    if (nc & 2) {
+        vst1_f32(c, h);
+        h = vget_high_f32(lo);
+        c += 2;
+    }
+    if (nc & 1) vst1_lane_f32(c, h, 0);
+}
+
 void tm_f32_igemm_8x8__aarch64_neonfma(size_t mr, size_t nc, size_t kc, size_t ks,
                                        const float** a, const float* w, float* c,
                                        size_t c_stride, const tm_f32_minmax_params* params) {
-    float* cr[8];
-    cr[0] = c;
-    for (size_t i = 1; i < 8; i++) cr[i] = i < mr ? cr[i - 1] + c_stride : cr[i - 1];
-    float32x4_t lo_acc[8], hi_acc[8];
-    const float32x4_t bias_lo = vld1q_f32(w), bias_hi = vld1q_f32(w + 4);
-    for (size_t i = 0; i < 8; i++) { lo_acc[i] = bias_lo; hi_acc[i] = bias_hi; }
+    float* c0 = c;
+    float* c1 = mr > 1 ? c0 + c_stride : c0;
+    float* c2 = mr > 2 ? c1 + c_stride : c1;
+    float* c3 = mr > 3 ? c2 + c_stride : c2;
+    float* c4 = mr > 4 ? c3 + c_stride : c3;
+    float* c5 = mr > 5 ? c4 + c_stride : c4;
+    float* c6 = mr > 6 ? c5 + c_stride : c5;
+    float* c7 = mr > 7 ? c6 + c_stride : c6;
+#define TM_INIT(i) float32x4_t lo##i = vld1q_f32(w), hi##i = vld1q_f32(w + 4);
+    TM_ROWS(TM_INIT)
+#undef TM_INIT
     w += 8;
     for (size_t t = 0; t < ks; t++, a += 8) {
-        size_t k = 0;
-        for (; k + 4 <= kc; k += 4) {
-            float32x4_t x[8];
-            for (size_t i = 0; i < 8; i++) x[i] = vld1q_f32(a[i] + k);
-#define TM_LANE(l)                                                                 \
-            {                                                                      \
-                const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);        \
-                w += 8;                                                            \
-                for (size_t i = 0; i < 8; i++) {                                   \
-                    lo_acc[i] = vfmaq_laneq_f32(lo_acc[i], b0, x[i], l);           \
-                    hi_acc[i] = vfmaq_laneq_f32(hi_acc[i], b1, x[i], l);           \
-                }                                                                  \
+#define TM_PTR(i) const float* a##i = a[i];
+        TM_ROWS(TM_PTR)
+#undef TM_PTR
+        size_t k = kc;
+        for (; k >= 4; k -= 4) {
+#define TM_LOAD(i) const float32x4_t x##i = vld1q_f32(a##i); a##i += 4;
+            TM_ROWS(TM_LOAD)
+#undef TM_LOAD
+#define TM_FMA(i, l)                                   \
+            lo##i = vfmaq_laneq_f32(lo##i, b0, x##i, l); \
+            hi##i = vfmaq_laneq_f32(hi##i, b1, x##i, l);
+#define TM_LANE(l)                                                           \
+            {                                                                \
+                const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);  \
+                w += 8;                                                      \
+                TM_FMA(0, l) TM_FMA(1, l) TM_FMA(2, l) TM_FMA(3, l)          \
+                TM_FMA(4, l) TM_FMA(5, l) TM_FMA(6, l) TM_FMA(7, l)          \
             }
             TM_LANE(0) TM_LANE(1) TM_LANE(2) TM_LANE(3)
 #undef TM_LANE
+#undef TM_FMA
         }
-        for (; k < kc; k++) {
+        for (; k > 0; k--) {
             const float32x4_t b0 = vld1q_f32(w), b1 = vld1q_f32(w + 4);
             w += 8;
-            for (size_t i = 0; i < 8; i++) {
-                const float32x4_t xi = vld1q_dup_f32(a[i] + k);
-                lo_acc[i] = vfmaq_f32(lo_acc[i], xi, b0);
-                hi_acc[i] = vfmaq_f32(hi_acc[i], xi, b1);
+#define TM_ONE(i)                                       \
+            {                                           \
+                const float32x4_t xi = vld1q_dup_f32(a##i); \
+                a##i++;                                 \
+                lo##i = vfmaq_f32(lo##i, xi, b0);       \
+                hi##i = vfmaq_f32(hi##i, xi, b1);       \
             }
+            TM_ROWS(TM_ONE)
+#undef TM_ONE
         }
     }
-    const float32x4_t lo = vdupq_n_f32(params->min), hi = vdupq_n_f32(params->max);
-    for (size_t i = 8; i-- > 0;) {
-        float32x4_t v0 = vminq_f32(vmaxq_f32(lo_acc[i], lo), hi);
-        float32x4_t v1 = vminq_f32(vmaxq_f32(hi_acc[i], lo), hi);
-        float* ci = cr[i];
-        if (nc == 8) { vst1q_f32(ci, v0); vst1q_f32(ci + 4, v1); continue; }
-        if (nc & 4) { vst1q_f32(ci, v0); v0 = v1; ci += 4; }
-        float32x2_t h = vget_low_f32(v0);
-        if (nc & 2) { vst1_f32(ci, h); h = vget_high_f32(v0); ci += 2; }
-        if (nc & 1) vst1_lane_f32(ci, h, 0);
-    }
+    const float32x4_t vmin = vdupq_n_f32(params->min), vmax = vdupq_n_f32(params->max);
+#define TM_CLAMP(i)                                   \
+    lo##i = vminq_f32(vmaxq_f32(lo##i, vmin), vmax);  \
+    hi##i = vminq_f32(vmaxq_f32(hi##i, vmin), vmax);
+    TM_ROWS(TM_CLAMP)
+#undef TM_CLAMP
+    /* Rows past mr alias the last valid row: store from the highest row down, so the valid
+     * row's own values land last. */
+#define TM_STORE(i) tm_store_row8(c##i, nc, lo##i, hi##i);
+    TM_STORE(7) TM_STORE(6) TM_STORE(5) TM_STORE(4) TM_STORE(3) TM_STORE(2) TM_STORE(1) TM_STORE(0)
+#undef TM_STORE
 }
 #endif

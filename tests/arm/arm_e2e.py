@@ -13,6 +13,7 @@ converted on x86.
 """
 import os
 import platform
+import struct
 
 import numpy as np
 import pytest
@@ -77,8 +78,17 @@ def test_fixture_matches_tensorflow_logits(name):
     assert_logits_close(model.forward(x), y, f"{name} on {model.isa}")
 
 
-@pytest.mark.parametrize("isa,threads", [("scalar", 1), ("neon", 1), ("neon", 3)])
-def test_every_path_and_thread_count_matches_tensorflow(isa, threads):
+@pytest.mark.parametrize("isa,threads,core", [("scalar", 1, None), ("neon", 1, "a72"),
+                                              ("neon", 3, "a72"), ("neon", 1, "a53"),
+                                              ("neon", 3, "a53")])
+def test_every_path_and_thread_count_matches_tensorflow(isa, threads, core, monkeypatch):
+    # TINYMOBILE_CORE: on aarch64 the float GEMM scheduled for out-of-order (a72) or in-order
+    # (a53) cores; ARMv7 has one.
+    if core:
+        monkeypatch.setenv("TINYMOBILE_CORE", core)
+        gemm = tinymobile.kernels.gemm_kernel(isa)
+        if platform.machine() == "aarch64" and struct.calcsize("P") == 8:
+            assert gemm.endswith("_cortex_a53") == (core == "a53"), gemm
     x, y = tf_reference("mobilenet_0.25_128")
     model = tinymobile.load(model_path("mobilenet_0.25_128"), threads=threads, isa=isa)
     assert (model.isa, model.threads) == (isa, threads)

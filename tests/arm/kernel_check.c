@@ -423,6 +423,36 @@ int main(int argc, char** argv) {
         snprintf(why, sizeof(why), "tm_default_isa() = %d", tm_default_isa());
         passed += report(&failed, label, "TINYMOBILE_ISA=avx2 refused", tm_default_isa() == -1, why);
         unsetenv("TINYMOBILE_ISA");
+        /* Cores: TINYMOBILE_CORE picks the GEMM on aarch64 (one table on ARMv7); a name that is
+         * no core is refused, not ignored. */
+        setenv("TINYMOBILE_CORE", "a53", 1);
+        const tm_f32_kernels* in_order = tm_f32_kernels_for(TM_ISA_NEON);
+        setenv("TINYMOBILE_CORE", "a72", 1);
+        const tm_f32_kernels* out_of_order = tm_f32_kernels_for(TM_ISA_NEON);
+#if defined(__aarch64__)
+        const char* want_in_order = "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53";
+        const char* want_out_of_order = "tm_f32_igemm_8x8__aarch64_neonfma";
+#else
+        const char* want_in_order = "tm_f32_igemm_4x12__neonfma";
+        const char* want_out_of_order = "tm_f32_igemm_4x12__neonfma";
+#endif
+        snprintf(why, sizeof(why), "a53: %s, a72: %s", in_order ? in_order->igemm_name : "NULL",
+                 out_of_order ? out_of_order->igemm_name : "NULL");
+        passed += report(&failed, label, "TINYMOBILE_CORE=a53|a72 pick the GEMMs",
+                         in_order != NULL && out_of_order != NULL &&
+                             strcmp(in_order->igemm_name, want_in_order) == 0 &&
+                             strcmp(out_of_order->igemm_name, want_out_of_order) == 0, why);
+        setenv("TINYMOBILE_CORE", "a9000", 1);
+        snprintf(why, sizeof(why), "tm_default_isa() = %d, tm_arm_core() = %d", tm_default_isa(),
+                 tm_arm_core());
+        passed += report(&failed, label, "TINYMOBILE_CORE=a9000 refused",
+                         tm_default_isa() == -1 && tm_arm_core() == -1 &&
+                             tm_f32_kernels_for(TM_ISA_NEON) == NULL, why);
+        unsetenv("TINYMOBILE_CORE");
+        snprintf(why, sizeof(why), "tm_arm_core() = %d", tm_arm_core());
+        passed += report(&failed, label, "core detected (or out-of-order when unknown)",
+                         tm_arm_core() == TM_CORE_IN_ORDER || tm_arm_core() == TM_CORE_OUT_OF_ORDER,
+                         why);
         const double gflops = tm_fma_peak_gflops(TM_ISA_NEON, 0.02);
         snprintf(why, sizeof(why), "%.3g GFLOP/s", gflops);
         passed += report(&failed, label, "NEON FMA probe runs", gflops > 0.0, why);
@@ -432,20 +462,25 @@ int main(int argc, char** argv) {
     /* Tables to run: float32 NEON/AVX2/scalar, then quantized ones; on aarch64 CPUs with udot
      * (qemu's default CPU has it) the quantized NEON table is asked for twice, the second time
      * with TINYMOBILE_NO_DOTPROD=1, which gives the widening (vmlal) GEMM. */
-    typedef struct { int quantized; int isa; int no_dotprod; } table_spec;
-    enum { N_SPECS = 9 };
+    /* The float NEON table is asked for with TINYMOBILE_CORE=a72 and =a53: on aarch64 these are
+     * the GEMMs scheduled for out-of-order and for in-order cores (on ARMv7 one table). */
+    typedef struct { int quantized; int isa; int no_dotprod; const char* core; } table_spec;
+    enum { N_SPECS = 10 };
     const table_spec specs[N_SPECS] = {
-        {0, TM_ISA_NEON, 0}, {0, TM_ISA_AVX2, 0}, {0, TM_ISA_AVX512, 0}, {0, TM_ISA_SCALAR, 0},
-        {1, TM_ISA_NEON, 0}, {1, TM_ISA_NEON, 1}, {1, TM_ISA_AVX2, 0}, {1, TM_ISA_AVX512, 0},
-        {1, TM_ISA_SCALAR, 0}};
+        {0, TM_ISA_NEON, 0, "a72"}, {0, TM_ISA_NEON, 0, "a53"}, {0, TM_ISA_AVX2, 0, NULL},
+        {0, TM_ISA_AVX512, 0, NULL}, {0, TM_ISA_SCALAR, 0, NULL}, {1, TM_ISA_NEON, 0, NULL},
+        {1, TM_ISA_NEON, 1, NULL}, {1, TM_ISA_AVX2, 0, NULL}, {1, TM_ISA_AVX512, 0, NULL},
+        {1, TM_ISA_SCALAR, 0, NULL}};
     const void* seen[N_SPECS] = {NULL};
     int n_seen = 0;
     for (int t = 0; t < N_SPECS; t++) {
         const table_spec spec = specs[t];
         if (spec.no_dotprod) setenv("TINYMOBILE_NO_DOTPROD", "1", 1);
+        if (spec.core) setenv("TINYMOBILE_CORE", spec.core, 1);
         const tm_f32_kernels* fk = spec.quantized ? NULL : tm_f32_kernels_for(spec.isa);
         const tm_qu8_kernels* qk = spec.quantized ? tm_qu8_kernels_for(spec.isa) : NULL;
         unsetenv("TINYMOBILE_NO_DOTPROD");
+        unsetenv("TINYMOBILE_CORE");
         const void* table = spec.quantized ? (const void*)qk : (const void*)fk;
         if (table == NULL) {
             if (spec.isa == TM_ISA_NEON && expect_default != -2) {
@@ -464,7 +499,8 @@ int main(int argc, char** argv) {
             snprintf(title, sizeof(title), "qu8 %s (%s GEMM %zux%zu)", qk->name,
                      qk->dot_gemm ? "udot" : "widening", qk->gemm_mr, qk->gemm_nr);
         else
-            snprintf(title, sizeof(title), "f32 %s (GEMM %zux%zu)", fk->name, fk->gemm_mr, fk->gemm_nr);
+            snprintf(title, sizeof(title), "f32 %s (GEMM %zux%zu %s)", fk->name, fk->gemm_mr,
+                     fk->gemm_nr, fk->igemm_name);
         if (spec.quantized && spec.isa != TM_ISA_SCALAR) {
             const int differ = compare_with_scalar(qk, label);
             failed += differ;
