@@ -13,7 +13,7 @@ from conftest import ISAS
 from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3,
                             compare_pointwise, run_nan_filled)
 from tinymobile import kernels
-from tinymobile.ops import PointwiseOp
+from tinymobile.operators import PointwiseOp
 
 CLAMPS = st.sampled_from([(-np.inf, np.inf), (0.0, 6.0), (0.0, np.inf), (-0.5, 0.25)])
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -132,8 +132,7 @@ def test_bad_shapes_are_refused_under_python_O():
 import numpy as np
 from tinymobile import kernels
 from tinymobile.errors import InputError
-from tinymobile.ops import Conv3x3Op, Depthwise3x3Op, PointwiseOp, AveragePoolOp
-from tinymobile.quantized_ops import QPointwiseOp, kernel_table
+from tinymobile.operators import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp, kernel_table
 from tinymobile.fixedpoint import Requant
 assert False, "asserts must be off"
 kern, f = kernels.kernel_table(), np.float32
@@ -142,7 +141,8 @@ conv = Conv3x3Op(kern, None, np.ones((3, 3, 3, 5), f), np.zeros(5, f), 2, "tf_sa
 dw = Depthwise3x3Op(kern, None, np.ones((3, 3, 6), f), np.zeros(6, f), 1, "tf_same", (0, 6))
 rq = Requant(0, np.zeros(4, np.int32), np.full(4, 1 << 30, np.int32), np.zeros(4, np.int32), 0,
              (0, 255), "uint8")
-qpw = QPointwiseOp(kernel_table(), None, np.ones((8, 4), np.uint8), np.zeros(4, np.int32), rq)
+qpw = PointwiseOp(kernel_table(None, "uint8"), None, np.ones((8, 4), np.uint8), np.zeros(4, np.int32),
+                  rq=rq)
 cases = [
     (pw, np.ones((3, 7), f), np.empty((3, 4), f)),            # wrong input channels
     (pw, np.ones((3, 8), f), np.empty((2, 4), f)),            # output too small
@@ -175,7 +175,7 @@ def test_unknown_step_kind_is_an_error_not_a_no_op(fields):
     and nothing of a list holding one runs."""
     from tinymobile._native import ffi, lib
     from tinymobile.errors import TinyMobileError
-    from tinymobile.ops import Step
+    from tinymobile.operators import Step
     kern = kernels.kernel_table()
     bad = Step((), f32=kern, pool=ffi.NULL, batch=1, cin=1, cout=1, **fields)
     with pytest.raises(TinyMobileError, match="unknown operator kind"):
@@ -196,7 +196,7 @@ def test_a_step_without_its_workspace_is_refused():
     """A step that needs a workspace (a 3x3 convolution's indirection table) does not run
     before setup has given it one."""
     from tinymobile.errors import TinyMobileError
-    from tinymobile.ops import Conv3x3Op
+    from tinymobile.operators import Conv3x3Op
     op = Conv3x3Op(kernels.kernel_table(), kernels.create_pool(1), np.ones((3, 3, 2, 4), np.float32),
                    np.zeros(4, np.float32), 1, "tf_same", (0, 6))
     x, out = np.ones((1, 5, 5, 2), np.float32), np.empty((1, 5, 5, 4), np.float32)
@@ -204,3 +204,44 @@ def test_a_step_without_its_workspace_is_refused():
     assert step.workspace_size > 0
     with pytest.raises(TinyMobileError, match="not set up"):
         step()
+
+
+def test_every_layer_kind_has_an_operator_and_unknown_kinds_are_refused():
+    """The layer-kind registry covers every kind of tinymobile.network; a layer of another kind
+    is refused by name when operators are built (no silent skip)."""
+    import tinymobile
+    from tinymobile.errors import ModelFormatError
+    from tinymobile.network import LAYER_KINDS
+    from tinymobile.operators import OPERATORS, build_ops
+    assert set(OPERATORS) == set(LAYER_KINDS)
+    net = tinymobile.build(alpha=0.25, resolution=32, num_classes=3).network
+
+    class Mystery:
+        kind, name = "mystery", "odd"
+
+    net.layers = net.layers[:1] + [Mystery()] + net.layers[1:]
+    with pytest.raises(ModelFormatError, match="'odd': no operator for layer kind 'mystery'"):
+        build_ops(net, kernels.kernel_table(), kernels.create_pool(1))
+
+
+def test_the_flavour_follows_the_kernel_table():
+    """A float table makes a float32 operator, an integer table an integer one; an integer table
+    without requantization, a float one with it, or something that is no table is refused."""
+    from tinymobile.errors import TinyMobileError
+    from tinymobile.fixedpoint import Requant
+    from tinymobile.operators import PointwiseOp, kernel_table
+    pool = kernels.create_pool(1)
+    w, b = np.ones((4, 2), np.float32), np.zeros(2, np.float32)
+    rq = Requant(0, np.zeros(2, np.int32), np.full(2, 1 << 30, np.int32), np.zeros(2, np.int32),
+                 0, (0, 255), "uint8")
+    assert PointwiseOp(kernel_table(), pool, w, b).dtype == np.float32
+    op = PointwiseOp(kernel_table(None, "uint8"), pool, w.astype(np.uint8), b.astype(np.int32), rq=rq)
+    assert op.dtype == np.uint8 and op.integer
+    with pytest.raises(TinyMobileError, match="needs the layer's requantization"):
+        PointwiseOp(kernel_table(None, "int8"), pool, w, b)
+    with pytest.raises(TinyMobileError, match="takes no requantization"):
+        PointwiseOp(kernel_table(), pool, w, b, rq=rq)
+    with pytest.raises(TinyMobileError, match="takes a kernel table"):
+        PointwiseOp(pool, pool, w, b)
+    with pytest.raises(TinyMobileError, match="no kernels for dtype"):
+        kernel_table(None, "float16")

@@ -13,8 +13,8 @@ from conftest import ISAS
 from tinymobile import kernels
 from tinymobile import quantized_reference as qr
 from tinymobile._native import ffi, lib
-from tinymobile.quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QPointwiseOp,
-                                      domain_offset, from_domain, kernel_table, to_domain)
+from tinymobile.operators import (AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp,
+                                  domain_offset, from_domain, kernel_table, to_domain)
 
 SETTINGS = settings(max_examples=30, deadline=None)
 DTYPES = st.sampled_from(["uint8", "int8"])
@@ -76,7 +76,7 @@ def random_bias(rng, n):
 
 
 def setup(isa, threads):
-    return kernel_table(isa), kernels.create_pool(threads)
+    return kernel_table(isa, "uint8"), kernels.create_pool(threads)
 
 
 @pytest.mark.parametrize("isa", ISAS)
@@ -92,7 +92,7 @@ def test_conv3x3(isa, n, h, w, cin, cout, stride, padding, dtype, per_channel, t
     b = random_bias(rng, cout)
     rq = random_requant(rng, cout, dtype, per_channel)
     kern, pool = setup(isa, threads)
-    op = QConv3x3Op(kern, pool, wt, b, stride, padding, rq, domain_offset(dtype))
+    op = Conv3x3Op(kern, pool, wt, b, stride, padding, rq=rq, offset=domain_offset(dtype))
     out = run_sentinels(op, x, dtype)
     np.testing.assert_array_equal(out, qr.conv3x3(x, wt, b, stride, padding, rq))
 
@@ -110,7 +110,7 @@ def test_depthwise3x3(isa, n, h, w, c, stride, padding, dtype, per_channel, thre
     b = random_bias(rng, c)
     rq = random_requant(rng, c, dtype, per_channel)
     kern, pool = setup(isa, threads)
-    op = QDepthwise3x3Op(kern, pool, wt, b, stride, padding, rq, domain_offset(dtype))
+    op = Depthwise3x3Op(kern, pool, wt, b, stride, padding, rq=rq, offset=domain_offset(dtype))
     out = run_sentinels(op, x, dtype)
     np.testing.assert_array_equal(out, qr.depthwise3x3(x, wt, b, stride, padding, rq))
 
@@ -126,7 +126,7 @@ def test_pointwise(isa, m, k, n, dtype, per_channel, threads, seed):
     b = random_bias(rng, n)
     rq = random_requant(rng, n, dtype, per_channel)
     kern, pool = setup(isa, threads)
-    out = run_sentinels(QPointwiseOp(kern, pool, wt, b, rq, domain_offset(dtype)), x, dtype)
+    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
     np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
 
 
@@ -140,7 +140,7 @@ def test_pointwise_large_k_and_many_rows():
             b = random_bias(rng, 40)
             rq = random_requant(rng, 40, "uint8", False)
             kern, pool = setup(isa, threads)
-            out = run_sentinels(QPointwiseOp(kern, pool, wt, b, rq), x, "uint8")
+            out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq), x, "uint8")
             np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
 
 
@@ -152,7 +152,7 @@ def test_average_pool_2d(n, h, w, c, dtype, seed):
     x = random_input(rng, (n, h, w, c), dtype)
     lo, hi = qr.DTYPE_RANGE[dtype]
     clamp = (int(rng.integers(lo, lo + 40)), int(rng.integers(hi - 40, hi + 1)))
-    op = QAveragePoolOp(kernel_table(), "average_pool_2d", clamp, domain_offset(dtype))
+    op = AveragePoolOp(kernel_table(None, "uint8"), "average_pool_2d", clamp, domain_offset(dtype))
     np.testing.assert_array_equal(run_sentinels(op, x, dtype), qr.average_pool(x, clamp))
 
 
@@ -164,7 +164,7 @@ def test_mean(n, h, w, c, seed):
     x = random_input(rng, (n, h, w, c), "int8")
     in_zp, out_zp = int(rng.integers(-128, 128)), int(rng.integers(-128, 128))
     mult, shift = qr.quantize_multiplier(float(rng.uniform(0.05, 3.0)))
-    op = QAveragePoolOp(kernel_table(), "mean", (-128, 127), 128, in_zp, out_zp, mult, shift)
+    op = AveragePoolOp(kernel_table(None, "uint8"), "mean", (-128, 127), 128, in_zp, out_zp, mult, shift)
     np.testing.assert_array_equal(run_sentinels(op, x, "int8"),
                                   qr.mean(x, in_zp, out_zp, mult, shift, (-128, 127)))
 
@@ -187,4 +187,4 @@ def test_c_requantize_matches_reference(x, real):
 def test_unavailable_isa_is_refused():
     from tinymobile.errors import TinyMobileError
     with pytest.raises(TinyMobileError, match="unknown ISA"):
-        kernel_table("sse9")
+        kernel_table("sse9", "uint8")

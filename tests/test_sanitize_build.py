@@ -6,10 +6,10 @@ import pytest
 
 @pytest.mark.skipif(not os.environ.get("TINYMOBILE_NATIVE_MODULE"), reason="normal build in use")
 def test_overridden_native_module_is_in_use():
-    from tinymobile import _native, kernels, ops
+    from tinymobile import _native, kernels, operators
     path = os.path.realpath(os.environ["TINYMOBILE_NATIVE_MODULE"])
     assert os.path.realpath(_native.__file__) == path
-    assert kernels.lib is _native.lib and ops.lib is _native.lib
+    assert kernels.lib is _native.lib and operators.lib is _native.lib
 
 
 @pytest.mark.skipif(not os.environ.get("TINYMOBILE_NATIVE_MODULE"), reason="normal build in use")

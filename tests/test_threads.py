@@ -13,7 +13,7 @@ import pytest
 import tinymobile
 from conftest import FIXTURES, MODELS, require_shared
 from tinymobile import kernels
-from tinymobile.ops import PointwiseOp
+from tinymobile.operators import PointwiseOp
 
 
 @pytest.fixture(scope="module")

@@ -1,9 +1,12 @@
-"""The graph runner: operators built once per model, activation buffers planned once per batch
-size, then a forward pass is a loop of C calls on precomputed pointers.
+"""The graph runner, one for every dtype: operators built once per model (from the layer-kind
+registry, :data:`tinymobile.operators.OPERATORS`, on the kernel table of the network's dtype),
+buffers planned once per batch size, then a forward pass is one C call over the plan's steps.
 
 Plans are kept in a free list per batch size; a thread takes one for the duration of a forward
-pass, so concurrent callers never share activation buffers (each concurrent caller gets its own
-plan, created once and reused).
+pass, so concurrent callers never share a buffer they write (each concurrent caller gets its own
+plan, created once and reused). Integer networks run in the uint8 domain
+(:func:`tinymobile.operators.domain_offset`): int8 input is converted while it is copied in,
+outputs are converted back by :meth:`Runner.run_raw` / :meth:`Runner.run_all`.
 """
 from __future__ import annotations
 
@@ -18,36 +21,13 @@ from . import kernels
 from ._native import ffi, lib
 from .errors import InputError
 from .kernels import fptr
-from .network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network, Pointwise
-from .ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp, Step, check_status
-from .quantized_ops import (QAveragePoolOp, QConv3x3Op, QDepthwise3x3Op, QOp, QPointwiseOp,
-                            domain_offset, from_domain)
-from .quantized_ops import kernel_table as qu8_kernel_table
+from .network import Network
+from .operators import Op, Step, build_ops, check_status, from_domain, kernel_table
 from .validate import check_network
 
 
 #: Pools inherited through fork(): kept alive in the child so their destructor never runs there.
 _POOLS_FROM_PARENT: list = []
-
-
-def build_ops(network: Network, kern, pool) -> List[Op]:
-    """One operator per layer, weights packed for ``kern``'s ISA."""
-    clamp = network.clamp
-    ops: List[Op] = []
-    for layer in network.layers:
-        if isinstance(layer, Conv3x3):
-            ops.append(Conv3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, clamp))
-        elif isinstance(layer, Depthwise3x3):
-            ops.append(Depthwise3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, clamp))
-        elif isinstance(layer, Pointwise):
-            ops.append(PointwiseOp(kern, pool, layer.w, layer.b, clamp))
-        elif isinstance(layer, AveragePool):
-            ops.append(AveragePoolOp(kern))
-        elif isinstance(layer, FullyConnected):
-            ops.append(PointwiseOp(kern, pool, layer.w, layer.b))
-        else:
-            raise TypeError(f"unknown layer {layer!r}")
-    return ops
 
 
 class Plan:
@@ -106,31 +86,22 @@ class Plan:
 
 
 class Runner:
-    """Executes a :class:`Network` on one ISA's kernels with a given thread count."""
+    """Executes a :class:`Network` (float32, or quantized uint8 / int8) on one ISA's kernels with
+    a given thread count."""
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
-        self.check(network)  # the C operators trust these shapes
+        check_network(network)  # the C operators trust these shapes
         self.network = network
+        self.dtype: str = network.dtype
+        self.integer = network.is_quantized
         self.isa = isa or kernels.default_isa()
         self.threads = kernels.default_threads() if threads is None else threads
-        self.kern = self.kernel_table(self.isa)
+        self.kern = kernel_table(self.isa, self.dtype)
         self.pool = kernels.create_pool(self.threads)
-        self.ops = self.build_ops()
+        self.ops = build_ops(self.network, self.kern, self.pool)
         self._plans: Dict[int, List[Plan]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
-
-    # The three things a runner on other kernels (the integer ones) replaces.
-    @staticmethod
-    def check(network: Network) -> None:
-        check_network(network)
-
-    @staticmethod
-    def kernel_table(isa: str):
-        return kernels.kernel_table(isa)
-
-    def build_ops(self) -> List[Op]:
-        return build_ops(self.network, self.kern, self.pool)
 
     def _restart_after_fork(self) -> None:
         """In a child made by fork(), the pool's worker threads do not exist (a job would wait for
@@ -140,7 +111,7 @@ class Runner:
         _POOLS_FROM_PARENT.append(self.pool)
         self._lock = threading.Lock()
         self.pool = kernels.create_pool(self.threads)
-        self.ops = self.build_ops()
+        self.ops = build_ops(self.network, self.kern, self.pool)
         self._plans = {}
         self._pid = os.getpid()
 
@@ -161,9 +132,10 @@ class Runner:
 
     def run(self, x: np.ndarray, layers: Optional[int] = None,
             check_finite: bool = False) -> np.ndarray:
-        """Forward pass of x (N, R, R, 3) float32; returns a copy of the last layer's output.
-        check_finite: raise InputError if x holds NaN or infinity (checked while copying x in;
-        x must then be C-contiguous float32)."""
+        """Forward pass of x (N, H, W, 3) of the network's dtype; a copy of the output of the
+        first ``layers`` layers (default all), in the kernels' domain (uint8 for an int8
+        network: see run_raw). check_finite (float): raise InputError if x holds NaN or
+        infinity (checked while copying x in; x must then be C-contiguous float32)."""
         plan = self.acquire(x.shape[0])
         try:
             self.load_input(plan, x, check_finite)
@@ -175,7 +147,10 @@ class Runner:
                 check_finite: bool = False) -> np.ndarray:
         """x of the network's dtype -> a copy of the output of the first ``layers`` layers (default
         all), same dtype."""
-        return self.run(x, layers, check_finite)
+        return self.from_domain(self.run(x, layers, check_finite))
+
+    #: The name the quantized runner had for run_raw.
+    run_quantized = run_raw
 
     def run_all(self, x: np.ndarray) -> List[np.ndarray]:
         """x of the network's dtype -> a copy of every layer's output, in layer order."""
@@ -183,81 +158,38 @@ class Runner:
         try:
             self.load_input(plan, x)
             outs = []
-            for call, out in zip(plan.calls, plan.outputs):
-                call()
+            for step, out in zip(plan.steps, plan.outputs):
+                step()
                 outs.append(self.from_domain(out.copy()))
             return outs
         finally:
             self.release(plan)
 
     def from_domain(self, out: np.ndarray) -> np.ndarray:
-        """A plan buffer's values as the network's dtype (the integer runner undoes its uint8
-        domain for int8 networks)."""
-        return out
+        """A plan buffer's values as the network's dtype (int8 networks run in uint8)."""
+        return from_domain(out, self.dtype) if self.integer else out
 
     def load_input(self, plan: Plan, x: np.ndarray, check_finite: bool = False) -> None:
-        """Copy x into the plan's input buffer (checking it on the way when asked)."""
-        if check_finite:
+        """Copy x into the plan's input buffer: float32 checked on the way when asked; int8
+        converted into the uint8 domain in the copy."""
+        if x.shape != plan.input.shape:
+            raise InputError(f"input has shape {x.shape}, the plan takes {plan.input.shape}")
+        if self.integer:
+            if x.dtype == np.int8:
+                np.bitwise_xor(x.view(np.uint8), np.uint8(0x80), out=plan.input)
+            else:
+                np.copyto(plan.input, x)
+        elif check_finite:
             if lib.tm_f32_copy_count_nonfinite(x.size, fptr(x), plan.input_ptr):
                 raise InputError("input contains NaN or infinity")
         else:
             np.copyto(plan.input, x, casting="same_kind")
 
 
-def build_quantized_ops(network: Network, kern, pool) -> List[QOp]:
-    """One integer operator per layer, weights packed for ``kern``'s ISA, in the uint8 domain."""
-    offset = domain_offset(network.dtype)
-    requants = network.requants()
-    act_q = network.activation_quantization()
-    ops: List[QOp] = []
-    for layer, (_, in_zp) in zip(network.layers, act_q):
-        rq = requants.get(layer.name)
-        if isinstance(layer, Conv3x3):
-            ops.append(QConv3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding, rq, offset))
-        elif isinstance(layer, Depthwise3x3):
-            ops.append(QDepthwise3x3Op(kern, pool, layer.w, layer.b, layer.stride, network.padding,
-                                       rq, offset))
-        elif isinstance(layer, (Pointwise, FullyConnected)):
-            ops.append(QPointwiseOp(kern, pool, layer.w, layer.b, rq, offset))
-        elif isinstance(layer, AveragePool):
-            q = layer.quant
-            mult = int(q.multiplier[0]) if len(q.multiplier) else 0
-            shift = int(q.shift[0]) if len(q.shift) else 0
-            ops.append(QAveragePoolOp(kern, q.pool_mode, q.clamp, offset, in_zp, q.output_zero_point,
-                                      mult, shift))
-        else:
-            raise TypeError(f"unknown layer {layer!r}")
-    return ops
-
-
-class QuantizedRunner(Runner):
-    """A :class:`Runner` on the integer kernels: uint8 activation buffers, same planning."""
-
-    @staticmethod
-    def kernel_table(isa: str):
-        return qu8_kernel_table(isa)
-
-    def build_ops(self) -> List[QOp]:
-        return build_quantized_ops(self.network, self.kern, self.pool)
-
-    def load_input(self, plan, x: np.ndarray, check_finite: bool = False) -> None:
-        """x of the model's dtype into the plan's uint8-domain input, converted in the copy."""
-        if x.dtype == np.int8:
-            np.bitwise_xor(x.view(np.uint8), np.uint8(0x80), out=plan.input)
-        else:
-            np.copyto(plan.input, x)
-
-    def from_domain(self, out: np.ndarray) -> np.ndarray:
-        return from_domain(out, self.network.dtype)
-
-    def run_raw(self, x: np.ndarray, layers: Optional[int] = None,
-                check_finite: bool = False) -> np.ndarray:
-        return self.from_domain(self.run(x, layers))
-
-    run_quantized = run_raw
+#: One runner for every dtype (the integer runner's old name).
+QuantizedRunner = Runner
 
 
 def runner_for(network: Network, isa: Optional[str] = None, threads: Optional[int] = None) -> Runner:
-    """The runner of ``network``: the integer kernels for a quantized network, else the float ones."""
-    cls = QuantizedRunner if network.is_quantized else Runner
-    return cls(network, isa=isa, threads=threads)
+    """The runner of ``network`` (the kernel table of its dtype)."""
+    return Runner(network, isa=isa, threads=threads)

@@ -30,7 +30,7 @@ def _asan_function(name: str):
 
 
 def poison_packed_weight_slack() -> bool:
-    """Under ASan, make the alignment slack after every packed weight buffer (tinymobile.ops._packed
+    """Under ASan, make the alignment slack after every packed weight buffer (tinymobile.operators._packed
     allocates 16 spare floats to align the start) unaddressable, so a kernel reading weights past
     the packed size is reported although the read stays inside numpy's allocation. The slack is
     unpoisoned again just before numpy frees (or caches) the memory. Returns whether it applied."""
@@ -40,9 +40,9 @@ def poison_packed_weight_slack() -> bool:
         return False
     import weakref
 
-    from tinymobile import ops
+    from tinymobile import operators
 
-    original = ops._packed
+    original = operators._packed
 
     def packed(size: int):
         arr = original(size)
@@ -56,5 +56,5 @@ def poison_packed_weight_slack() -> bool:
             weakref.finalize(raw, unpoison, end, slack)
         return arr
 
-    ops._packed = packed
+    operators._packed = packed
     return True

@@ -3,7 +3,7 @@ reference, outputs pre-filled with NaN, compared against a rigorous float32 erro
 import numpy as np
 
 from tinymobile import kernels, reference
-from tinymobile.ops import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp
+from tinymobile.operators import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp
 
 EPS = np.finfo(np.float32).eps
 
