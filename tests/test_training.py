@@ -254,3 +254,47 @@ def test_class_folders(tmp_path):
         training.class_folders(str(tmp_path), (".jpg",))
     with pytest.raises(TrainingError, match="not a directory"):
         training.class_folders(str(tmp_path / "nope"), (".jpg",))
+
+
+def test_damaged_training_state_does_not_break_inference(float_base, tmp_path):
+    paths, labels = three_classes()
+    m = float_base.train_classifier(paths, labels, method="imprint")
+    m.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        arrays = dict(z)
+    arrays["head/counts"] = arrays["head/counts"][:2]
+    np.savez(tmp_path / "bad.npz", **arrays)
+    back = tinymobile.load(tmp_path / "bad.npz")
+    np.testing.assert_array_equal(back.predict(paths[:2]), m.predict(paths[:2]))
+    with pytest.raises(TrainingError, match="training state"):
+        back.train_classifier(paths, labels, add=True)
+    arrays["head/classes"] = np.array(["x", "y", "z"])
+    arrays["head/counts"] = np.array([8, 8, 8])
+    np.savez(tmp_path / "other.npz", **arrays)
+    with pytest.raises(TrainingError, match="does not match the model's classifier"):
+        tinymobile.load(tmp_path / "other.npz").training_state
+
+
+def test_too_large_state_is_refused(float_base, tmp_path, monkeypatch):
+    import tinymobile.limits
+    paths, labels = three_classes()
+    m = float_base.train_classifier(paths, labels, method="imprint")
+    monkeypatch.setattr(tinymobile.limits, "MAX_ARRAY_BYTES", 1000)
+    with pytest.raises(TrainingError, match="--no-embeddings"):
+        m.save(tmp_path / "m.npz")
+    assert not (tmp_path / "m.npz").exists()
+
+
+def test_embed_equals_model_features(uint8_base, tmp_path):
+    paths, _ = three_classes()
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"x")
+    images = paths[:5] + [str(bad)] + paths[5:20]  # crosses a batch boundary
+    feats, owner, failed = training.embed(uint8_base, images, "flip")
+    assert failed and failed[0][0] == 5 and "bad.png" in failed[0][1]
+    assert owner.tolist() == [i for i in range(len(images)) if i != 5 for _ in range(2)]
+    from tinymobile.augment import views
+    from tinymobile.preprocess import to_rgb_array
+    want = np.concatenate([uint8_base.features(views(to_rgb_array(images[i]), "flip"))
+                           for i in range(len(images)) if i != 5])
+    np.testing.assert_array_equal(feats, want)

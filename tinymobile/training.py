@@ -353,7 +353,14 @@ def save_model(model, path: "os.PathLike[str] | str", overwrite: bool = False) -
     arrays = model_format.to_arrays(model.network)
     state = model.training_state
     if state is not None:
-        arrays.update(state.to_arrays())
+        from .limits import MAX_ARRAY_BYTES, MAX_MODEL_BYTES
+        head = state.to_arrays()
+        total = sum(a.nbytes for a in arrays.values()) + sum(a.nbytes for a in head.values())
+        if max(a.nbytes for a in head.values()) > MAX_ARRAY_BYTES or total > MAX_MODEL_BYTES:
+            raise TrainingError(f"the training embeddings of {state.num_images:,} images are too "
+                                "large for a model file that can be read back; train with "
+                                "--no-embeddings (keep_embeddings=False)")
+        arrays.update(head)
     tmp = path + ".tmp"
     try:
         with open(tmp, "wb") as f:
