@@ -36,7 +36,7 @@ void tm_qu8_avgpool_run(const tm_step* s) {
             int32_t sum = 0;
             for (size_t p = 0; p < pixels; p++) sum += image[p * channels + c];
             int32_t y;
-            if (q->pool_mode == 0) {
+            if (q->pool_mode == TM_POOL_AVERAGE_POOL_2D) {
                 y = tm_div_round_half_away(sum - (int32_t)pixels * q->value_offset, (int32_t)pixels)
                     + q->value_offset;
             } else {

@@ -196,15 +196,17 @@ void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, 
  * TM_QU8 steps: uint8 in / out, packed by tm_qu8_*_pack for `qu8`, and `quant`:
  *   input_zero_point (read where a window leaves the image), output_zero_point, [min, max];
  *   AVGPOOL also pool_mode, value_offset, multiplier, shift:
- *     pool_mode 0, TFLite AVERAGE_POOL_2D: s = sum(x) - pixels * value_offset, out =
+ *     TM_POOL_AVERAGE_POOL_2D, TFLite AVERAGE_POOL_2D: s = sum(x) - pixels * value_offset, out =
  *       round_half_away(s / pixels) + value_offset (value_offset: 0 for uint8 models, 128 for
  *       int8 ones in this domain);
- *     pool_mode 1, TFLite int8 MEAN: out = MBQM(sum(x - input_zero_point), multiplier, shift)
+ *     TM_POOL_MEAN, TFLite int8 MEAN: out = MBQM(sum(x - input_zero_point), multiplier, shift)
  *       + output_zero_point, with multiplier / shift already divided by pixels;
  *     then clamped to [min, max]. */
 enum { TM_OP_POINTWISE = 1, TM_OP_CONV3X3 = 2, TM_OP_DWCONV3X3 = 3, TM_OP_AVGPOOL = 4,
        TM_OP_COUNT = 5 };
 enum { TM_F32 = 0, TM_QU8 = 1, TM_DTYPE_COUNT = 2 };
+/* tm_qu8_step_params.pool_mode: how an integer global average pool rounds. */
+enum { TM_POOL_AVERAGE_POOL_2D = 0, TM_POOL_MEAN = 1 };
 /* Status of tm_step_setup / tm_run_steps (tm_status_string gives a message). */
 enum { TM_OK = 0, TM_ERROR_UNKNOWN_STEP = 1, TM_ERROR_NO_KERNELS = 2, TM_ERROR_NO_WORKSPACE = 3 };
 

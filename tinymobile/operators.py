@@ -37,7 +37,7 @@ _SIZE_MAX = ffi.cast("size_t", -1)
 _F32_TABLE = ffi.typeof("tm_f32_kernels *")
 _QU8_TABLE = ffi.typeof("tm_qu8_kernels *")
 #: Integer pool roundings (LayerQuant.pool_mode) -> tm_qu8_step_params.pool_mode.
-POOL_MODES = {"average_pool_2d": 0, "mean": 1}
+POOL_MODES = {"average_pool_2d": lib.TM_POOL_AVERAGE_POOL_2D, "mean": lib.TM_POOL_MEAN}
 _NO_CLAMP = (-np.inf, np.inf)
 
 
