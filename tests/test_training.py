@@ -147,6 +147,27 @@ def test_keep_classes(float_base, uint8_base):
         float_base.train_classifier(paths, ["0"] + labels[1:], keep_classes=True)
 
 
+def test_keep_classes_calibration(float_base):
+    """New columns = alpha x the imprinted head, bias beta: alpha matches the per-image logit
+    spreads, beta puts the median training image's class level with the base's top logit."""
+    paths, labels = three_classes()
+    new = float_base.train_classifier(paths, labels, keep_classes=True, method="imprint")
+    n = float_base.num_classes
+    feats = float_base.features(paths).astype(np.float64)
+    old = float_base.network.layers[-1]
+    base = feats @ old.w + old.b
+    w = unit_reference_imprint(feats, labels, ["critter", "dog", "thing"], heads.DEFAULT_SCALE)
+    z = feats @ w
+    alpha = (base.max(1) - base.mean(1)).mean() / (z.max(1) - z.mean(1)).mean()
+    y = np.array([["critter", "dog", "thing"].index(l) for l in labels])
+    beta = np.median(base.max(1) - alpha * z[np.arange(24), y])
+    fc = new.network.layers[-1]
+    np.testing.assert_allclose(fc.w[:, n:], alpha * w, rtol=1e-4, atol=1e-7)
+    np.testing.assert_allclose(fc.b[n:], beta, rtol=1e-4)
+    wins = (feats @ fc.w + fc.b).argmax(1) == n + y
+    assert 10 <= wins.sum() <= 14  # the median training image is a tie with the base's top class
+
+
 # ---- files and adding ----------------------------------------------------------------------
 
 def test_save_load_add(uint8_base, tmp_path):

@@ -11,6 +11,7 @@ without the old photos.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import os
 import sys
 import time
@@ -267,7 +268,14 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
     all_labels = list(base_labels) + list(state.classes)
     # a quantized head's output range: every training feature (only the new ones when the
     # embeddings are not kept)
-    range_feats = state.features() if state.embeddings is not None else feats[rows]
+    if state.embeddings is not None:
+        range_feats, range_y = state.features(), state.labels
+    else:
+        range_feats = feats[rows]
+        range_y = np.array([state.classes.index(labels[i]) for i in owner[rows]])
+    if kept:
+        head = calibrate_to_base(head, head_logits(network, range_feats)[:, :kept], range_feats,
+                                 range_y)
     new_net = _head_network(network, head, state, range_feats, kept, all_labels)
     t_fit = time.perf_counter() - t1
     result = type(model)(new_net, threads=model.threads)  # no import of tinymobile.model: a cycle
@@ -282,6 +290,26 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
         report.validation = (float((logits.argmax(1) == y).mean()), int(len(y)))
     result.training_report = report
     return result, report
+
+
+def calibrate_to_base(head: heads.FloatHead, base_logits: np.ndarray, feats: np.ndarray,
+                      y: np.ndarray) -> heads.FloatHead:
+    """The new head scaled and shifted onto the kept base classifier's logit scale (its logits
+    and the new ones are otherwise unrelated: measured, the base classes won on every training
+    image of the new classes). ``alpha``: the base logits' mean per-image spread (top minus mean)
+    over the new head's (1 for a single new class); ``beta``: so that on the median training
+    image, its class's new logit equals the base classifier's top logit."""
+    z = np.asarray(feats, np.float64) @ head.w + head.b
+    alpha = 1.0
+    if z.shape[1] > 1:
+        spread = float((z.max(1) - z.mean(1)).mean())
+        if spread > 0:
+            alpha = float((base_logits.max(1) - base_logits.mean(1)).mean()) / spread
+    t = z[np.arange(len(y)), y]
+    beta = float(np.median(base_logits.max(1) - alpha * t))
+    return dataclasses.replace(head, w=(head.w * alpha).astype(np.float32),
+                               b=(head.b * alpha + beta).astype(np.float32),
+                               info=dict(head.info, calibration=(alpha, beta)))
 
 
 def _head_network(network, head: heads.FloatHead, state: TrainingState, train_feats: np.ndarray,
