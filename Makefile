@@ -9,7 +9,7 @@ CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
 install: $(VENV)/.installed
 
-$(VENV)/.installed: setup.py pyproject.toml $(CSRC) csrc/tinymobile.h csrc/internal.h csrc/build_ffi.py
+$(VENV)/.installed: setup.py pyproject.toml $(CSRC) $(wildcard csrc/*.h csrc/*/*.h) csrc/build_ffi.py
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --upgrade pip
 	$(PY) -m pip install -e '.[test,convert]'

@@ -9,6 +9,8 @@
  * Quantized, an implicit GEMM: each task gathers the 3x3 x cin patches of its tiles into its
  * thread's scratch rows (the input zero point where the window leaves the image) and runs the
  * GEMM ukernel against the packed weights. */
+#include <string.h>
+
 #include "internal.h"
 
 #define TM_CONV_TILES_PER_TASK 8
@@ -97,6 +99,7 @@ typedef struct {
     const uint8_t* packed;
     size_t panel_bytes;
     int16_t zp;
+    int row_sums;           /* dot_gemm: some weight offset z != 0 */
     uint8_t* scratch;
     size_t thread_scratch;  /* bytes per thread */
     uint8_t* out;
@@ -104,10 +107,11 @@ typedef struct {
 } tm_qu8_conv_ctx;
 
 /* Bytes of one thread's scratch (a multiple of 16): mr gathered rows, int16 for gemm, or uint8
- * padded to 16 bytes plus the rows' int32 sums for dot_gemm. */
+ * padded to dot_kr bytes plus the rows' int32 sums for dot_gemm. */
 static size_t tm_qu8_conv_thread_scratch(const tm_qu8_kernels* kern, size_t cin) {
     if (kern->dot_gemm != NULL)
-        return TM_ROUND_UP(kern->gemm_mr * (TM_ROUND_UP(9 * cin, 16) + sizeof(int32_t)), 16);
+        return TM_ROUND_UP(kern->gemm_mr * TM_ROUND_UP(9 * cin, kern->dot_kr), 16) +
+               TM_ROUND_UP(kern->gemm_mr * sizeof(int32_t), 16);
     return 2 * TM_ROUND_UP(kern->gemm_mr * TM_ROUND_UP(9 * cin, 2), 8);
 }
 
@@ -116,24 +120,32 @@ size_t tm_qu8_conv3x3_workspace(const tm_step* s) {
 }
 
 /* The 9 * cin patch of one output pixel as uint8 (input zero point outside the image), zero
- * padded to kp16 bytes; returns its sum. */
-static int32_t tm_qu8_gather_bytes(const uint8_t* image, size_t h, size_t w, size_t cin,
-                                   ptrdiff_t iy0, ptrdiff_t ix0, uint8_t zp, size_t kp16,
-                                   uint8_t* dst) {
-    int32_t sum = 0;
-    size_t i = 0;
-    for (ptrdiff_t iy = iy0; iy < iy0 + 3; iy++) {
-        for (ptrdiff_t ix = ix0; ix < ix0 + 3; ix++) {
-            const int inside = iy >= 0 && iy < (ptrdiff_t)h && ix >= 0 && ix < (ptrdiff_t)w;
-            const uint8_t* src = image + ((size_t)iy * w + (size_t)ix) * cin;
-            for (size_t c = 0; c < cin; c++, i++) {
-                dst[i] = inside ? src[c] : zp;
-                sum += dst[i];
+ * padded to kp bytes (the table's dot_kr). A window inside the image is three runs of 3 * cin
+ * contiguous bytes (9 for an RGB image: an 8- and a 1-byte copy). */
+static void tm_qu8_gather_bytes(const uint8_t* image, size_t h, size_t w, size_t cin,
+                                ptrdiff_t iy0, ptrdiff_t ix0, uint8_t zp, size_t kp,
+                                uint8_t* dst) {
+    if (iy0 >= 0 && iy0 + 2 < (ptrdiff_t)h && ix0 >= 0 && ix0 + 2 < (ptrdiff_t)w) {
+        const uint8_t* src = image + ((size_t)iy0 * w + (size_t)ix0) * cin;
+        if (cin == 3) {
+            for (size_t ky = 0; ky < 3; ky++, src += w * 3) {
+                memcpy(dst + 9 * ky, src, 8);
+                dst[9 * ky + 8] = src[8];
+            }
+        } else {
+            for (size_t ky = 0; ky < 3; ky++, src += w * cin) memcpy(dst + 3 * cin * ky, src, 3 * cin);
+        }
+    } else {
+        size_t i = 0;
+        for (ptrdiff_t iy = iy0; iy < iy0 + 3; iy++) {
+            for (ptrdiff_t ix = ix0; ix < ix0 + 3; ix++) {
+                const int inside = iy >= 0 && iy < (ptrdiff_t)h && ix >= 0 && ix < (ptrdiff_t)w;
+                const uint8_t* src = image + ((size_t)iy * w + (size_t)ix) * cin;
+                for (size_t c = 0; c < cin; c++, i++) dst[i] = inside ? src[c] : zp;
             }
         }
     }
-    for (; i < kp16; i++) dst[i] = 0;
-    return sum;
+    for (size_t i = 9 * cin; i < kp; i++) dst[i] = 0;
 }
 
 static void tm_qu8_gather(const tm_qu8_conv_ctx* ctx, size_t pixel, int16_t* dst) {
@@ -170,7 +182,7 @@ static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {
     const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
     const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
     if (ctx->kern->dot_gemm != NULL) {
-        const size_t kp16 = TM_ROUND_UP(9 * ctx->cin, 16);
+        const size_t kp16 = TM_ROUND_UP(9 * ctx->cin, ctx->kern->dot_kr);
         uint8_t* bytes = scratch;
         int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(mr * kp16, 16));
         for (size_t p0 = first; p0 < end; p0 += mr) {
@@ -179,14 +191,16 @@ static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {
                 const size_t pixel = p0 + r;
                 const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
                 const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
-                sums[r] = tm_qu8_gather_bytes(
+                tm_qu8_gather_bytes(
                     ctx->in + b * ctx->h * ctx->w * ctx->cin, ctx->h, ctx->w, ctx->cin,
                     (ptrdiff_t)(oy * ctx->stride) - (ptrdiff_t)ctx->pad_top,
                     (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left, (uint8_t)ctx->zp,
                     kp16, bytes + r * kp16);
             }
+            if (ctx->row_sums) tm_qu8_row_sums(bytes, rows_here, 9 * ctx->cin, kp16, sums);
             for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
-                ctx->kern->dot_gemm(rows_here, TM_MIN(nr, ctx->cout - n0), kp16, bytes, kp16, sums,
+                ctx->kern->dot_gemm(rows_here, TM_MIN(nr, ctx->cout - n0), kp16, bytes, kp16,
+                                    ctx->row_sums ? sums : NULL,
                                     ctx->packed + (n0 / nr) * ctx->panel_bytes,
                                     ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
             }
@@ -212,7 +226,10 @@ void tm_qu8_conv3x3_run(const tm_step* s) {
                            s->oh, s->ow, pixels, TM_ROUND_UP(9 * s->cin, 2),
                            (const uint8_t*)s->in, (const uint8_t*)s->packed,
                            tm_qu8_gemm_packed_size(kern, 9 * s->cin, kern->gemm_nr),
-                           (int16_t)s->quant.input_zero_point, (uint8_t*)s->workspace,
+                           (int16_t)s->quant.input_zero_point,
+                           kern->dot_gemm == NULL || !kern->dot_signed ||
+                               tm_qu8_gemm_packed_needs_row_sums(kern, 9 * s->cin, s->cout, s->packed),
+                           (uint8_t*)s->workspace,
                            tm_qu8_conv_thread_scratch(kern, s->cin), (uint8_t*)s->out,
                            {s->quant.output_zero_point, s->quant.min, s->quant.max}};
     tm_pool_parallelize(s->pool, tm_qu8_conv_task, &ctx,

@@ -30,6 +30,16 @@ static int tm_cpu_has_avx512f(void) {
     __builtin_cpu_init(); /* GCC's check includes the OS saving the zmm state (XGETBV) */
     return tm_cpu_has_avx2_fma() && __builtin_cpu_supports("avx512f");
 }
+
+/* CPUID leaf 7: AVX-512 VNNI (with BW and VL for the byte masks), or the VEX AVX-VNNI. */
+static int tm_cpu_has_avx512vnni(void) {
+    return tm_cpu_has_avx512f() && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+}
+
+static int tm_cpu_has_avxvnni(void) {
+    return tm_cpu_has_avx2_fma() && __builtin_cpu_supports("avxvnni");
+}
 #endif
 
 #ifdef TM_ARCH_NEON
@@ -62,6 +72,10 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
             return tm_cpu_has_avx2_fma() ? &tm_avx2_table : NULL;
         case TM_ISA_AVX512:
             return tm_cpu_has_avx512f() ? &tm_avx512_table : NULL;
+        case TM_ISA_AVXVNNI: /* float: the avx2 kernels */
+            return tm_cpu_has_avxvnni() ? &tm_avx2_table : NULL;
+        case TM_ISA_AVX512VNNI: /* float: the avx512 kernels */
+            return tm_cpu_has_avx512vnni() ? &tm_avx512_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON: { /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
@@ -80,22 +94,29 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
 
 /* ---- quantized tables -------------------------------------------------------------------- */
 static const tm_qu8_kernels tm_qu8_scalar_table = {
-    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar, NULL,
+    "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar, NULL, 0, 0,
 };
 #ifdef TM_ARCH_X86
 static const tm_qu8_kernels tm_qu8_avx2_table = {
-    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL,
+    "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL, 0, 0,
+};
+static const tm_qu8_kernels tm_qu8_avxvnni_table = {
+    "avxvnni", 6, 16, NULL, tm_qu8_dwconv3x3_row__avx2, tm_qu8_gemm_6x16__avxvnni, 4, 1,
+};
+static const tm_qu8_kernels tm_qu8_avx512vnni_table = {
+    "avx512vnni", 8, 32, NULL, tm_qu8_dwconv3x3_row__avx512vnni, tm_qu8_gemm_8x32__avx512vnni,
+    4, 1,
 };
 #endif
 #ifdef TM_ARCH_NEON
 static const tm_qu8_kernels tm_qu8_neon_table = {
-    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon, NULL,
+    "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon, NULL, 0, 0,
 };
 #endif
 #ifdef TM_HAVE_NEONDOT
 #include <sys/auxv.h>
 static const tm_qu8_kernels tm_qu8_neondot_table = {
-    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_gemm_8x8__neondot,
+    "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_gemm_8x8__neondot, 16, 0,
 };
 
 static int tm_cpu_has_dotprod(void) {
@@ -112,8 +133,12 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
 #ifdef TM_ARCH_X86
         case TM_ISA_AVX2:
             return tm_cpu_has_avx2_fma() ? &tm_qu8_avx2_table : NULL;
-        case TM_ISA_AVX512: /* the integer kernels have no AVX-512 version: AVX2 ones */
+        case TM_ISA_AVX512: /* AVX-512 without VNNI: the AVX2 integer kernels */
             return tm_cpu_has_avx512f() ? &tm_qu8_avx2_table : NULL;
+        case TM_ISA_AVXVNNI:
+            return tm_cpu_has_avxvnni() ? &tm_qu8_avxvnni_table : NULL;
+        case TM_ISA_AVX512VNNI:
+            return tm_cpu_has_avx512vnni() ? &tm_qu8_avx512vnni_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
         case TM_ISA_NEON:
@@ -133,6 +158,8 @@ static const char* const tm_isa_names[TM_ISA_COUNT] = {
     [TM_ISA_AVX2] = "avx2",
     [TM_ISA_NEON] = "neon",
     [TM_ISA_AVX512] = "avx512",
+    [TM_ISA_AVXVNNI] = "avxvnni",
+    [TM_ISA_AVX512VNNI] = "avx512vnni",
 };
 
 const char* tm_isa_name(int isa) {

@@ -8,6 +8,11 @@
 #define TM_ARCH_X86 1
 #define TM_TARGET_AVX2 __attribute__((target("avx2,fma")))
 #define TM_TARGET_AVX512 __attribute__((target("avx512f,avx2,fma")))
+/* The integer dot-product kernels: vpdpbusd on zmm (with byte masks: BW, VL), or on ymm with
+ * the VEX encoding of CPUs that have AVX-VNNI without AVX-512 (Alder Lake and later). */
+#define TM_TARGET_AVX512VNNI __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni,avx2,fma")))
+#define TM_TARGET_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
+#define TM_TARGET_AVXVNNI __attribute__((target("avxvnni,avx2,fma")))
 #endif
 #if defined(__ARM_NEON) || defined(__ARM_NEON__)
 #define TM_ARCH_NEON 1
@@ -126,7 +131,29 @@ void tm_qu8_gemm_6x16__avx2(size_t, size_t, size_t, const int16_t*, size_t, cons
 void tm_qu8_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
                                 const uint8_t*, const int32_t*, uint8_t*,
                                 const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__avx512(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                  const uint8_t*, const int32_t*, uint8_t*,
+                                  const tm_qu8_requant_params*);
+void tm_qu8_dwconv3x3_row__avx512vnni(size_t, size_t, size_t, size_t, size_t, const uint8_t**,
+                                      const uint8_t*, const int32_t*, uint8_t*,
+                                      const tm_qu8_requant_params*);
+void tm_qu8_gemm_6x16__avxvnni(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
+                                   const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_gemm_8x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t,
+                                      const int32_t*, const void*, uint8_t*, size_t,
+                                      const tm_qu8_requant_params*);
 #endif
+/* Packed depthwise weights, the 64-channel k-quad blocks of the vpdpbusd kernel (see
+ * tm_qu8_dw_quad_pack): their byte offset in the packed buffer, and their sizes. */
+size_t tm_qu8_dw_quad_offset(size_t channels);
+#define TM_QU8_DW_QUAD_VECTOR_BYTES (8 * 64 + 3 * 64)
+#define TM_QU8_DW_QUAD_BLOCK_BYTES (64 + 4 * TM_QU8_DW_QUAD_VECTOR_BYTES)
+/* 1 when some column of a packed dot_gemm matrix has a weight offset z != 0 (then the kernels
+ * need the activation row sums). */
+int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size_t n,
+                                      const void* packed);
+/* sums[i] = sum of the k bytes of row i (rows at a + i * stride). */
+void tm_qu8_row_sums(const uint8_t* a, size_t rows, size_t k, size_t stride, int32_t* sums);
 #ifdef TM_ARCH_NEON
 void tm_qu8_gemm_4x8__neon(size_t, size_t, size_t, const int16_t*, size_t, const void*,
                            uint8_t*, size_t, const tm_qu8_requant_params*);

@@ -3,8 +3,10 @@
  *
  * float32: the igemm ukernel with one tap (its row pointers are the rows of A); a lone last row
  * goes through the GEMV ukernel. Quantized: each task widens its rows once into its thread's
- * scratch (int16 for the widening GEMMs; uint8 padded to 16 plus row sums for the dot-product
- * GEMM), then runs the GEMM ukernel over them for every panel of its column block. */
+ * scratch (int16 for the widening GEMMs; for the dot-product GEMMs uint8 padded to dot_kr plus
+ * row sums, or, when k is a multiple of dot_kr, the input rows in place and their sums only if
+ * a weight offset needs them), then runs the GEMM ukernel over them for every panel of its
+ * column block. */
 #include "internal.h"
 
 #define TM_F32_L2_BUDGET_BYTES (256 * 1024)
@@ -90,12 +92,14 @@ typedef struct {
     uint8_t* c;
     size_t mb;              /* most rows of a block (the scratch holds that many) */
     tm_gemm_split split;
+    int row_sums;           /* dot_gemm: some weight offset z != 0 */
     tm_qu8_requant_params params;
 } tm_qu8_pointwise_ctx;
 
-/* Bytes of one prepared row: int16 (gemm) or uint8 padded to 16 plus its int32 sum (dot_gemm). */
+/* Bytes of one prepared row: int16 (gemm) or uint8 padded to dot_kr plus its int32 sum
+ * (dot_gemm). */
 static size_t tm_qu8_row_bytes(const tm_qu8_kernels* kern, size_t k) {
-    if (kern->dot_gemm != NULL) return TM_ROUND_UP(k, 16) + sizeof(int32_t);
+    if (kern->dot_gemm != NULL) return TM_ROUND_UP(k, kern->dot_kr) + sizeof(int32_t);
     return TM_ROUND_UP(k, 2) * sizeof(int16_t);
 }
 
@@ -113,7 +117,7 @@ size_t tm_qu8_pointwise_workspace(const tm_step* s) {
     return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_thread_scratch(s->qu8, s->cin);
 }
 
-/* uint8 rows padded with zeros to kp16 bytes, and their sums (the udot path). */
+/* uint8 rows padded with zeros to kp16 bytes, and their sums (the dot path). */
 static void tm_qu8_prepare_dot_rows(const uint8_t* a, size_t rows, size_t k, size_t kp16,
                                     uint8_t* dst, int32_t* sums) {
     for (size_t i = 0; i < rows; i++) {
@@ -137,17 +141,26 @@ static void tm_qu8_pointwise_task(void* p, size_t thread, size_t task) {
     const size_t kp = ctx->kp;
     uint8_t* scratch = ctx->scratch + thread * ctx->thread_scratch;
     if (ctx->kern->dot_gemm != NULL) {
-        const size_t kp16 = TM_ROUND_UP(ctx->k, 16);
+        /* k a multiple of dot_kr: the kernel reads the input rows where they are (row sums
+         * only when some z != 0); else padded copies. */
+        const size_t kpd = TM_ROUND_UP(ctx->k, ctx->kern->dot_kr);
+        const int direct = kpd == ctx->k;
         uint8_t* bytes = scratch;
-        int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(ctx->mb * kp16, 16));
-        tm_qu8_prepare_dot_rows(ctx->a + m0 * ctx->k, m1 - m0, ctx->k, kp16, bytes, sums);
+        int32_t* sums = (int32_t*)(bytes + (direct ? 0 : TM_ROUND_UP(ctx->mb * kpd, 16)));
+        const uint8_t* src = ctx->a + m0 * ctx->k;
+        if (!direct) {
+            tm_qu8_prepare_dot_rows(src, m1 - m0, ctx->k, kpd, bytes, sums);
+            src = bytes;
+        } else if (ctx->row_sums) {
+            tm_qu8_row_sums(src, m1 - m0, ctx->k, ctx->k, sums);
+        }
         for (size_t pi = p0; pi < p1; pi++) {
             const void* w = ctx->packed + pi * ctx->panel_bytes;
             const size_t n0 = pi * nr, nc = TM_MIN(nr, ctx->n - n0);
             for (size_t i = m0; i < m1; i += mr) {
-                ctx->kern->dot_gemm(TM_MIN(mr, m1 - i), nc, kp16, bytes + (i - m0) * kp16, kp16,
-                                    sums + (i - m0), w, ctx->c + i * ctx->n + n0, ctx->n,
-                                    &ctx->params);
+                ctx->kern->dot_gemm(TM_MIN(mr, m1 - i), nc, kpd, src + (i - m0) * kpd, kpd,
+                                    ctx->row_sums ? sums + (i - m0) : NULL, w,
+                                    ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
             }
         }
         return;
@@ -183,6 +196,8 @@ void tm_qu8_pointwise_run(const tm_step* s) {
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   kp * n * sizeof(int16_t), TM_QU8_L2_BUDGET_BYTES,
                                                   tm_pool_threads(s->pool)),
+                                kern->dot_gemm == NULL || !kern->dot_signed ||
+                                    tm_qu8_gemm_packed_needs_row_sums(kern, k, n, s->packed),
                                 {s->quant.output_zero_point, s->quant.min, s->quant.max}};
     tm_pool_parallelize(s->pool, tm_qu8_pointwise_task, &ctx,
                         ctx.split.row_blocks * ctx.split.col_blocks);

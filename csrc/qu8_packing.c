@@ -6,12 +6,22 @@
 #include "internal.h"
 
 /* int16 pair layout (gemm): nr int32 bias', multiplier, shift, then kp/2 groups of nr x 2 int16.
- * uint8 quad layout (dot_gemm): nr int32 bias', multiplier, shift, zero point z, then kp16/4
- * groups of nr x 4 uint8 w' + z, where z = -min_k w'[k][col] (so w' + z is in 0..255: the
- * weights of one channel span at most 255 values) and k is padded to a multiple of 16. */
+ * Quad layout (dot_gemm): nr int32 bias', multiplier, shift, weight offset z (int8 weights:
+ * then the requantization constants derived from them, nr int32 each: the multiplier of the odd
+ * column of each 64-bit lane in its low half, left shift, right shift, rounding mask, mask >> 1),
+ * then kp/4 groups of nr x 4 bytes w' + z, k padded to the table's dot_kr. The weights of one channel span at most
+ * 255 values (8-bit weights minus one zero point), so w' + z fits a byte:
+ *   uint8 (udot):      z = -min_k w'[k][col], w' + z in 0..255;
+ *   int8 (vpdpbusd):   z = 0 where w' already lies in -128..127 (every per-channel int8 column,
+ *                      most uint8 ones), else z = -min_k w' - 128, w' + z in -128..127. */
+static size_t tm_qu8_head_fields(const tm_qu8_kernels* kern) {
+    return kern->dot_gemm == NULL ? 3 : kern->dot_signed ? 9 : 4;
+}
+
 static size_t tm_qu8_panel_bytes(const tm_qu8_kernels* kern, size_t k) {
     const size_t nr = kern->gemm_nr;
-    if (kern->dot_gemm != NULL) return 4 * nr * sizeof(int32_t) + TM_ROUND_UP(k, 16) * nr;
+    if (kern->dot_gemm != NULL)
+        return tm_qu8_head_fields(kern) * nr * sizeof(int32_t) + TM_ROUND_UP(k, kern->dot_kr) * nr;
     return 3 * nr * sizeof(int32_t) + TM_ROUND_UP(k, 2) * nr * sizeof(int16_t);
 }
 
@@ -23,7 +33,7 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
                       const int32_t* b, int32_t input_zero_point, const int32_t* multiplier,
                       const int32_t* shift, void* packed) {
     const size_t nr = kern->gemm_nr, panel = tm_qu8_panel_bytes(kern, k);
-    const int dot = kern->dot_gemm != NULL;
+    const int dot = kern->dot_gemm != NULL, sign = kern->dot_signed;
     uint8_t* out = (uint8_t*)packed;
     for (size_t n0 = 0; n0 < n; n0 += nr) {
         const size_t nc = TM_MIN(nr, n - n0);
@@ -31,20 +41,31 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
         memset(out, 0, panel);
         for (size_t j = 0; j < nc; j++) {
             int64_t sum = 0;
-            int32_t lowest = 0;
+            int32_t lowest = 0, highest = 0;
             for (size_t kk = 0; kk < k; kk++) {
                 sum += w[kk * n + n0 + j];
                 lowest = TM_MIN(lowest, (int32_t)w[kk * n + n0 + j]);
+                highest = TM_MAX(highest, (int32_t)w[kk * n + n0 + j]);
             }
             head[j] = (int32_t)((b != NULL ? b[n0 + j] : 0) - (int64_t)input_zero_point * sum);
             head[nr + j] = multiplier[n0 + j];
             head[2 * nr + j] = shift[n0 + j];
-            if (dot) head[3 * nr + j] = -lowest;
+            if (dot && !sign) head[3 * nr + j] = -lowest;
+            if (dot && sign) {
+                const int32_t sh = shift[n0 + j], left = sh > 0 ? sh : 0, right = sh > 0 ? 0 : -sh;
+                const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+                head[3 * nr + j] = lowest >= -128 && highest <= 127 ? 0 : -lowest - 128;
+                head[4 * nr + j] = j % 2 == 0 && n0 + j + 1 < n ? multiplier[n0 + j + 1] : 0;
+                head[5 * nr + j] = left;
+                head[6 * nr + j] = right;
+                head[7 * nr + j] = mask;
+                head[8 * nr + j] = mask >> 1;
+            }
         }
         if (dot) {
-            uint8_t* taps = out + 4 * nr * sizeof(int32_t);
+            uint8_t* taps = out + tm_qu8_head_fields(kern) * nr * sizeof(int32_t);
             for (size_t kk = 0; kk < k; kk++)
-                for (size_t j = 0; j < nc; j++)
+                for (size_t j = 0; j < nc; j++) /* two's complement bytes for int8 */
                     taps[(kk / 4) * 4 * nr + 4 * j + (kk % 4)] =
                         (uint8_t)(w[kk * n + n0 + j] + head[3 * nr + j]);
         } else {
@@ -57,6 +78,17 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
     }
 }
 
+int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size_t n,
+                                      const void* packed) {
+    const size_t nr = kern->gemm_nr, panel = tm_qu8_panel_bytes(kern, k);
+    for (size_t n0 = 0; n0 < n; n0 += nr) {
+        const int32_t* z = (const int32_t*)((const uint8_t*)packed + (n0 / nr) * panel) + 3 * nr;
+        for (size_t j = 0; j < nr; j++)
+            if (z[j] != 0) return 1;
+    }
+    return 0;
+}
+
 /* Depthwise: int32 bias'[cp], multiplier[cp], shift[cp], 9 taps x cp int32 weights (cp =
  * channels rounded up to 8), then a second copy for 16-channel AVX2 steps, per tile of 16
  * channels: bias', multiplier, shift as "lo" (channels 0-3, 8-11) and "hi" (4-7, 12-15) vectors
@@ -65,8 +97,52 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
 #define TM_QU8_DW_TILE16_INT16 (6 * 16 + 5 * 2 * 16)
 
 size_t tm_qu8_dwconv3x3_packed_size(size_t channels) {
+    return tm_qu8_dw_quad_offset(channels) + channels / 64 * TM_QU8_DW_QUAD_BLOCK_BYTES;
+}
+
+size_t tm_qu8_dw_quad_offset(size_t channels) {
     return TM_ROUND_UP(channels, TM_CHANNEL_TILE) * 12 * sizeof(int32_t) +
            TM_ROUND_UP(channels, 16) / 16 * TM_QU8_DW_TILE16_INT16 * sizeof(int16_t);
+}
+
+/* Lane p of vector j of a 64-channel quad block holds channel 16 * (p / 4) + 4 * j + p % 4:
+ * the order vpunpck{l,h}bw then vpunpck{l,h}wd give four tap rows of 64 bytes, which
+ * vpackssdw / vpackuswb undo. Per block: int32 flags[16] (flags[0]: some z != 0), then per
+ * vector j: bias', multiplier, multiplier >> 32 per 64-bit lane, left shift, right shift,
+ * rounding mask, mask >> 1, z (16 int32 each), then three k-quads of 16 x 4 int8 weights
+ * w' + z (taps 0-3, 4-7, 8 and three zeros). z = 0 where a channel's w' fit int8, else
+ * -min w' - 128 (the acc then loses z * the sum of the nine input bytes). */
+static void tm_qu8_dw_quad_pack(size_t channels, const int16_t* w, const int32_t* bias,
+                                const int32_t* multiplier, const int32_t* shift, uint8_t* out) {
+    for (size_t b = 0; b < channels / 64; b++, out += TM_QU8_DW_QUAD_BLOCK_BYTES) {
+        int32_t* flags = (int32_t*)out;
+        for (size_t j = 0; j < 4; j++) {
+            int32_t* v = (int32_t*)(out + 64 + j * TM_QU8_DW_QUAD_VECTOR_BYTES);
+            int8_t* quads = (int8_t*)(v + 8 * 16);
+            for (size_t p = 0; p < 16; p++) {
+                const size_t c = 64 * b + 16 * (p / 4) + 4 * j + p % 4;
+                int32_t lowest = 0, highest = 0;
+                for (size_t t = 0; t < 9; t++) {
+                    lowest = TM_MIN(lowest, (int32_t)w[t * channels + c]);
+                    highest = TM_MAX(highest, (int32_t)w[t * channels + c]);
+                }
+                const int32_t z = lowest >= -128 && highest <= 127 ? 0 : -lowest - 128;
+                const int32_t left = shift[c] > 0 ? shift[c] : 0, right = shift[c] > 0 ? 0 : -shift[c];
+                const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+                v[p] = bias[c];
+                v[16 + p] = multiplier[c];
+                v[32 + p] = p % 2 == 0 ? multiplier[c + 1] : 0; /* odd lane's multiplier, low half */
+                v[48 + p] = left;
+                v[64 + p] = right;
+                v[80 + p] = mask;
+                v[96 + p] = mask >> 1;
+                v[112 + p] = z;
+                if (z != 0) flags[0] = 1;
+                for (size_t t = 0; t < 12; t++)
+                    quads[(t / 4) * 64 + 4 * p + t % 4] = (int8_t)(t < 9 ? w[t * channels + c] + z : 0);
+            }
+        }
+    }
 }
 
 void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
@@ -106,4 +182,6 @@ void tm_qu8_dwconv3x3_pack(size_t channels, const int16_t* w, const int32_t* b,
         }
         tile += TM_QU8_DW_TILE16_INT16;
     }
+    tm_qu8_dw_quad_pack(channels, w, out, multiplier, shift,
+                        (uint8_t*)packed + tm_qu8_dw_quad_offset(channels));
 }

@@ -92,6 +92,75 @@ static inline TM_TARGET_AVX2 __m256i tm_qu8_requant_avx2(__m256i acc, const int3
     return _mm256_min_epi32(y, _mm256_set1_epi32(p->max));
 }
 
+/* 16 lanes, the same steps as tm_qu8_mbqm_avx2 (AVX-512 compares give masks: "+ (a > b)" is a
+ * masked add of one). */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_mbqm_avx512(__m512i x, __m512i m, __m512i shift) {
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i left = _mm512_max_epi32(shift, _mm512_setzero_si512());
+    const __m512i right = _mm512_sub_epi32(left, shift); /* max(-shift, 0) */
+    x = _mm512_sllv_epi32(x, left);
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(x, m), rnd);
+    const __m512i odd = _mm512_add_epi64(
+        _mm512_mul_epi32(_mm512_srli_epi64(x, 32), _mm512_srli_epi64(m, 32)), rnd);
+    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
+                                                 _mm512_slli_epi64(odd, 1));
+    const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
+    const __m512i remainder = _mm512_and_si512(high, mask);
+    const __m512i threshold = _mm512_sub_epi32(_mm512_srli_epi32(mask, 1), _mm512_srai_epi32(high, 31));
+    const __m512i y = _mm512_srav_epi32(high, right);
+    return _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, one);
+}
+
+/* tm_qu8_mbqm_avx512 with the constants derived from the shifts precomputed (as
+ * tm_qu8_gemm_pack stores them for the int8 dot layout): the odd columns' multipliers in the
+ * low halves of the 64-bit lanes, left and right shifts, rounding mask and mask >> 1 at derived
+ * + 0, 1, 2, 3, 4 strides); then the zero point and the clamp. 6 operations fewer. */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_requant_pre_avx512(__m512i acc, const int32_t* mult,
+                                                                 const int32_t* derived,
+                                                                 size_t stride,
+                                                                 const tm_qu8_requant_params* p) {
+#define TM_LD(ptr) _mm512_loadu_si512((const void*)(ptr))
+    const __m512i xs = _mm512_sllv_epi32(acc, TM_LD(derived + stride));
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, TM_LD(mult)), rnd);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), TM_LD(derived)), rnd);
+    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
+                                                 _mm512_slli_epi64(odd, 1));
+    const __m512i remainder = _mm512_and_si512(high, TM_LD(derived + 3 * stride));
+    const __m512i threshold = _mm512_sub_epi32(TM_LD(derived + 4 * stride), _mm512_srai_epi32(high, 31));
+    __m512i y = _mm512_srav_epi32(high, TM_LD(derived + 2 * stride));
+#undef TM_LD
+    y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, _mm512_set1_epi32(1));
+    y = _mm512_add_epi32(y, _mm512_set1_epi32(p->output_zero_point));
+    y = _mm512_max_epi32(y, _mm512_set1_epi32(p->min));
+    return _mm512_min_epi32(y, _mm512_set1_epi32(p->max));
+}
+
+/* requantize 16 accumulators, add the zero point, clamp: int32 lanes in [min, max]. */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_requant_avx512(__m512i acc, const int32_t* mult,
+                                                             const int32_t* shift,
+                                                             const tm_qu8_requant_params* p) {
+    __m512i y = tm_qu8_mbqm_avx512(acc, _mm512_loadu_si512((const void*)mult),
+                                   _mm512_loadu_si512((const void*)shift));
+    y = _mm512_add_epi32(y, _mm512_set1_epi32(p->output_zero_point));
+    y = _mm512_max_epi32(y, _mm512_set1_epi32(p->min));
+    return _mm512_min_epi32(y, _mm512_set1_epi32(p->max));
+}
+
+/* 16 int32 lanes in 0..255 -> the bytes of the lanes set in m at out (a plain store when all
+ * are). The empty asm keeps the
+ * vpmovdb in a register: GCC would otherwise fuse it with the masked store into the memory form
+ * of vpmovdb, which AMD cores run many times slower. */
+static inline TM_TARGET_AVX512BW void tm_qu8_store16_avx512(uint8_t* out, __m512i v, __mmask16 m) {
+    __m128i b = _mm512_cvtepi32_epi8(v);
+    __asm__("" : "+v"(b));
+    if (m == (__mmask16)0xFFFF)
+        _mm_storeu_si128((__m128i*)out, b);
+    else
+        _mm_mask_storeu_epi8(out, m, b);
+}
+
 /* Two vectors of 8 values in 0..255 -> 16 bytes in order. */
 static inline TM_TARGET_AVX2 __m128i tm_qu8_pack16_avx2(__m256i a, __m256i b) {
     const __m128i wa = _mm_packs_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));

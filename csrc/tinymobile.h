@@ -21,7 +21,9 @@
 /* ---- ISA selection ----------------------------------------------------------------------- */
 /* Higher numbers are preferred when available. AVX512 (AVX-512F, x86): the GEMM runs 8x32 AVX-512
  * tiles, the other float kernels and all integer kernels are the AVX2 ones. */
-enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_COUNT = 4 };
+/* avxvnni and avx512vnni: the avx2 and avx512 float kernels with the vpdpbusd integer GEMM. */
+enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_AVXVNNI = 4,
+       TM_ISA_AVX512VNNI = 5, TM_ISA_COUNT = 6 };
 
 typedef struct { float min; float max; } tm_f32_minmax_params;
 
@@ -69,8 +71,9 @@ typedef struct {
  * table's GEMM is scheduled for the kind of core tm_arm_core() says (an invalid TINYMOBILE_CORE:
  * NULL). */
 const tm_f32_kernels* tm_f32_kernels_for(int isa);
-/* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|avx512|neon names another one it runs
- * (an unknown or unsupported name returns -1; so does an invalid TINYMOBILE_CORE). */
+/* Best ISA this CPU runs, unless TINYMOBILE_ISA=scalar|avx2|avx512|avxvnni|avx512vnni|neon names
+ * another one it runs (an unknown or unsupported name returns -1; so does an invalid
+ * TINYMOBILE_CORE). */
 int tm_default_isa(void);
 
 /* ARM cores (csrc/arm_cores.c): in-order (Cortex-A53/A55: Pi 3, Zero 2 W) or out-of-order
@@ -136,9 +139,13 @@ typedef void (*tm_qu8_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t
                                         const uint8_t* zp_pixel, const int32_t* w, uint8_t* out,
                                         const tm_qu8_requant_params* params);
 
-/* Dot-product GEMM (aarch64 udot): a = uint8 rows, kc a multiple of 16 (rows zero padded),
- * row_sums[r] = sum of row r's bytes; w: panel = nr int32 bias', nr multipliers, nr shifts, nr
- * weight zero points z, then kc/4 groups of nr x 4 uint8 weights w' + z (k-quads per column).
+/* Dot-product GEMM (aarch64 udot, x86 vpdpbusd): a = uint8 rows, kc a multiple of the table's
+ * dot_kr (16 for udot, whose rows are zero padded; 4 for vpdpbusd), row_sums[r] = sum of row
+ * r's bytes; w: panel = nr int32 bias', nr multipliers, nr shifts, nr weight offsets z (for
+ * vpdpbusd then 5 x nr requantization constants, see tm_qu8_gemm_pack), then kc/4 groups of
+ * nr x 4 weight bytes w' + z (k-quads per column): uint8 for udot (z = -min w'), int8 for
+ * vpdpbusd (z = 0 where the column's w' fit int8, else -min w' - 128; row_sums may then be
+ * NULL when every z is 0).
  * acc = bias' + sum(a * (w' + z)) - z * row_sum, then the same requantization. */
 typedef void (*tm_qu8_dot_gemm_fn)(size_t mr, size_t nc, size_t kc, const uint8_t* a,
                                    size_t a_stride, const int32_t* row_sums, const void* w,
@@ -146,7 +153,8 @@ typedef void (*tm_qu8_dot_gemm_fn)(size_t mr, size_t nc, size_t kc, const uint8_
                                    const tm_qu8_requant_params* params);
 
 /* gemm_mr x gemm_nr is the tile of `gemm`, or of `dot_gemm` when that is not NULL (then the
- * GEMM operators use it instead of `gemm`). */
+ * GEMM operators use it instead of `gemm`; dot_kr and dot_signed say its k padding and weight
+ * byte encoding). */
 typedef struct {
     const char* name;
     size_t gemm_mr;
@@ -154,11 +162,13 @@ typedef struct {
     tm_qu8_gemm_ukernel_fn gemm;
     tm_qu8_dwconv3x3_row_fn dwconv3x3_row;
     tm_qu8_dot_gemm_fn dot_gemm;
+    size_t dot_kr;
+    int dot_signed;
 } tm_qu8_kernels;
 
 /* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64
  * CPUs with the dot-product extension the NEON table uses udot unless TINYMOBILE_NO_DOTPROD is
- * set (to test the vmlal path there). */
+ * set (to test the vmlal path there). On x86 the avx512vnni and avxvnni tables use vpdpbusd. */
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */

@@ -18,7 +18,40 @@ IMAGES = SHARED / "images"
 #: (alpha, resolution, Keras 2 file stem) of the fixture sets in ../shared/fixtures.
 FIXTURE_SETS = [("0.25", 128, "2_5"), ("0.5", 160, "5_0"), ("1.0", 224, "1_0")]
 
+#: Every ISA this machine runs (the integer kernels differ on each).
 ISAS = kernels.available_isas()
+
+
+def _distinct_float_isas():
+    """ISAS less those whose float kernels are another's (avxvnni runs the avx2 float table,
+    avx512vnni the avx512 one): the float tests need not run the same kernels twice."""
+    from tinymobile._native import ffi
+    seen, out = set(), []
+    for name in ISAS:
+        table = int(ffi.cast("uintptr_t", kernels.kernel_table(name)))
+        if table not in seen:
+            seen.add(table)
+            out.append(name)
+    return out
+
+
+F32_ISAS = _distinct_float_isas()
+
+
+def _isas_of_this_architecture():
+    import platform
+    machine = platform.machine().lower()
+    if machine in ("x86_64", "amd64", "i386", "i686"):
+        return ["scalar", "avx2", "avx512", "avxvnni", "avx512vnni"]
+    return ["scalar", "neon"]
+
+
+#: The integer-kernel ISAs of this build's architecture, as pytest params: one this CPU lacks is
+#: skipped with the reason (a VNNI path needs a CPU with AVX-512 VNNI or AVX-VNNI).
+QU8_ISA_PARAMS = [
+    pytest.param(name, marks=pytest.mark.skipif(
+        name not in ISAS, reason=f"this CPU cannot run the {name} kernels (not tested here)"))
+    for name in _isas_of_this_architecture()]
 
 
 def require_shared():
@@ -36,6 +69,6 @@ def fixture_network(alpha: str, resolution: int):
     return net, ref["x"], ref["y"]
 
 
-@pytest.fixture(params=ISAS)
+@pytest.fixture(params=F32_ISAS)
 def isa(request):
     return request.param

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ISAS
+from conftest import F32_ISAS as ISAS
 from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3,
                             compare_pointwise, run_nan_filled)
 from tinymobile import kernels

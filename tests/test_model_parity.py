@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 import tinymobile
-from conftest import FIXTURE_SETS, ISAS, fixture_network
+from conftest import FIXTURE_SETS, fixture_network
+from conftest import F32_ISAS as ISAS
 from tinymobile import reference
 from tinymobile.model import Model
 

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import ISAS
+from conftest import ISAS, QU8_ISA_PARAMS
 from tinymobile import kernels
 from tinymobile import quantized_reference as qr
 from tinymobile._native import ffi, lib
@@ -79,7 +79,7 @@ def setup(isa, threads):
     return kernel_table(isa, "uint8"), kernels.create_pool(threads)
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @SETTINGS
 @given(n=st.integers(1, 2), h=st.integers(1, 11), w=st.integers(1, 11), cin=st.integers(1, 9),
        cout=st.integers(1, 37), stride=st.sampled_from([1, 2]),
@@ -97,7 +97,7 @@ def test_conv3x3(isa, n, h, w, cin, cout, stride, padding, dtype, per_channel, t
     np.testing.assert_array_equal(out, qr.conv3x3(x, wt, b, stride, padding, rq))
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @SETTINGS
 @given(n=st.integers(1, 2), h=st.integers(1, 13), w=st.integers(1, 13), c=st.integers(1, 41),
        stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
@@ -115,7 +115,7 @@ def test_depthwise3x3(isa, n, h, w, c, stride, padding, dtype, per_channel, thre
     np.testing.assert_array_equal(out, qr.depthwise3x3(x, wt, b, stride, padding, rq))
 
 
-@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @SETTINGS
 @given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), dtype=DTYPES,
        per_channel=st.booleans(), threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
@@ -128,6 +128,62 @@ def test_pointwise(isa, m, k, n, dtype, per_channel, threads, seed):
     kern, pool = setup(isa, threads)
     out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
     np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@SETTINGS
+@given(m=st.integers(1, 40), k=st.integers(1, 80), n=st.integers(1, 80),
+       x_zp=st.sampled_from([0, 1, 127, 128, 254, 255]), w_zp=st.sampled_from([0, 1, 127, 128, 254, 255]),
+       out_zp=st.sampled_from([0, 128, 255]), clamp=st.sampled_from([(0, 255), (0, 0), (255, 255), (3, 250)]),
+       kind=st.sampled_from(["pointwise", "conv3x3"]), seed=st.integers(0, 2**31))
+def test_gemm_zero_points_at_the_extremes(isa, m, k, n, x_zp, w_zp, out_zp, clamp, kind, seed):
+    """uint8 per-tensor GEMMs (pointwise, and the first layer's implicit GEMM) with zero points
+    at 0, 128 and 255: weights w - w_zp spanning -255..0 or 0..255 (a VNNI column that does not
+    fit int8, so its offset z and the activation row sums are used), exactly -128..127
+    (w_zp = 128: no row sums), activations all at a bound, clamps that pin every output, right
+    shifts up to 31 and left shifts."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (m, k), "uint8")
+    x[rng.random((m, k)) < 0.3] = rng.choice([0, 255])
+    wt = random_weights(rng, (k, n), "uint8", False)
+    wt[rng.random((k, n)) < 0.2] = rng.choice([0, 255])
+    b = random_bias(rng, n)
+    rq = random_requant(rng, n, "uint8", False)
+    shift = rng.choice(np.array([-31, -20, -1, 0, 1, 2], np.int32), n)  # left shifts too
+    rq = qr.Requant(x_zp, np.full(n, w_zp, np.int32), rq.multiplier, shift, out_zp, clamp, "uint8")
+    kern, pool = setup(isa, 1)
+    if kind == "pointwise":
+        out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq), x, "uint8")
+        np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+    else:  # a 3x3 convolution whose 9 * cin = k rounded up to a multiple of 9
+        cin = (k + 8) // 9
+        img = random_input(rng, (1, 4, 5, cin), "uint8")
+        w3 = random_weights(rng, (3, 3, cin, n), "uint8", False)
+        op = Conv3x3Op(kern, pool, w3, b, 2, "tf_same", rq=rq)
+        np.testing.assert_array_equal(run_sentinels(op, img, "uint8"),
+                                      qr.conv3x3(img, w3, b, 2, "tf_same", rq))
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=15, deadline=None)
+@given(h=st.integers(1, 6), w=st.integers(1, 7), c=st.integers(60, 200),
+       stride=st.sampled_from([1, 2]), dtype=DTYPES, per_channel=st.booleans(),
+       w_zp_extreme=st.booleans(), seed=st.integers(0, 2**31))
+def test_depthwise3x3_wide(isa, h, w, c, stride, dtype, per_channel, w_zp_extreme, seed):
+    """Channel counts past 64 (the 64-channel vpdpbusd blocks of avx512vnni, with the 16-channel
+    groups after them), weights whose w - w_zp fit int8 or do not (w_zp at 0 or 255)."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (1, h, w, c), dtype)
+    wt = random_weights(rng, (3, 3, c), dtype, per_channel)
+    b = random_bias(rng, c)
+    rq = random_requant(rng, c, dtype, per_channel)
+    if w_zp_extreme and dtype == "uint8" and not per_channel:
+        rq = qr.Requant(rq.input_zero_point, np.full(c, rng.choice([0, 255]), np.int32),
+                        rq.multiplier, rq.shift, rq.output_zero_point, rq.clamp, "uint8")
+    kern, pool = setup(isa, 1)
+    op = Depthwise3x3Op(kern, pool, wt, b, stride, "tf_same", rq=rq, offset=domain_offset(dtype))
+    np.testing.assert_array_equal(run_sentinels(op, x, dtype),
+                                  qr.depthwise3x3(x, wt, b, stride, "tf_same", rq))
 
 
 def test_pointwise_large_k_and_many_rows():

@@ -1,6 +1,7 @@
 """The compiled C kernels: ISA selection, thread pools and pointer helpers.
 
-``TINYMOBILE_ISA=scalar|avx2|avx512|neon`` forces the default ISA (tests run every ISA explicitly);
+``TINYMOBILE_ISA=scalar|avx2|avx512|avxvnni|avx512vnni|neon`` forces the default ISA (tests run
+every ISA explicitly);
 ``TINYMOBILE_CORE=a53|a55|in-order|a72|a76|out-of-order`` the ARM core the aarch64 float GEMM is
 scheduled for (by default read from /proc/cpuinfo; see :func:`arm_core`).
 """

@@ -465,12 +465,12 @@ int main(int argc, char** argv) {
     /* The float NEON table is asked for with TINYMOBILE_CORE=a72 and =a53: on aarch64 these are
      * the GEMMs scheduled for out-of-order and for in-order cores (on ARMv7 one table). */
     typedef struct { int quantized; int isa; int no_dotprod; const char* core; } table_spec;
-    enum { N_SPECS = 10 };
+    enum { N_SPECS = 12 };
     const table_spec specs[N_SPECS] = {
         {0, TM_ISA_NEON, 0, "a72"}, {0, TM_ISA_NEON, 0, "a53"}, {0, TM_ISA_AVX2, 0, NULL},
         {0, TM_ISA_AVX512, 0, NULL}, {0, TM_ISA_SCALAR, 0, NULL}, {1, TM_ISA_NEON, 0, NULL},
         {1, TM_ISA_NEON, 1, NULL}, {1, TM_ISA_AVX2, 0, NULL}, {1, TM_ISA_AVX512, 0, NULL},
-        {1, TM_ISA_SCALAR, 0, NULL}};
+        {1, TM_ISA_AVXVNNI, 0, NULL}, {1, TM_ISA_AVX512VNNI, 0, NULL}, {1, TM_ISA_SCALAR, 0, NULL}};
     const void* seen[N_SPECS] = {NULL};
     int n_seen = 0;
     for (int t = 0; t < N_SPECS; t++) {
@@ -497,7 +497,8 @@ int main(int argc, char** argv) {
         char title[96];
         if (spec.quantized)
             snprintf(title, sizeof(title), "qu8 %s (%s GEMM %zux%zu)", qk->name,
-                     qk->dot_gemm ? "udot" : "widening", qk->gemm_mr, qk->gemm_nr);
+                     qk->dot_gemm ? (qk->dot_signed ? "vpdpbusd" : "udot") : "widening",
+                     qk->gemm_mr, qk->gemm_nr);
         else
             snprintf(title, sizeof(title), "f32 %s (GEMM %zux%zu %s)", fk->name, fk->gemm_mr,
                      fk->gemm_nr, fk->igemm_name);
