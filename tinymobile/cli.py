@@ -18,9 +18,6 @@ import numpy as np
 from .errors import TinyMobileError
 from .preprocess import IMAGE_EXTENSIONS, image_files
 
-#: Images preprocessed and run per forward call by predict / eval.
-BATCH = 16
-
 
 class CLIError(TinyMobileError):
     """A usage problem found after argument parsing (no images matched, bad option mix...)."""
@@ -108,33 +105,44 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
                 disable=not enabled, leave=False)
 
 
-def run_images(model, paths: Sequence[str], progress: bool, desc: str):
-    """Yield (path, logits or None, error message or None) per image, in order, batched."""
-    batches = [paths[i:i + BATCH] for i in range(0, len(paths), BATCH)]
+def run_images(model, paths: Sequence[str], progress: bool, desc: str, batch: Optional[int] = None,
+               jobs: Optional[int] = None, fast_decode: bool = False):
+    """Yield (path, logits or None, error message or None) per image, in order: decoded and
+    preprocessed in worker threads ahead of batched inference (tinymobile.pipeline)."""
+    from . import pipeline
     bar = _progress(None, len(paths), desc, progress and len(paths) > 1)
     try:
-        for batch in batches:
-            inputs, ok, results = [], [], []
-            for p in batch:
-                try:
-                    inputs.append(model.preprocess(p)[0])
-                    ok.append(p)
-                except TinyMobileError as e:
-                    results.append((p, None, str(e)))
-            logits = model.logits(np.stack(inputs)) if inputs else []
-            by_path = {p: (p, y, None) for p, y in zip(ok, logits)}
-            errors = {r[0]: r for r in results}
-            for p in batch:
-                yield by_path.get(p) or errors[p]
-            bar.update(len(batch))
+        for r in pipeline.run(model, paths, batch=batch, jobs=jobs, fast_decode=fast_decode):
+            yield r.image, r.logits, r.error
+            bar.update(1)
     finally:
         bar.close()
+
+
+def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
+    """--jobs, --batch, --fast-decode (predict and eval)."""
+    p.add_argument("--jobs", "-j", type=int, metavar="N",
+                   help="threads decoding and preprocessing images ahead of inference "
+                        "(default: one per core; 0: none)")
+    p.add_argument("--batch", "-b", type=int, metavar="N",
+                   help="images per forward pass (default 16)")
+    p.add_argument("--fast-decode", action="store_true",
+                   help="decode JPEGs much larger than the model input at 1/2, 1/4 or 1/8 scale "
+                        "(faster; not the exact TF-slim pixels: see docs/SCALE.md)")
+
+
+def _check_pipeline_arguments(args) -> None:
+    if args.jobs is not None and args.jobs < 0:
+        raise CLIError(f"--jobs must be 0 or more, got {args.jobs}")
+    if args.batch is not None and args.batch < 1:
+        raise CLIError(f"--batch must be at least 1, got {args.batch}")
 
 
 # ---- commands ----------------------------------------------------------------------------------
 
 def cmd_predict(args) -> int:
     from .fixedpoint import softmax
+    _check_pipeline_arguments(args)
     paths = expand_images(args.images)
     model = load_model(args.model, args.threads, progress=not args.quiet)
     if model.num_classes == 0:
@@ -149,7 +157,8 @@ def cmd_predict(args) -> int:
             header += [f"label_{k}", f"index_{k}", f"probability_{k}"]
         writer.writerow(header)
     failures = 0
-    for path, logits, err in run_images(model, paths, not args.quiet, "predict"):
+    for path, logits, err in run_images(model, paths, not args.quiet, "predict", args.batch,
+                                        args.jobs, args.fast_decode):
         if err is not None:
             failures += 1
             print(f"tinymobile: error: {err}", file=sys.stderr)
@@ -259,14 +268,14 @@ def read_labels_tsv(path: str, num_classes: int) -> dict:
 
 
 def evaluate(model, directory: str, labels_path: Optional[str] = None,
-             progress: bool = False) -> Tuple[float, float, int]:
+             progress: bool = False, **pipeline_options) -> Tuple[float, float, int]:
     """(top-1, top-5, number of images) of ``model`` on the images listed in LABELS.tsv."""
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to evaluate")
     truth = read_labels_tsv(labels_path or os.path.join(directory, "LABELS.tsv"), model.num_classes)
     paths = [os.path.join(directory, f) for f in truth]
     top1 = top5 = 0
-    results = run_images(model, paths, progress, "eval")
+    results = run_images(model, paths, progress, "eval", **pipeline_options)
     for (path, logits, err), label in zip(results, truth.values()):
         if err is not None:
             raise TinyMobileError(err)
@@ -280,10 +289,12 @@ def evaluate(model, directory: str, labels_path: Optional[str] = None,
 def cmd_eval(args) -> int:
     if not os.path.isdir(args.dir):
         raise CLIError(f"{args.dir}: not a directory")
+    _check_pipeline_arguments(args)
     model = load_model(args.model, args.threads, progress=not args.quiet)
     if _is_folder_layout(args.dir, args.labels):
         return cmd_eval_folders(args, model)
-    top1, top5, n = evaluate(model, args.dir, args.labels, progress=not args.quiet)
+    top1, top5, n = evaluate(model, args.dir, args.labels, progress=not args.quiet,
+                             batch=args.batch, jobs=args.jobs, fast_decode=args.fast_decode)
     print(f"top-1 {top1:.3f}  top-5 {top5:.3f}  ({n} images)")
     return 0
 
@@ -445,6 +456,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.add_argument("--format", "-f", choices=("text", "json", "csv"), default="text",
                    help="output format: text (default), json (one object per line), csv")
+    add_pipeline_arguments(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("convert", parents=[common], help="convert a TFLite / Keras model",
@@ -488,6 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", "-m", help=model_help)
     p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
+    add_pipeline_arguments(p)
     p.set_defaults(func=cmd_eval)
 
     add_train_parser(sub, common, model_help)

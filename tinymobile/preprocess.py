@@ -2,8 +2,9 @@
 normalisation. Arrays are (H, W, 3) uint8 RGB until normalised, then float32 NHWC."""
 from __future__ import annotations
 
+import functools
 import os
-from typing import Any, List, Tuple
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -62,7 +63,19 @@ def _is_pil_image(img: Any) -> bool:
     return isinstance(img, Image.Image)
 
 
-def _read_file(path: str) -> np.ndarray:
+def read_image(path: "os.PathLike[str] | str", draft: Optional[Tuple[int, int]] = None,
+               copy: bool = True) -> np.ndarray:
+    """An image file -> (H, W, 3) uint8 RGB, with the checks and one-line errors of
+    ``to_rgb_array``.
+
+    draft: (width, height); a JPEG at least twice as large on both sides is decoded at 1/2, 1/4
+    or 1/8 scale (libjpeg's DCT scaling, Pillow's ``draft``), never below this size: faster,
+    but not the same pixels as a full decode (``--fast-decode``). copy=False may return a
+    read-only array."""
+    return _read_file(os.fspath(path), draft, copy)
+
+
+def _read_file(path: str, draft: Optional[Tuple[int, int]] = None, copy: bool = True) -> np.ndarray:
     try:
         from PIL import Image
     except ImportError:
@@ -72,8 +85,10 @@ def _read_file(path: str) -> np.ndarray:
     try:
         with Image.open(path) as im:
             _check_pixels(im, path)
+            if draft is not None and im.format == "JPEG":
+                im.draft("RGB", (max(1, int(draft[0])), max(1, int(draft[1]))))
             im.load()
-            return _from_pil(im)
+            return _from_pil(im, copy)
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -91,7 +106,7 @@ def _check_pixels(im, where: str = "image") -> None:
                          f"{im.width * im.height:,} pixels, more than the {limit:,} allowed)")
 
 
-def _from_pil(im) -> np.ndarray:
+def _from_pil(im, copy: bool = True) -> np.ndarray:
     if im.width < 1 or im.height < 1:
         raise ImageError(f"image has no pixels ({im.width}x{im.height})")
     _check_pixels(im)
@@ -107,7 +122,8 @@ def _from_pil(im) -> np.ndarray:
             return _from_array(np.asarray(im, dtype=np.float32))
         if im.mode != "RGB":
             im = im.convert("RGBA").convert("RGB") if im.mode in ("P", "PA", "LA") else im.convert("RGB")
-        return np.asarray(im, dtype=np.uint8).copy()
+        a = np.asarray(im, dtype=np.uint8)
+        return a.copy() if copy else a
     except ImageError:
         raise
     except Exception as e:  # noqa: BLE001 — conversions Pillow does not support (LAB, ...), decoding errors
@@ -160,28 +176,109 @@ def _axis_weights(src: int, dst: int):
     return i0, i1, (pos - i0).astype(np.float32)
 
 
-def resize_bilinear(img: np.ndarray, size: "int | Tuple[int, int]") -> np.ndarray:
-    """Bilinear resize of (H, W, C) to (size, size, C) -- or (height, width, C) for a ``size``
-    (height, width) -- float32, half-pixel centres (TF2's default, no antialiasing)."""
-    out_h, out_w = (size, size) if isinstance(size, (int, np.integer)) else size
+def resize_bilinear(img: np.ndarray, size: Union[int, Tuple[int, int]]) -> np.ndarray:
+    """Bilinear resize of (H, W, C) to (size, size, C) (or (h, w, C) for size = (h, w)) float32,
+    half-pixel centres (TF2's default, no antialiasing)."""
     h, w = img.shape[:2]
-    y0, y1, wy = _axis_weights(h, out_h)
-    x0, x1, wx = _axis_weights(w, out_w)
+    oh, ow = _size(size)
+    y0, y1, wy = _axis_weights(h, oh)
+    x0, x1, wx = _axis_weights(w, ow)
     # Gather the needed rows before converting: a huge image costs `size` float rows, not itself.
     rows = (img[y0].astype(np.float32) * (1 - wy)[:, None, None]
             + img[y1].astype(np.float32) * wy[:, None, None])
     return rows[:, x0] * (1 - wx)[None, :, None] + rows[:, x1] * wx[None, :, None]
 
 
-def preprocess(img: Any, resolution: "int | Tuple[int, int]", mean: np.ndarray, std: np.ndarray,
-               crop: float = SLIM_CROP) -> np.ndarray:
-    """One image -> network input (H, W, 3) float32 for ``resolution`` H = W or (H, W): central
-    crop of ``crop`` of each side (1.0: none), bilinear resize, (x - mean) / std."""
-    rgb = to_rgb_array(img)
+def _size(resolution: Union[int, Tuple[int, int]]) -> Tuple[int, int]:
+    """(height, width) of a resolution given as one int (square) or a pair."""
+    if isinstance(resolution, (tuple, list)):
+        return int(resolution[0]), int(resolution[1])
+    return int(resolution), int(resolution)
+
+
+def crop_box(h: int, w: int, fraction: float = SLIM_CROP) -> Tuple[int, int, int, int]:
+    """(top, left, height, width) of ``central_crop``'s window on an h x w image."""
+    if fraction >= 1.0:
+        return 0, 0, h, w
+    top = int((h - h * fraction) / 2)
+    left = int((w - w * fraction) / 2)
+    if h - 2 * top > 0 and w - 2 * left > 0:
+        return top, left, h - 2 * top, w - 2 * left
+    return 0, 0, h, w
+
+
+@functools.lru_cache(maxsize=64)
+def _c_axis(src: int, dst: int, offset: int):
+    """_axis_weights as the C kernel takes them: int32 indices shifted by ``offset`` (the crop's
+    first row or column), float32 weights on the second index."""
+    i0, i1, wt = _axis_weights(src, dst)
+    return (np.ascontiguousarray(i0 + offset, np.int32), np.ascontiguousarray(i1 + offset, np.int32),
+            np.ascontiguousarray(wt, np.float32))
+
+
+def _norm_kind(mean: np.ndarray, std: np.ndarray) -> Optional[int]:
+    """1: float64 arithmetic (NumPy's result for float64 mean / std), 0: float32, None: other."""
+    dtypes = {np.asarray(mean).dtype, np.asarray(std).dtype}
+    if dtypes == {np.dtype(np.float64)}:
+        return 1
+    if dtypes == {np.dtype(np.float32)}:
+        return 0
+    return None
+
+
+def resize_normalize(rgb: np.ndarray, resolution: Union[int, Tuple[int, int]], mean: np.ndarray,
+                     std: np.ndarray, crop: float = SLIM_CROP,
+                     out: Optional[np.ndarray] = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB -> central crop, bilinear resize, (x - mean) / std: (h, w, 3) float32.
+
+    One C pass (no GIL held, no float copy of the image), bit-identical to ``central_crop`` +
+    ``resize_bilinear`` + the normalisation in NumPy (the fallback for means / stds that are
+    neither float32 nor float64). ``out``: a C-contiguous (h, w, 3) float32 array to fill."""
+    oh, ow = _size(resolution)
+    mean = np.asarray(mean)
+    std = np.asarray(std)
+    kind = _norm_kind(mean, std)
+    if kind is None or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 \
+            or mean.shape != (3,) or std.shape != (3,):
+        x = _reference_resize_normalize(rgb, (oh, ow), mean, std, crop)
+        if out is None:
+            return x
+        out[...] = x
+        return out
+    rgb = np.ascontiguousarray(rgb)
+    top, left, ch, cw = crop_box(rgb.shape[0], rgb.shape[1], crop)
+    y0, y1, wy = _c_axis(ch, oh, top)
+    x0, x1, wx = _c_axis(cw, ow, left)
+    if out is None:
+        out = np.empty((oh, ow, 3), np.float32)
+    elif out.shape != (oh, ow, 3) or out.dtype != np.float32 or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous ({oh}, {ow}, 3) float32 array")
+    from ._native import ffi, lib
+    m = np.ascontiguousarray(mean, np.float64)
+    s = np.ascontiguousarray(std, np.float64)
+    lib.tm_u8_resize_bilinear_rgb__scalar(
+        oh, ow, ffi.from_buffer("uint8_t[]", rgb), rgb.strides[0],
+        ffi.from_buffer("int32_t[]", y0), ffi.from_buffer("int32_t[]", y1),
+        ffi.from_buffer("float[]", wy), ffi.from_buffer("int32_t[]", x0),
+        ffi.from_buffer("int32_t[]", x1), ffi.from_buffer("float[]", wx),
+        ffi.from_buffer("double[]", m), ffi.from_buffer("double[]", s), kind,
+        ffi.from_buffer("float[]", out, require_writable=True))
+    return out
+
+
+def _reference_resize_normalize(rgb: np.ndarray, size: Tuple[int, int], mean: np.ndarray,
+                                std: np.ndarray, crop: float) -> np.ndarray:
+    """The NumPy preprocessing (the C pass's oracle): crop, resize, normalise."""
     if crop < 1.0:
         rgb = central_crop(rgb, crop)
-    x = resize_bilinear(rgb, resolution)
+    x = resize_bilinear(rgb, size)
     return ((x - mean) / std).astype(np.float32)
+
+
+def preprocess(img: Any, resolution: Union[int, Tuple[int, int]], mean: np.ndarray,
+               std: np.ndarray, crop: float = SLIM_CROP) -> np.ndarray:
+    """One image -> network input (h, w, 3) float32: crop, resize, normalise."""
+    return resize_normalize(to_rgb_array(img), resolution, mean, std, crop)
 
 
 def as_image_list(images: Any) -> (List[Any], bool):
