@@ -1,0 +1,125 @@
+"""Classify a Ray Data dataset on a pool of actors (``pip install 'tinymobile[ray]'``).
+
+    import ray, tinymobile.ray_data as trd
+    ds = ray.data.from_items([{"path": p} for p in paths])      # or ray.data.read_images(...)
+    ds = trd.classify(ds, "mobilenet_v1_0.5_160.npz", column="path", top=5)
+    ds.take(1)   # [{"path": ..., "label": ..., "probability": ..., "top_labels": [...], ...}]
+
+Each actor loads the model once and runs tinymobile's pipeline on its batches (decoding in
+worker threads ahead of inference) with as many threads as Ray gives it CPUs. The answers are
+exactly those of ``Model.classify`` on each image. :class:`Classifier` is the callable class, for
+your own ``map_batches`` pipelines. An image that cannot be read fails the job with an
+:class:`~tinymobile.errors.ImageError` naming it (never a row with a made-up answer).
+
+Everything Ray-specific is imported lazily: this module imports without Ray installed.
+"""
+from __future__ import annotations
+
+import os
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+from .errors import ImageError, InputError, TinyMobileError
+
+ModelSpec = Union[str, "os.PathLike[str]", Any]  # a model file, or a (picklable) Model
+
+
+def _load(model: ModelSpec, threads: int):
+    """A Model with ``threads`` threads: loaded from a model file path, or the given Model
+    (unpickled on the actor, which rebuilt its C state) rebuilt for that thread count."""
+    from .model import load, model_for
+    if isinstance(model, (str, os.PathLike)):
+        return load(model, threads=threads)
+    if model.threads != threads:
+        return model_for(model.network, threads=threads)
+    return model
+
+
+def _assigned_cpus() -> int:
+    """CPUs Ray reserved for this actor (1 outside Ray, or when it cannot tell)."""
+    try:
+        import ray
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU")
+    except Exception:  # noqa: BLE001 — not inside a Ray worker
+        cpus = None
+    return max(1, int(cpus)) if cpus else 1
+
+
+class Classifier:
+    """A callable class for ``Dataset.map_batches``: adds ``label`` (str) and ``probability``
+    (float32) columns, and ``top_labels`` / ``top_probabilities`` (lists of ``top``) when
+    top > 1.
+
+    model: a model file path (loaded once per actor) or a Model (pickled to the actors).
+    column: a column of image file paths, or of images ((H, W, 3) uint8 arrays, as
+    ``ray.data.read_images`` makes them). threads: the model's threads and decoding workers
+    (default: the CPUs Ray assigned to the actor, ``num_cpus``)."""
+
+    def __init__(self, model: ModelSpec, column: str = "path", top: int = 1,
+                 threads: Optional[int] = None, batch: Optional[int] = None,
+                 fast_decode: bool = False):
+        if int(top) < 1:
+            raise InputError(f"top must be at least 1, got {top}")
+        self.threads = int(threads) if threads else _assigned_cpus()
+        self.model = _load(model, self.threads)
+        if self.model.num_classes == 0:
+            raise TinyMobileError("this model is a feature extractor (no classifier): nothing to classify")
+        self.column, self.top, self.batch, self.fast_decode = column, int(top), batch, fast_decode
+        self.labels = np.array(self.model.labels, dtype=object)
+
+    def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        from . import pipeline
+        from .reference import softmax
+        if self.column not in batch:
+            raise InputError(f"the dataset has no column {self.column!r} (columns: "
+                             f"{', '.join(batch)})")
+        items = [x.item() if isinstance(x, np.generic) else x for x in batch[self.column]]
+        n = len(items)
+        probs = np.empty((n, self.model.num_classes), np.float32)
+        for r in pipeline.run(self.model, items, batch=self.batch, jobs=self.threads,
+                              fast_decode=self.fast_decode):
+            if r.error is not None:
+                raise ImageError(r.error)
+            probs[r.index] = softmax(r.logits[None])[0]
+        top = min(self.top, probs.shape[1])
+        order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
+        best = np.take_along_axis(probs, order, axis=1)
+        out = dict(batch)
+        out["label"] = self.labels[order[:, 0]].astype(str)
+        out["probability"] = best[:, 0].copy()
+        if self.top > 1:
+            out["top_labels"] = np.array([list(self.labels[o]) for o in order] + [None],
+                                         dtype=object)[:-1]
+            out["top_probabilities"] = np.array([list(map(float, b)) for b in best] + [None],
+                                                dtype=object)[:-1]
+        return out
+
+
+def classify(ds, model: ModelSpec, column: str = "path", top: int = 1, batch_size: int = 64,
+             actors: Optional[int] = None, threads_per_actor: Optional[int] = None,
+             fast_decode: bool = False):
+    """``ds`` with ``label`` and ``probability`` columns added (and ``top_labels`` /
+    ``top_probabilities`` when top > 1), classified on an actor pool.
+
+    actors: pool size; threads_per_actor: CPUs reserved per actor (the model's threads and
+    decode workers). Defaults: one thread per actor and one actor per cluster CPU; given one,
+    the other fills the cluster's CPUs."""
+    import ray
+
+    cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    if actors is not None and int(actors) < 1:
+        raise InputError(f"actors must be at least 1, got {actors}")
+    if threads_per_actor is not None and int(threads_per_actor) < 1:
+        raise InputError(f"threads_per_actor must be at least 1, got {threads_per_actor}")
+    if threads_per_actor is None:
+        threads_per_actor = 1 if actors is None else max(1, cpus // int(actors))
+    if actors is None:
+        actors = max(1, cpus // int(threads_per_actor))
+    if isinstance(model, (str, os.PathLike)):
+        model = os.path.abspath(os.fspath(model))  # actors may run in another directory
+    return ds.map_batches(
+        Classifier, batch_size=batch_size, batch_format="numpy",
+        fn_constructor_kwargs={"model": model, "column": column, "top": top,
+                               "threads": int(threads_per_actor), "fast_decode": fast_decode},
+        compute=ray.data.ActorPoolStrategy(size=int(actors)), num_cpus=int(threads_per_actor))
