@@ -60,7 +60,7 @@ def test_classify_a_path_column_on_two_actors(local_ray, model_file):
 def test_read_images_column_and_own_map_batches(local_ray, model_file, tmp_path):
     model = tinymobile.load(model_file, threads=1)
     ds = ray.data.read_images(paths(4), include_paths=True, mode="RGB")
-    out = ray_data.classify(ds, model, column="image", actors=1, threads_per_actor=2)
+    out = ray_data.classify(ds, model, column="image", actors=1, threads_per_actor=1)
     rows = out.take_all()
     assert len(rows) == 4 and "top_labels" not in rows[0]
     for r in rows:
@@ -77,4 +77,4 @@ def test_unreadable_image_fails_the_job_naming_it(local_ray, model_file, tmp_pat
     bad.write_bytes(b"not an image")
     ds = ray.data.from_items([{"path": paths(1)[0]}, {"path": str(bad)}])
     with pytest.raises(Exception, match="broken.jpg"):
-        ray_data.classify(ds, model_file, actors=1).take_all()
+        ray_data.classify(ds, model_file).take_all()  # the default, growing pool

@@ -245,16 +245,23 @@ class Model:
         raw = self._runner.run_raw(self._codec.encode(self.preprocess(img)), layers=layer + 1)
         return self._codec.decode(raw, layer), batched
 
-    def predict(self, img: Any) -> np.ndarray:
+    def predict(self, img: Any, batch: Optional[int] = None, jobs: Optional[int] = None) -> np.ndarray:
         """Class probabilities for an image (classes,) or a batch of images (N, classes).
 
         img: a file path, a PIL image, an (H, W, 3) uint8 RGB array, a list of those, or an
         (N, H, W, 3) array. The model's central crop (87.5 % for the official models), bilinear
         resize, (x - mean) / std; then softmax of the logits, or for a single-logit binary
-        classifier the pair [1 - sigmoid, sigmoid]."""
+        classifier the pair [1 - sigmoid, sigmoid]. A batch runs through tinymobile.pipeline:
+        decoded and preprocessed by ``jobs`` threads (default one per core) ahead of inference
+        in batches of ``batch`` (default 16); the answers are those of one-by-one calls."""
         if not self.network.has_classifier:
             raise TinyMobileError("this model has no classifier (a feature extractor): use features()")
-        logits, batched = self._run_images(img, len(self.network.layers) - 1)
+        images, batched = as_image_list(img)
+        if batched:
+            from .pipeline import logits_of
+            logits = logits_of(self, images, batch=batch, jobs=jobs)
+        else:
+            logits, _ = self._run_images(img, len(self.network.layers) - 1)
         if not np.isfinite(logits).all():  # never hand out NaN probabilities
             raise TinyMobileError("the model produced non-finite logits on this input (its weights "
                                   "overflow float32)")
@@ -325,6 +332,22 @@ class Model:
         existing file is refused unless ``overwrite=True``."""
         from .training import save_model
         save_model(self, path, overwrite)
+
+
+    def __reduce__(self):
+        """Pickle (Ray, Dask, multiprocessing): the model file's arrays -- weights, labels,
+        preprocessing -- and the thread count; unpickling checks them as a model file is checked
+        and rebuilds the C state. (Loading a model file never unpickles anything.)"""
+        from . import kernels
+        isa = self.isa if self.isa != kernels.default_isa() else None
+        return (_unpickle, (model_format.to_arrays(self.network), self.threads, isa))
+
+
+def _unpickle(arrays: Dict[str, np.ndarray], threads: int, isa: Optional[str]) -> "Model":
+    from . import kernels
+    if isa not in kernels.available_isas():
+        isa = None  # a forced kernel path this machine lacks: its best one
+    return Model(model_format.from_arrays(arrays), threads=threads, isa=isa)
 
 
 #: The same class: quantized networks run on it too (kept for code that names it).

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable, Iterator, NamedTuple, Optional, Tupl
 
 import numpy as np
 
-from .errors import InputError, TinyMobileError
+from .errors import ImageError, InputError, TinyMobileError
 from .fixedpoint import dequantize
 from .preprocess import SLIM_CROP, read_image, resize_normalize, to_rgb_array
 
@@ -206,3 +206,17 @@ def _flush(stages: Stages, buf: np.ndarray, filled: int, window) -> Iterator[Res
         else:
             yield Result(index, image, logits[k], None)
             k += 1
+
+
+def logits_of(model, images: Iterable[Any], batch: Optional[int] = None,
+              jobs: Optional[int] = None, fast_decode: bool = False) -> np.ndarray:
+    """float32 logits (N, classes) of every image, in order (``Model.predict``'s batch path);
+    the first image that cannot be read raises its ImageError."""
+    rows = []
+    for r in run(model, images, batch=batch, jobs=jobs, fast_decode=fast_decode):
+        if r.error is not None:
+            raise ImageError(r.error)
+        rows.append(r.logits)
+    if not rows:
+        raise ImageError("empty list of images")
+    return np.stack(rows)

@@ -28,11 +28,11 @@ ModelSpec = Union[str, "os.PathLike[str]", Any]  # a model file, or a (picklable
 def _load(model: ModelSpec, threads: int):
     """A Model with ``threads`` threads: loaded from a model file path, or the given Model
     (unpickled on the actor, which rebuilt its C state) rebuilt for that thread count."""
-    from .model import load, model_for
+    from .model import Model, load
     if isinstance(model, (str, os.PathLike)):
         return load(model, threads=threads)
     if model.threads != threads:
-        return model_for(model.network, threads=threads)
+        return Model(model.network, threads=threads)
     return model
 
 
@@ -102,9 +102,12 @@ def classify(ds, model: ModelSpec, column: str = "path", top: int = 1, batch_siz
     """``ds`` with ``label`` and ``probability`` columns added (and ``top_labels`` /
     ``top_probabilities`` when top > 1), classified on an actor pool.
 
-    actors: pool size; threads_per_actor: CPUs reserved per actor (the model's threads and
-    decode workers). Defaults: one thread per actor and one actor per cluster CPU; given one,
-    the other fills the cluster's CPUs."""
+    actors: a fixed pool size; threads_per_actor: CPUs reserved per actor (the model's threads
+    and decode workers). Defaults: one thread per actor, and a pool that grows from one actor to
+    one per cluster CPU as Ray has CPUs free; with ``actors`` set (and no threads_per_actor),
+    the actors share the cluster's CPUs. A dataset made by ``ray.data.read_images`` needs CPUs
+    for Ray's read tasks too: a fixed pool taking every CPU leaves them none (Ray then waits
+    forever), so keep actors * threads_per_actor below the cluster's CPUs there."""
     import ray
 
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
@@ -115,11 +118,13 @@ def classify(ds, model: ModelSpec, column: str = "path", top: int = 1, batch_siz
     if threads_per_actor is None:
         threads_per_actor = 1 if actors is None else max(1, cpus // int(actors))
     if actors is None:
-        actors = max(1, cpus // int(threads_per_actor))
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // int(threads_per_actor)))
+    else:
+        pool = ray.data.ActorPoolStrategy(size=int(actors))
     if isinstance(model, (str, os.PathLike)):
         model = os.path.abspath(os.fspath(model))  # actors may run in another directory
     return ds.map_batches(
         Classifier, batch_size=batch_size, batch_format="numpy",
         fn_constructor_kwargs={"model": model, "column": column, "top": top,
                                "threads": int(threads_per_actor), "fast_decode": fast_decode},
-        compute=ray.data.ActorPoolStrategy(size=int(actors)), num_cpus=int(threads_per_actor))
+        compute=pool, num_cpus=int(threads_per_actor))

@@ -1,0 +1,74 @@
+"""Latest-frame streams (issue 14): a source faster than inference builds no backlog."""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+import tinymobile
+from tinymobile.stream import LatestFrame, classify_latest
+
+
+class SlowModel:
+    """A real model whose classify also sleeps: inference well slower than the source."""
+
+    def __init__(self, seconds):
+        self.model = tinymobile.build(0.25, 128, num_classes=10, threads=1)
+        self.seconds = seconds
+        self.pickups = []
+
+    def classify(self, image, top):
+        self.pickups.append((time.perf_counter(), int(image[0, 0, 0]) + 256 * int(image[0, 0, 1])))
+        time.sleep(self.seconds)
+        return self.model.classify(image, top=top)
+
+
+def synthetic_source(produced, interval, count):
+    """Frames every ``interval`` seconds, their number written in the first pixel."""
+    for k in range(count):
+        frame = np.zeros((32, 32, 3), np.uint8)
+        frame[0, 0, 0], frame[0, 0, 1] = k % 256, k // 256
+        produced.append(time.perf_counter())
+        yield f"frame {k}", frame
+        time.sleep(interval)
+
+
+def test_a_fast_source_builds_no_backlog():
+    produced = []
+    model = SlowModel(0.03)
+    results = list(classify_latest(model, synthetic_source(produced, 0.001, 20000), top=2,
+                                   named=True, limit=10))
+    assert len(results) == 10
+    seqs = [r.seq for r in results]
+    assert seqs == sorted(set(seqs))                        # in order, never twice
+    assert [int(r.name.split()[1]) for r in results] == seqs
+    assert all(s == seq for (_, s), seq in zip(model.pickups, seqs))
+    # No backlog: every frame produced well before a pickup is not newer than the frame picked up
+    # (a queue would hand out frame i at pickup i, ~30 frames behind per result).
+    for (t_pickup, _), seq in zip(model.pickups, seqs):
+        older = [k for k, t in enumerate(produced[:]) if t < t_pickup - 0.02]
+        assert not older or max(older) <= seq, (seq, max(older))
+    assert seqs[-1] >= 5 * len(results)                    # frames were dropped
+    assert results[-1].dropped >= seqs[-1] - len(results)
+    assert max(r.latency for r in results) < 1.0
+    assert results[0].top[0][0] in model.model.labels
+
+
+def test_latest_frame_ends_with_the_source_and_raises_its_errors():
+    with LatestFrame(iter([1, 2, 3])) as frames:
+        time.sleep(0.05)
+        f = frames.get(timeout=5)
+        assert f.image == 3 and f.seq == 2 and frames.dropped == 2
+        assert frames.get(timeout=5) is None
+
+    def broken():
+        yield np.zeros((4, 4, 3), np.uint8)
+        raise OSError("camera unplugged")
+
+    frames = LatestFrame(broken())
+    time.sleep(0.05)
+    frames.get(timeout=5)
+    with pytest.raises(OSError, match="unplugged"):
+        frames.get(timeout=5)
+    assert LatestFrame(iter([])).get(timeout=5) is None
