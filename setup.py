@@ -19,6 +19,10 @@ def version() -> str:
 # the tests that use them skip there. The extension is built on the machine that runs it, so
 # this is evaluated there.
 LITERT = ["ai-edge-litert>=1.2", "ai-edge-quantizer>=0.10"] if struct.calcsize("P") == 8 else []
+# Ray Data (tinymobile.ray_data) for the tests on x86-64 only: it is large, and a Raspberry Pi's
+# `make install` should not fetch it (its tests skip without it). dask: the docs/SCALE.md recipe.
+RAY = ["ray[data]>=2.9"]
+TEST_SCALE = ['ray[data]>=2.9; platform_machine == "x86_64"', "dask>=2023.1"]
 
 setup(
     name="tinymobile",
@@ -34,7 +38,8 @@ setup(
     cffi_modules=["csrc/build_ffi.py:ffi"],
     extras_require={
         "convert": ["h5py>=3.7"],
-        "test": ["pytest>=7", "hypothesis>=6", "h5py>=3.7", "build>=1"] + LITERT,
+        "test": ["pytest>=7", "hypothesis>=6", "h5py>=3.7", "build>=1"] + LITERT + TEST_SCALE,
+        "ray": RAY,
         "bench": ["onnx>=1.14", "onnxruntime>=1.16", "ai-edge-litert>=1.2", "matplotlib>=3.6",
                   "ai-edge-quantizer>=0.10"],
     },

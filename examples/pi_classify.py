@@ -21,6 +21,7 @@ from typing import Iterator, Tuple
 import numpy as np
 
 import tinymobile
+from tinymobile.stream import classify_latest
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 FALLBACK_FOLDER = "frames"
@@ -74,11 +75,13 @@ def main() -> int:
     model = tinymobile.load(args.model or default_model(), threads=args.threads)
     print(f"{model!r}  ({tinymobile.isa()} kernels)", flush=True)
 
+    live = False
     if args.folder:
         frames = folder_frames(args.folder)
     else:
         try:
             frames = camera_frames(size=2 * model.resolution)
+            live = True
         except ImportError:
             if not os.path.isdir(FALLBACK_FOLDER):
                 print(f"no camera (picamera2 is not installed: sudo apt install python3-picamera2) "
@@ -87,7 +90,15 @@ def main() -> int:
             print(f"picamera2 is not installed: classifying the images of {FALLBACK_FOLDER}/")
             frames = folder_frames(FALLBACK_FOLDER)
     try:
-        for name, image in frames:
+        if live:
+            # The camera delivers frames faster than the model may classify them: a background
+            # reader keeps only the newest, so each result is for a frame at most one
+            # inference old (no backlog), and the dropped ones are counted.
+            for r in classify_latest(model, frames, top=args.top, named=True):
+                labels = ", ".join(f"{label} {p:.0%}" for label, p in r.top)
+                print(f"{r.name}: {labels}  ({r.latency * 1e3:.0f} ms after capture, "
+                      f"{r.dropped} frames dropped)", flush=True)
+        for name, image in ([] if live else frames):
             t0 = time.perf_counter()
             top = model.classify(image, top=args.top)
             ms = (time.perf_counter() - t0) * 1e3

@@ -72,3 +72,39 @@ def test_latest_frame_ends_with_the_source_and_raises_its_errors():
     with pytest.raises(OSError, match="unplugged"):
         frames.get(timeout=5)
     assert LatestFrame(iter([])).get(timeout=5) is None
+
+
+def test_pi_classify_camera_loop_with_a_fake_camera():
+    """examples/pi_classify.py's camera frames through classify_latest (no picamera2 here)."""
+    import importlib.util
+    from pathlib import Path
+    path = Path(__file__).resolve().parents[1] / "examples" / "pi_classify.py"
+    spec = importlib.util.spec_from_file_location("pi_classify", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+
+    class FakeCamera:
+        def __init__(self):
+            self.captured = 0
+
+        def create_preview_configuration(self, main):
+            return main
+
+        def configure(self, config):
+            self.size = config["size"]
+
+        def start(self):
+            pass
+
+        def stop(self):
+            pass
+
+        def capture_array(self):
+            self.captured += 1
+            return np.full((*self.size, 3), self.captured % 256, np.uint8)  # B, G, R
+
+    camera = FakeCamera()
+    model = SlowModel(0.02)
+    results = list(classify_latest(model, example._capture(camera, 64), top=1, named=True, limit=4))
+    assert [r.name for r in results] == [f"frame {r.seq}" for r in results]
+    assert camera.captured > 4 * 3 and results[-1].dropped > 0

@@ -158,3 +158,24 @@ def test_classify_and_features_api():
     assert probs == sorted(probs, reverse=True) and 0 < sum(probs) <= 1 + 1e-6
     features = model.features(image)
     assert features.shape == (model.network.feature_size,) and np.isfinite(features).all()
+
+
+def test_c_preprocessing_and_quantize_are_bit_identical_to_numpy_here():
+    """The fused crop + resize + normalise pass and the input quantization (csrc/image/) give
+    NumPy's exact numbers on this ISA too (no fused multiply-adds: aarch64 and ARMv7 with VFPv4
+    would contract them)."""
+    from tinymobile.fixedpoint import quantize
+    from tinymobile.pipeline import quantize_image
+    from tinymobile.preprocess import _reference_resize_normalize, resize_normalize
+    rng = np.random.default_rng(0)
+    for h, w, oh, ow, crop in [(97, 61, 64, 48, 0.875), (30, 200, 17, 33, 1.0), (5, 5, 9, 9, 0.5)]:
+        rgb = rng.integers(0, 256, (h, w, 3), np.uint8)
+        for dtype in (np.float32, np.float64):
+            mean = rng.uniform(0, 255, 3).astype(dtype)
+            std = rng.uniform(0.5, 100, 3).astype(dtype)
+            want = _reference_resize_normalize(rgb, (oh, ow), mean, std, crop)
+            got = resize_normalize(rgb, (oh, ow), mean, std, crop)
+            assert np.array_equal(got.view(np.uint32), want.view(np.uint32)), (h, w, oh, ow, dtype)
+    x = (rng.integers(-300, 300, 1000) + rng.choice([0.0, 0.5], 1000)).astype(np.float32) * np.float32(0.02)
+    for dtype, zp in (("uint8", 128), ("int8", -3)):
+        assert np.array_equal(quantize_image(x, 0.02, zp, dtype), quantize(x, 0.02, zp, dtype))
