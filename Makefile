@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 CC ?= cc
 CSRC := $(wildcard csrc/*.c csrc/*/*.c)
 
-.PHONY: install test kernel-check ccheck test-sanitize test-sdist bench bench-int8 pi-model clean
+.PHONY: bench-throughput install test kernel-check ccheck test-sanitize test-sdist bench bench-int8 pi-model clean
 
 install: $(VENV)/.installed
 
@@ -62,6 +62,11 @@ bench: install $(VENV)/.bench-deps
 # Quantized 0.75_192 on the integer kernels vs TFLite (XNNPACK) and vs our float engine.
 bench-int8: install $(VENV)/.bench-deps
 	$(PY) -m benchmarks.bench_int8
+
+# Images/s classifying a folder of JPEGs: the CLI, the Python API, a TFLite loop, an ONNX Runtime
+# loop and Ray Data with 1 and 2 actors, interleaved (benchmarks/throughput.py; a few minutes).
+bench-throughput: install $(VENV)/.bench-deps
+	$(PY) -m benchmarks.throughput
 
 $(VENV)/.bench-deps: setup.py
 	$(PY) -m pip install -e '.[bench]'

@@ -5,6 +5,12 @@ printing resident memory and OS thread count as it goes, so a slow leak shows as
     python -m benchmarks.soak --model m.npz --iterations 20000 --threads 2
     python -m benchmarks.soak --images ../shared/images/samples --reload-every 500
 
+    python -m benchmarks.soak --pipeline --iterations 10000 --model m.npz   # predict's pipeline
+
+--pipeline streams the images (a lazy, endless cycle of the files) through tinymobile.pipeline,
+as `tinymobile predict DIR` does, reporting RSS every --report-every images: it must stay flat
+(the pipeline holds a bounded window of images, never all of them).
+
 Exit status 1 when RSS grew by more than --max-growth-mb between the first report after warm-up
 and the end (default 16 MB), else 0. Not part of `make test` (it runs for minutes).
 """
@@ -60,9 +66,14 @@ def main(argv=None) -> int:
                     help="drop the model and create it again every N iterations (0: never)")
     ap.add_argument("--images", help="a folder of images to cycle through (default: ../shared samples)")
     ap.add_argument("--max-growth-mb", type=float, default=16.0)
+    ap.add_argument("--pipeline", action="store_true",
+                    help="stream --iterations image files through tinymobile.pipeline")
+    ap.add_argument("--jobs", type=int, default=None, help="pipeline workers (default: per core)")
     args = ap.parse_args(argv)
 
     model = make_model(args)
+    if args.pipeline:
+        return soak_pipeline(model, args)
     images = inputs(args)
     print(f"soak: {model!r}, {len(images)} inputs ({sum(isinstance(i, Path) for i in images)} files), "
           f"{args.iterations} iterations")
@@ -86,6 +97,43 @@ def main(argv=None) -> int:
             rss = proc_status("VmRSS") / 1024
             per_call = 1000 * (now - last_t) / max(i - last_i, 1)
             print(f"{i:>10} {now - t0:>9.1f} {per_call:>12.2f} {rss:>9.1f} {proc_status('Threads'):>8}",
+                  flush=True)
+            last_t, last_i = now, i
+            if i == args.warmup:
+                baseline = rss
+    growth = proc_status("VmRSS") / 1024 - (baseline or 0)
+    print(f"RSS growth after warm-up: {growth:+.1f} MB (limit {args.max_growth_mb} MB)")
+    return 1 if baseline is not None and growth > args.max_growth_mb else 0
+
+
+def soak_pipeline(model, args) -> int:
+    import itertools
+
+    from tinymobile import pipeline
+    files = [str(p) for p in inputs(args) if isinstance(p, Path)]
+    if args.images is None:
+        dev = SAMPLES.parent / "imagenet-dev"
+        files += sorted(str(p) for p in dev.glob("*.JPEG"))
+    if not files:
+        print("soak: no image files", file=sys.stderr)
+        return 2
+    stream = itertools.islice(itertools.cycle(files), args.iterations)
+    print(f"soak --pipeline: {model!r}, {len(files)} files cycled, {args.iterations} images")
+    print(f"{'images':>10} {'seconds':>9} {'images/s':>9} {'RSS MB':>9} {'threads':>8}")
+    baseline = None
+    t0 = last_t = time.perf_counter()
+    last_i = 0
+    for r in pipeline.run(model, stream, jobs=args.jobs):
+        i = r.index + 1
+        if r.error is not None or not np.isfinite(r.logits).all():
+            print(f"image {i}: {r.error or 'non-finite logits'}", file=sys.stderr)
+            return 2
+        if i == args.warmup or i % args.report_every == 0 or i == args.iterations:
+            gc.collect()
+            now = time.perf_counter()
+            rss = proc_status("VmRSS") / 1024
+            rate = (i - last_i) / max(now - last_t, 1e-9)
+            print(f"{i:>10} {now - t0:>9.1f} {rate:>9.0f} {rss:>9.1f} {proc_status('Threads'):>8}",
                   flush=True)
             last_t, last_i = now, i
             if i == args.warmup:

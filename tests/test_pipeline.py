@@ -233,3 +233,28 @@ def test_cli_predict_same_output_for_any_jobs_and_batch(models, tmp_path, capsys
     assert cli.main(["-q", "predict", str(folder), "-m", str(model_file), "--jobs", "-1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--jobs" in err
+
+
+def test_binary_sigmoid_model_through_the_pipeline_cli_and_probabilities(tmp_path, capsys):
+    """A single-logit sigmoid model: predict (pipeline) and the CLI give [1 - s, s], never a
+    softmax of one logit (always 1.0)."""
+    from tinymobile import model_format
+    from tinymobile.model import Model
+    net = tinymobile.build(0.25, 64, num_classes=1, threads=1).network
+    net.output_activation = "sigmoid"
+    model = Model(net, threads=1)
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (70, 80, 3), np.uint8) for _ in range(3)]
+    probs = model.predict(images, jobs=2)
+    assert probs.shape == (3, 2)
+    np.testing.assert_array_equal(probs[1], model.predict(images[1]))
+    np.testing.assert_allclose(probs.sum(axis=1), 1, rtol=1e-6)
+    path = tmp_path / "b.npz"
+    model_format.save(net, path)
+    from PIL import Image
+    Image.fromarray(images[0]).save(tmp_path / "a.png")
+    assert cli.main(["-q", "predict", str(tmp_path / "a.png"), "-m", str(path), "-f", "json"]) == 0
+    import json
+    top = json.loads(capsys.readouterr().out)["top"][0]
+    want = model.classify(str(tmp_path / "a.png"), top=1)[0]
+    assert (top["label"], top["probability"]) == (want[0], round(want[1], 6))

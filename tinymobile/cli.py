@@ -141,7 +141,6 @@ def _check_pipeline_arguments(args) -> None:
 # ---- commands ----------------------------------------------------------------------------------
 
 def cmd_predict(args) -> int:
-    from .fixedpoint import softmax
     _check_pipeline_arguments(args)
     paths = expand_images(args.images)
     model = load_model(args.model, args.threads, progress=not args.quiet)
@@ -163,7 +162,7 @@ def cmd_predict(args) -> int:
             failures += 1
             print(f"tinymobile: error: {err}", file=sys.stderr)
             continue
-        probs = softmax(logits[None])[0]
+        probs = model.probabilities(logits[None])[0]
         order = np.argsort(-probs, kind="stable")[:top]
         best = [(labels[i], int(i), float(probs[i])) for i in order]
         if args.format == "json":

@@ -265,12 +265,17 @@ class Model:
         if not np.isfinite(logits).all():  # never hand out NaN probabilities
             raise TinyMobileError("the model produced non-finite logits on this input (its weights "
                                   "overflow float32)")
+        probs = self.probabilities(logits)
+        return probs if batched else probs[0]
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """float32 logits (N, classes) -> class probabilities: softmax, or for a single-logit
+        binary classifier (N, 2) [1 - sigmoid, sigmoid] (what ``predict`` returns)."""
+        logits = np.asarray(logits, np.float32)
         if self._binary:
             s = sigmoid(logits[:, 0])
-            probs = np.stack([1 - s, s], axis=1)
-        else:
-            probs = softmax(logits)
-        return probs if batched else probs[0]
+            return np.stack([1 - s, s], axis=1)
+        return softmax(logits)
 
     def classify(self, img: Any, top: int = 5) -> List[Tuple[str, float]]:
         """The ``top`` most probable (label, probability) pairs of one image, most probable first."""

@@ -70,18 +70,17 @@ class Classifier:
 
     def __call__(self, batch: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
         from . import pipeline
-        from .reference import softmax
         if self.column not in batch:
             raise InputError(f"the dataset has no column {self.column!r} (columns: "
                              f"{', '.join(batch)})")
         items = [x.item() if isinstance(x, np.generic) else x for x in batch[self.column]]
         n = len(items)
-        probs = np.empty((n, self.model.num_classes), np.float32)
+        probs = np.empty((n, len(self.labels)), np.float32)
         for r in pipeline.run(self.model, items, batch=self.batch, jobs=self.threads,
                               fast_decode=self.fast_decode):
             if r.error is not None:
                 raise ImageError(r.error)
-            probs[r.index] = softmax(r.logits[None])[0]
+            probs[r.index] = self.model.probabilities(r.logits[None])[0]
         top = min(self.top, probs.shape[1])
         order = np.argsort(-probs, axis=1, kind="stable")[:, :top]
         best = np.take_along_axis(probs, order, axis=1)
