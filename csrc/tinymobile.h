@@ -255,19 +255,27 @@ const char* tm_status_string(int status);
 size_t tm_f32_copy_count_nonfinite(size_t n, const float* src, float* dst);
 
 /* ---- image preprocessing (csrc/image/) ---------------------------------------------------
- * Bilinear resize of a uint8 RGB image (rows src_row_bytes apart, 3 bytes per pixel) to
- * out (out_h, out_w, 3) float32, normalised (x - mean[c]) / std[c] in float64 (norm_f64) or
- * float32 arithmetic. Output row y blends source rows y0[y], y1[y] with weight wy[y] on y1;
- * output column x blends source columns x0[x], x1[x] with weight wx[x] on x1. Indices must lie
- * inside the image (the caller computes them). Bit-identical to preprocess.resize_bilinear +
- * normalisation in NumPy (no fused multiply-adds). */
+ * Bilinear resize of a uint8 RGB image (rows src_row_bytes apart, pixels src_pixel_bytes apart:
+ * 3 for RGB, 4 for Pillow's RGBX) to out (out_h, out_w, 3) float32, normalised
+ * (x - mean[c]) / std[c] in float64 (norm_f64) or float32 arithmetic. Output row y blends source
+ * rows y0[y], y1[y] with weight wy[y] on y1; output column x blends source columns x0[x], x1[x]
+ * with weight wx[x] on x1. Indices must lie inside the image (the caller computes them).
+ * Bit-identical to preprocess.resize_bilinear + normalisation in NumPy (no fused multiply-adds).
+ * With q_out (quant not NULL), the result is quantized into q_out (out_h, out_w, 3) bytes as
+ * tm_f32_quantize__scalar does, and out is a scratch row of out_w * 3 floats. */
+typedef struct {
+    float scale;
+    int32_t zero_point, min, max;
+} tm_quantize_params;
 void tm_u8_resize_bilinear_rgb__scalar(size_t out_h, size_t out_w, const uint8_t* src,
-                                       size_t src_row_bytes, const int32_t* y0, const int32_t* y1,
-                                       const float* wy, const int32_t* x0, const int32_t* x1,
-                                       const float* wx, const double* mean, const double* std,
-                                       int norm_f64, float* out);
+                                       size_t src_row_bytes, size_t src_pixel_bytes,
+                                       const int32_t* y0, const int32_t* y1, const float* wy,
+                                       const int32_t* x0, const int32_t* x1, const float* wx,
+                                       const double* mean, const double* std, int norm_f64,
+                                       float* out, const tm_quantize_params* quant,
+                                       uint8_t* q_out);
 /* out[i] = clamp(round_half_away(x[i] / scale) + zero_point, qmin, qmax) as one byte (uint8,
- * or an int8's bits), the division in float32: quantized_reference.quantize. */
+ * or an int8's bits), the division in float32: fixedpoint.quantize. */
 void tm_f32_quantize__scalar(size_t n, const float* x, float scale, int32_t zero_point,
                              int32_t qmin, int32_t qmax, uint8_t* out);
 

@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 
 import tinymobile
 from tinymobile import cli, pipeline
-from tinymobile.preprocess import (_reference_resize_normalize, central_crop, preprocess,
-                                   read_image, resize_normalize, to_rgb_array)
+from tinymobile.preprocess import (_pixels_array, _reference_resize_normalize, central_crop,
+                                   decode_resize, pil_pixels, preprocess, read_image,
+                                   resize_normalize, to_rgb_array)
 from tinymobile.fixedpoint import quantize
 
 from conftest import IMAGES, MODELS
@@ -61,6 +62,44 @@ def test_c_resize_on_real_photos_and_views():
             bits(_reference_resize_normalize(view, (128, 128), mean, std, 0.875)))
         ro = read_image(path, copy=False)
         np.testing.assert_array_equal(ro, rgb)
+
+
+@settings(max_examples=60, deadline=None)
+@given(h=st.integers(1, 50), w=st.integers(1, 50), oh=st.integers(1, 30), ow=st.integers(1, 30),
+       dtype=st.sampled_from(["uint8", "int8"]), scale=st.floats(0.003, 0.05),
+       zp=st.integers(-128, 127), seed=st.integers(0, 2**31 - 1))
+def test_fused_quantized_output_equals_quantize_of_the_float_output(h, w, oh, ow, dtype, scale, zp, seed):
+    rng = np.random.default_rng(seed)
+    rgb = rng.integers(0, 256, (h, w, 3), np.uint8)
+    mean, std = np.full(3, 127.5, np.float32), np.full(3, 127.5, np.float32)
+    want = quantize(_reference_resize_normalize(rgb, (oh, ow), mean, std, 0.875), scale, zp, dtype)
+    got = resize_normalize(rgb, (oh, ow), mean, std, 0.875, quantize=(scale, zp, dtype))
+    assert got.dtype == np.dtype(dtype)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_decoding_in_place_equals_decoding_to_an_array(tmp_path):
+    """decode_resize reads Pillow's RGBX memory in place; it must equal the array path, for RGB
+    JPEGs, a grayscale PNG and a palette GIF (those go through the array path)."""
+    from PIL import Image
+    photos = sorted(DEV.glob("*.JPEG"))[:6]
+    Image.open(photos[0]).convert("L").save(tmp_path / "gray.png")
+    Image.open(photos[1]).convert("P").save(tmp_path / "palette.gif")
+    mean, std = np.full(3, 127.5, np.float32), np.full(3, 127.5, np.float32)
+    for path in photos + [tmp_path / "gray.png", tmp_path / "palette.gif"]:
+        for quant in (None, (0.0078125, 128, "uint8")):
+            for draft in (None, (183, 183)):
+                want = resize_normalize(read_image(path, draft=draft), (160, 128), mean, std,
+                                        quantize=quant)
+                got = decode_resize(path, (160, 128), mean, std, draft=draft, quantize=quant)
+                np.testing.assert_array_equal(got, want)
+    with Image.open(photos[0]) as im:
+        im.load()
+        px = pil_pixels(im)
+        if px is None:
+            pytest.skip("this Pillow does not export image memory (Arrow, Pillow >= 11.2)")
+        assert px.pixel_bytes == 4 and (px.height, px.width) == (im.height, im.width)
+        np.testing.assert_array_equal(_pixels_array(px), np.asarray(im))
 
 
 def test_preprocess_matches_the_previous_definition():

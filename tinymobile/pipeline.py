@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import ImageError, InputError, TinyMobileError
 from .fixedpoint import dequantize
-from .preprocess import SLIM_CROP, read_image, resize_normalize, to_rgb_array
+from .preprocess import SLIM_CROP, decode_resize, resize_normalize, to_rgb_array
 
 #: Images per forward call (16 was fastest on the 2-core EPYC for the 0.5_160 and 1.0_224 models:
 #: see docs/SCALE.md).
@@ -133,16 +133,12 @@ class Stages:
         h, w = self.size
         self.draft = (math.ceil(w / self.crop), math.ceil(h / self.crop)) if fast_decode else None
 
-    def rgb(self, image: Any) -> np.ndarray:
-        if isinstance(image, (str, os.PathLike)):
-            return read_image(image, draft=self.draft, copy=False)
-        return to_rgb_array(image)
-
     def prepare(self, image: Any) -> np.ndarray:
-        x = resize_normalize(self.rgb(image), self.size, self.mean, self.std, self.crop)
-        if self.quantized:
-            return quantize_image(x, self.in_scale, self.in_zp, self.dtype.name)
-        return x
+        q = (self.in_scale, self.in_zp, self.dtype.name) if self.quantized else None
+        if isinstance(image, (str, os.PathLike)):
+            return decode_resize(image, self.size, self.mean, self.std, self.crop, self.draft, q)
+        return resize_normalize(to_rgb_array(image), self.size, self.mean, self.std, self.crop,
+                                quantize=q)
 
     def infer(self, batch: np.ndarray) -> np.ndarray:
         y = self.model.forward(batch)

@@ -2,9 +2,10 @@
 normalisation. Arrays are (H, W, 3) uint8 RGB until normalised, then float32 NHWC."""
 from __future__ import annotations
 
+import ctypes
 import functools
 import os
-from typing import Any, List, Optional, Tuple, Union
+from typing import Any, List, NamedTuple, Optional, Tuple, Union
 
 import numpy as np
 
@@ -75,7 +76,8 @@ def read_image(path: "os.PathLike[str] | str", draft: Optional[Tuple[int, int]] 
     return _read_file(os.fspath(path), draft, copy)
 
 
-def _read_file(path: str, draft: Optional[Tuple[int, int]] = None, copy: bool = True) -> np.ndarray:
+def _decode(path: str, draft: Optional[Tuple[int, int]] = None):
+    """The loaded PIL image of an image file (the caller closes it), with one-line errors."""
     try:
         from PIL import Image
     except ImportError:
@@ -83,12 +85,16 @@ def _read_file(path: str, draft: Optional[Tuple[int, int]] = None, copy: bool = 
     if not os.path.isfile(path):  # also keeps FIFOs and devices (/dev/zero) out
         raise ImageError(f"{path}: no such image file")
     try:
-        with Image.open(path) as im:
+        im = Image.open(path)
+        try:
             _check_pixels(im, path)
             if draft is not None and im.format == "JPEG":
                 im.draft("RGB", (max(1, int(draft[0])), max(1, int(draft[1]))))
             im.load()
-            return _from_pil(im, copy)
+        except BaseException:
+            im.close()
+            raise
+        return im
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
@@ -97,6 +103,14 @@ def _read_file(path: str, draft: Optional[Tuple[int, int]] = None, copy: bool = 
         raise ImageError(f"{path}: not enough memory to decode this image") from None
     except Exception as e:  # noqa: BLE001 — OSError, ValueError, SyntaxError and whatever a damaged file makes a decoder raise
         raise ImageError(f"{path}: not a readable image ({type(e).__name__}: {e})") from None
+
+
+def _read_file(path: str, draft: Optional[Tuple[int, int]] = None, copy: bool = True) -> np.ndarray:
+    im = _decode(path, draft)
+    try:
+        return _from_pil(im, copy)
+    finally:
+        im.close()
 
 
 def _check_pixels(im, where: str = "image") -> None:
@@ -226,44 +240,161 @@ def _norm_kind(mean: np.ndarray, std: np.ndarray) -> Optional[int]:
     return None
 
 
-def resize_normalize(rgb: np.ndarray, resolution: Union[int, Tuple[int, int]], mean: np.ndarray,
-                     std: np.ndarray, crop: float = SLIM_CROP,
-                     out: Optional[np.ndarray] = None) -> np.ndarray:
-    """(H, W, 3) uint8 RGB -> central crop, bilinear resize, (x - mean) / std: (h, w, 3) float32.
+class Pixels(NamedTuple):
+    """uint8 RGB pixels for the C pass without a copy: rows ``row_bytes`` apart, pixels
+    ``pixel_bytes`` apart (3, or 4 for Pillow's RGBX memory); ``keep`` holds their owner."""
+    pointer: Any
+    height: int
+    width: int
+    row_bytes: int
+    pixel_bytes: int
+    keep: Any
+
+
+class _ArrowSchema(ctypes.Structure):
+    pass
+
+
+_ArrowSchema._fields_ = [("format", ctypes.c_char_p), ("name", ctypes.c_char_p),
+                         ("metadata", ctypes.c_char_p), ("flags", ctypes.c_int64),
+                         ("n_children", ctypes.c_int64),
+                         ("children", ctypes.POINTER(ctypes.POINTER(_ArrowSchema))),
+                         ("dictionary", ctypes.c_void_p), ("release", ctypes.c_void_p),
+                         ("private_data", ctypes.c_void_p)]
+
+
+class _ArrowArray(ctypes.Structure):
+    pass
+
+
+_ArrowArray._fields_ = [("length", ctypes.c_int64), ("null_count", ctypes.c_int64),
+                        ("offset", ctypes.c_int64), ("n_buffers", ctypes.c_int64),
+                        ("n_children", ctypes.c_int64), ("buffers", ctypes.POINTER(ctypes.c_void_p)),
+                        ("children", ctypes.POINTER(ctypes.POINTER(_ArrowArray))),
+                        ("dictionary", ctypes.c_void_p), ("release", ctypes.c_void_p),
+                        ("private_data", ctypes.c_void_p)]
+
+
+def _capsule_pointer(capsule, name: bytes) -> int:
+    get = ctypes.pythonapi.PyCapsule_GetPointer
+    get.restype, get.argtypes = ctypes.c_void_p, [ctypes.py_object, ctypes.c_char_p]
+    return get(capsule, name)
+
+
+def pil_pixels(im) -> Optional[Pixels]:
+    """A zero-copy view of a loaded RGB PIL image's memory (Pillow >= 11.2 exports it through the
+    Arrow C data interface as fixed-size lists of 4 bytes, RGBX), or None where that is not
+    available (older Pillow, another mode or layout, an image in several blocks): then the
+    caller converts it to an array. Valid while the image and ``keep`` live."""
+    if im.mode != "RGB" or not hasattr(im, "__arrow_c_array__"):
+        return None
+    try:
+        schema_capsule, array_capsule = im.__arrow_c_array__()
+        schema = _ArrowSchema.from_address(_capsule_pointer(schema_capsule, b"arrow_schema"))
+        array = _ArrowArray.from_address(_capsule_pointer(array_capsule, b"arrow_array"))
+        if schema.format != b"+w:4" or schema.n_children != 1 or \
+                schema.children[0].contents.format != b"C" or array.n_children != 1 or \
+                array.length != im.width * im.height or array.null_count not in (0, -1):
+            return None
+        child = array.children[0].contents
+        if child.n_buffers != 2 or not child.buffers[1] or \
+                child.length < 4 * (array.offset + array.length):
+            return None
+        address = child.buffers[1] + child.offset + 4 * array.offset
+    except Exception:  # noqa: BLE001 — any surprise: the copying path
+        return None
+    from ._native import ffi
+    return Pixels(ffi.cast("uint8_t *", address), im.height, im.width, 4 * im.width, 4,
+                  (im, schema_capsule, array_capsule))
+
+
+def _array_pixels(rgb: np.ndarray) -> Pixels:
+    from ._native import ffi
+    rgb = np.ascontiguousarray(rgb)
+    return Pixels(ffi.from_buffer("uint8_t[]", rgb), rgb.shape[0], rgb.shape[1], rgb.strides[0], 3, rgb)
+
+
+def resize_normalize(rgb: "np.ndarray | Pixels", resolution: Union[int, Tuple[int, int]],
+                     mean: np.ndarray, std: np.ndarray, crop: float = SLIM_CROP,
+                     out: Optional[np.ndarray] = None,
+                     quantize: Optional[Tuple[float, int, str]] = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB (an array, or :class:`Pixels`) -> central crop, bilinear resize,
+    (x - mean) / std: (h, w, 3) float32; with ``quantize`` = (scale, zero_point, dtype) the
+    network input of a quantized model, (h, w, 3) of that dtype (fixedpoint.quantize).
 
     One C pass (no GIL held, no float copy of the image), bit-identical to ``central_crop`` +
     ``resize_bilinear`` + the normalisation in NumPy (the fallback for means / stds that are
-    neither float32 nor float64). ``out``: a C-contiguous (h, w, 3) float32 array to fill."""
+    neither float32 nor float64). ``out``: a C-contiguous array of the result's shape and dtype
+    to fill."""
     oh, ow = _size(resolution)
     mean = np.asarray(mean)
     std = np.asarray(std)
     kind = _norm_kind(mean, std)
-    if kind is None or rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3 \
-            or mean.shape != (3,) or std.shape != (3,):
+    dtype = np.dtype(quantize[2] if quantize is not None else np.float32)
+    if out is None:
+        out = np.empty((oh, ow, 3), dtype)
+    elif out.shape != (oh, ow, 3) or out.dtype != dtype or not out.flags.c_contiguous:
+        raise ValueError(f"out must be a C-contiguous ({oh}, {ow}, 3) {dtype} array")
+    usable = kind is not None and mean.shape == (3,) and std.shape == (3,) and (
+        isinstance(rgb, Pixels) or (rgb.dtype == np.uint8 and rgb.ndim == 3 and rgb.shape[2] == 3))
+    if not usable:
+        if isinstance(rgb, Pixels):
+            rgb = _pixels_array(rgb)
         x = _reference_resize_normalize(rgb, (oh, ow), mean, std, crop)
-        if out is None:
-            return x
+        if quantize is not None:
+            from .fixedpoint import quantize as reference_quantize
+            x = reference_quantize(x, quantize[0], quantize[1], quantize[2])
         out[...] = x
         return out
-    rgb = np.ascontiguousarray(rgb)
-    top, left, ch, cw = crop_box(rgb.shape[0], rgb.shape[1], crop)
+    px = rgb if isinstance(rgb, Pixels) else _array_pixels(rgb)
+    top, left, ch, cw = crop_box(px.height, px.width, crop)
     y0, y1, wy = _c_axis(ch, oh, top)
     x0, x1, wx = _c_axis(cw, ow, left)
-    if out is None:
-        out = np.empty((oh, ow, 3), np.float32)
-    elif out.shape != (oh, ow, 3) or out.dtype != np.float32 or not out.flags.c_contiguous:
-        raise ValueError(f"out must be a C-contiguous ({oh}, {ow}, 3) float32 array")
     from ._native import ffi, lib
     m = np.ascontiguousarray(mean, np.float64)
     s = np.ascontiguousarray(std, np.float64)
+    if quantize is None:
+        scratch, params, q_out = out, ffi.NULL, ffi.NULL
+    else:
+        info = np.iinfo(dtype)
+        scratch = np.empty(ow * 3, np.float32)
+        params = ffi.new("tm_quantize_params *", {
+            "scale": float(np.float32(quantize[0])), "zero_point": int(quantize[1]),
+            "min": int(info.min), "max": int(info.max)})
+        q_out = ffi.from_buffer("uint8_t[]", out.view(np.uint8), require_writable=True)
     lib.tm_u8_resize_bilinear_rgb__scalar(
-        oh, ow, ffi.from_buffer("uint8_t[]", rgb), rgb.strides[0],
+        oh, ow, px.pointer, px.row_bytes, px.pixel_bytes,
         ffi.from_buffer("int32_t[]", y0), ffi.from_buffer("int32_t[]", y1),
         ffi.from_buffer("float[]", wy), ffi.from_buffer("int32_t[]", x0),
         ffi.from_buffer("int32_t[]", x1), ffi.from_buffer("float[]", wx),
         ffi.from_buffer("double[]", m), ffi.from_buffer("double[]", s), kind,
-        ffi.from_buffer("float[]", out, require_writable=True))
+        ffi.from_buffer("float[]", scratch, require_writable=True), params, q_out)
     return out
+
+
+def _pixels_array(px: Pixels) -> np.ndarray:
+    """A Pixels view as an (H, W, 3) uint8 array (a copy)."""
+    from ._native import ffi
+    raw = np.frombuffer(ffi.buffer(px.pointer, px.row_bytes * px.height), np.uint8)
+    rows = raw.reshape(px.height, px.row_bytes)[:, :px.width * px.pixel_bytes]
+    return np.ascontiguousarray(rows.reshape(px.height, px.width, px.pixel_bytes)[:, :, :3])
+
+
+def decode_resize(path: "os.PathLike[str] | str", resolution: Union[int, Tuple[int, int]],
+                  mean: np.ndarray, std: np.ndarray, crop: float = SLIM_CROP,
+                  draft: Optional[Tuple[int, int]] = None,
+                  quantize: Optional[Tuple[float, int, str]] = None) -> np.ndarray:
+    """An image file -> the network input, as ``resize_normalize(read_image(path, draft), ...)``
+    but reading an RGB image's decoded pixels in place (no (H, W, 3) copy)."""
+    path = os.fspath(path)
+    im = _decode(path, draft)
+    try:
+        px = pil_pixels(im)
+        src = px if px is not None else _from_pil(im, copy=False)
+        return resize_normalize(src, resolution, mean, std, crop, quantize=quantize)
+    finally:
+        px = src = None
+        im.close()
 
 
 def _reference_resize_normalize(rgb: np.ndarray, size: Tuple[int, int], mean: np.ndarray,

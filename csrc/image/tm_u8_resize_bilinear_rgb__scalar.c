@@ -7,6 +7,9 @@
  *   out        = (float)(((double)v - mean) / std)     when norm_f64 (float64 mean / std)
  *              = (v - (float)mean) / (float)std        otherwise (float32 mean / std)
  *
+ * With q_out, each finished row is quantized into q_out (tm_f32_quantize__scalar) and `out` is
+ * only a one-row scratch (out_w * 3 floats).
+ *
  * Contracting a * b + c * d into fused multiply-adds would change the rounding, so it is off
  * for this file (aarch64 and ARMv7 with VFPv4 have FMA in their baseline). */
 #if defined(__clang__)
@@ -18,19 +21,21 @@
 #include "../internal.h"
 
 void tm_u8_resize_bilinear_rgb__scalar(size_t out_h, size_t out_w, const uint8_t* src,
-                                       size_t src_row_bytes, const int32_t* y0, const int32_t* y1,
-                                       const float* wy, const int32_t* x0, const int32_t* x1,
-                                       const float* wx, const double* mean, const double* std,
-                                       int norm_f64, float* out) {
+                                       size_t src_row_bytes, size_t src_pixel_bytes,
+                                       const int32_t* y0, const int32_t* y1, const float* wy,
+                                       const int32_t* x0, const int32_t* x1, const float* wx,
+                                       const double* mean, const double* std, int norm_f64,
+                                       float* out, const tm_quantize_params* quant,
+                                       uint8_t* q_out) {
     const float mean32[3] = {(float)mean[0], (float)mean[1], (float)mean[2]};
     const float std32[3] = {(float)std[0], (float)std[1], (float)std[2]};
     for (size_t y = 0; y < out_h; y++) {
         const uint8_t* r0 = src + (size_t)y0[y] * src_row_bytes;
         const uint8_t* r1 = src + (size_t)y1[y] * src_row_bytes;
         const float b = wy[y], a = 1.0f - b;
-        float* o = out + y * out_w * 3;
+        float* o = q_out != NULL ? out : out + y * out_w * 3;
         for (size_t x = 0; x < out_w; x++) {
-            const size_t c0 = (size_t)x0[x] * 3, c1 = (size_t)x1[x] * 3;
+            const size_t c0 = (size_t)x0[x] * src_pixel_bytes, c1 = (size_t)x1[x] * src_pixel_bytes;
             const float d = wx[x], c = 1.0f - d;
             for (size_t ch = 0; ch < 3; ch++) {
                 const float p0 = (float)r0[c0 + ch] * a;
@@ -49,6 +54,10 @@ void tm_u8_resize_bilinear_rgb__scalar(size_t out_h, size_t out_w, const uint8_t
                     o[x * 3 + ch] = t / std32[ch];
                 }
             }
+        }
+        if (q_out != NULL) {
+            tm_f32_quantize__scalar(out_w * 3, o, quant->scale, quant->zero_point, quant->min,
+                                    quant->max, q_out + y * out_w * 3);
         }
     }
 }
