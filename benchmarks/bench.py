@@ -1,7 +1,8 @@
 """`make bench`: tinymobile against ONNX Runtime and TFLite on the same weights (the float
 fixtures in ../shared), in one process, interleaved runs, medians; then latency against
 mult-adds for the 16 alpha x resolution variants and the paper's separable-vs-full-convolution
-comparison. Results: benchmarks/results/*.json (+ .png when matplotlib is installed).
+comparison; the default suite prints each model's per-layer profile with the ukernel that ran
+every layer. Results: benchmarks/results/*.json (+ .png when matplotlib is installed).
 
     python -m benchmarks.bench                    # the default suite (a few minutes)
     python -m benchmarks.bench --alpha 0.5 --resolution 160 --threads 1 2 --profile
@@ -51,6 +52,7 @@ def main(argv=None) -> int:
     models = None
     if not (args.model or args.alpha):
         args.sweep = True
+        args.profile = True  # per layer: time and the ukernel that ran it
         models = [("1.0_224", fixture_factory("1.0", 224, 224), args.threads or [1, 2]),
                   ("0.25_128", fixture_factory("0.25", 128, 128), [1]),
                   ("0.25_224", fixture_factory("0.25", 128, 224), [1])]

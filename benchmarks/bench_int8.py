@@ -1,13 +1,14 @@
 """`make bench-int8`: quantized MobileNet v1 0.75_192 (real Coral weights) on tinymobile's integer
 kernels against TFLite on the same file, and against tinymobile's float engine on the same
 weights dequantized. One process, interleaved runs (machine noise hits every engine alike),
-medians and minima. Results: benchmarks/results/int8-*.json.
+medians and minima; then tinymobile's per-layer profile with the ukernel that ran each layer.
+Results: benchmarks/results/int8-*.json.
 
-    python -m benchmarks.bench_int8                 # 1 thread, 0.75_192
+    python -m benchmarks.bench_int8                 # 1 thread, 0.75_192 and 1.0_224 (Coral)
     python -m benchmarks.bench_int8 --threads 1 2 --runs 100 --model mobilenet_v1_0.5_160_quant
 
 Engines, per model:
-  tinymobile     our integer kernels (uint8 domain, AVX2 / NEON / scalar)
+  tinymobile     our integer kernels (uint8 domain; AVX-512 VNNI / AVX-VNNI / AVX2 / NEON / scalar)
   tflite         TFLite's default interpreter (XNNPACK delegate where it takes the graph)
   tflite-nodeleg TFLite's builtin optimized kernels without the default delegates (ruy/gemmlowp)
   tinymobile-f32 the float engine on the dequantized weights (the "int8 against float" line)
@@ -38,6 +39,8 @@ ROOT = Path(__file__).resolve().parents[1]
 MODELS = ROOT.parent / "shared" / "models"
 IMAGES = ROOT.parent / "shared" / "images"
 RESULTS = ROOT / "benchmarks" / "results"
+#: The Coral uint8 files the issue #15 targets are set on.
+DEFAULT_MODELS = ("mobilenet_v1_0.75_192_quant", "mobilenet_v1_1.0_224_quant_embedding_extractor")
 
 
 def tflite_engine(path: str, threads: int, delegates: bool):
@@ -85,40 +88,45 @@ def bench(name: str, q_npz: str, tflite: str, f32_npz: str, threads: int, runs: 
         s["ratio_to_tinymobile"] = s["median_ms"] / ours
         print(f"  {k:<15} {s['median_ms']:>10.3f} {s['min_ms']:>8.3f} {s['gflops']:>8.1f} "
               f"{s['ratio_to_tinymobile']:>16.2f}")
+    layers = benchmark.profile(qm)
+    print(benchmark.format_profile(layers))
     return {"name": name, "dtype": qm.dtype, "isa": qm.isa, "threads": threads, "macs": qm.macs,
-            "engines": stats}
+            "engines": stats, "profile": layers}
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", default="mobilenet_v1_0.75_192_quant", help="a ../shared/models stem")
+    p.add_argument("--model", nargs="+", default=list(DEFAULT_MODELS),
+                   help="../shared/models stems (default: the two Coral uint8 files of issue #15)")
     p.add_argument("--threads", type=int, nargs="+", default=[1])
     p.add_argument("--runs", type=int, default=50)
-    p.add_argument("--no-int8", action="store_true", help="skip the int8 per-channel model")
+    p.add_argument("--no-int8", action="store_true", help="skip the int8 per-channel models")
     args = p.parse_args(argv)
-    src = MODELS / f"{args.model}.tflite"
-    if not src.exists():
-        print(f"{src} not found (the benchmark needs ../shared/models)")
-        return 1
+    for stem in args.model:
+        if not (MODELS / f"{stem}.tflite").exists():
+            print(f"{MODELS / (stem + '.tflite')} not found (the benchmark needs ../shared/models)")
+            return 1
     info = benchmark.cpu_info()
     print("cpu:", info)
     rows = []
-    with tempfile.TemporaryDirectory() as tmp:
-        tmp = Path(tmp)
-        convert(str(src), tmp / "q.npz")
-        convert(str(src), tmp / "f32.npz", dequantize=True)
-        models = [(args.model, str(tmp / "q.npz"), str(src))]
-        if not args.no_int8:
-            m = tinymobile.load(tmp / "q.npz", threads=1)
-            samples = sorted(str(q) for q in (IMAGES / "samples").iterdir())
-            calib = m.preprocess(samples)  # (RGB - 128) / 128, the float copy's input
-            path = int8_model(str(src), tmp, calib)
-            if path is not None:
-                convert(path, tmp / "q8.npz")
-                models.append((args.model.replace("_quant", "_int8"), str(tmp / "q8.npz"), path))
-        for name, npz, tfl in models:
-            for t in args.threads:
-                rows.append(bench(name, npz, tfl, str(tmp / "f32.npz"), t, args.runs))
+    for stem in args.model:
+        src = MODELS / f"{stem}.tflite"
+        with tempfile.TemporaryDirectory() as tmp:
+            tmp = Path(tmp)
+            convert(str(src), tmp / "q.npz")
+            convert(str(src), tmp / "f32.npz", dequantize=True)
+            models = [(stem, str(tmp / "q.npz"), str(src))]
+            if not args.no_int8:
+                m = tinymobile.load(tmp / "q.npz", threads=1)
+                samples = sorted(str(q) for q in (IMAGES / "samples").iterdir())
+                calib = m.preprocess(samples)  # (RGB - 128) / 128, the float copy's input
+                path = int8_model(str(src), tmp, calib)
+                if path is not None:
+                    convert(path, tmp / "q8.npz")
+                    models.append((stem.replace("_quant", "_int8"), str(tmp / "q8.npz"), path))
+            for name, npz, tfl in models:
+                for t in args.threads:
+                    rows.append(bench(name, npz, tfl, str(tmp / "f32.npz"), t, args.runs))
     RESULTS.mkdir(parents=True, exist_ok=True)
     out = RESULTS / time.strftime("int8-%Y%m%d-%H%M%S.json")
     out.write_text(json.dumps({"cpu": info, "results": rows}, indent=1))

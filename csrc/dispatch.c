@@ -100,6 +100,9 @@ static const tm_qu8_kernels tm_qu8_scalar_table = {
 static const tm_qu8_kernels tm_qu8_avx2_table = {
     "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL, 0, 0,
 };
+static const tm_qu8_kernels tm_qu8_avx512_table = { /* AVX-512 BW without VNNI (Skylake-SP) */
+    "avx512", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx512, NULL, 0, 0,
+};
 static const tm_qu8_kernels tm_qu8_avxvnni_table = {
     "avxvnni", 6, 16, NULL, tm_qu8_dwconv3x3_row__avx2, tm_qu8_gemm_6x16__avxvnni, 4, 1,
 };
@@ -133,8 +136,11 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
 #ifdef TM_ARCH_X86
         case TM_ISA_AVX2:
             return tm_cpu_has_avx2_fma() ? &tm_qu8_avx2_table : NULL;
-        case TM_ISA_AVX512: /* AVX-512 without VNNI: the AVX2 integer kernels */
-            return tm_cpu_has_avx512f() ? &tm_qu8_avx2_table : NULL;
+        case TM_ISA_AVX512: /* the AVX2 integer GEMM; the AVX-512 depthwise needs BW and VL */
+            if (!tm_cpu_has_avx512f()) return NULL;
+            return __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")
+                       ? &tm_qu8_avx512_table
+                       : &tm_qu8_avx2_table;
         case TM_ISA_AVXVNNI:
             return tm_cpu_has_avxvnni() ? &tm_qu8_avxvnni_table : NULL;
         case TM_ISA_AVX512VNNI:
@@ -177,4 +183,82 @@ int tm_default_isa(void) {
     for (int isa = TM_ISA_COUNT - 1; isa > 0; isa--)
         if (tm_f32_kernels_for(isa)) return isa;
     return TM_ISA_SCALAR;
+}
+
+/* ---- ukernel names (which path ran, for the benchmark's per-layer profile) ---------------- */
+#define TM_NAME(f) \
+    if (fn == f) return #f
+
+const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part) {
+    if (kern == NULL) return NULL;
+    if (part == TM_UK_GEMM) return kern->igemm_name;
+    if (part == TM_UK_GEMV) {
+#ifdef TM_ARCH_X86
+        const tm_f32_gemv_ukernel_fn fn = kern->gemv;
+        TM_NAME(tm_f32_gemv_4x16__avx2);
+#endif
+        return NULL;
+    }
+    if (part == TM_UK_DWCONV) {
+        const tm_f32_dwconv3x3_row_fn fn = kern->dwconv3x3_row;
+        TM_NAME(tm_f32_dwconv3x3_row__scalar);
+#ifdef TM_ARCH_X86
+        TM_NAME(tm_f32_dwconv3x3_row__avx2);
+#endif
+#ifdef TM_ARCH_NEON
+        TM_NAME(tm_f32_dwconv3x3_row__neon);
+#endif
+        return NULL;
+    }
+    if (part == TM_UK_AVGPOOL) {
+        const tm_f32_avgpool_fn fn = kern->avgpool;
+        TM_NAME(tm_f32_avgpool__scalar);
+#ifdef TM_ARCH_X86
+        TM_NAME(tm_f32_avgpool__avx2);
+#endif
+#ifdef TM_ARCH_NEON
+        TM_NAME(tm_f32_avgpool__neon);
+#endif
+    }
+    return NULL;
+}
+
+const char* tm_qu8_ukernel_name(const tm_qu8_kernels* kern, int part) {
+    if (kern == NULL) return NULL;
+    if (part == TM_UK_GEMM && kern->dot_gemm != NULL) {
+        const tm_qu8_dot_gemm_fn fn = kern->dot_gemm;
+#ifdef TM_ARCH_X86
+        TM_NAME(tm_qu8_gemm_6x16__avxvnni);
+        TM_NAME(tm_qu8_gemm_8x32__avx512vnni);
+#endif
+#ifdef TM_HAVE_NEONDOT
+        TM_NAME(tm_qu8_gemm_8x8__neondot);
+#endif
+        (void)fn; /* builds without a dot-product kernel */
+        return NULL;
+    }
+    if (part == TM_UK_GEMM) {
+        const tm_qu8_gemm_ukernel_fn fn = kern->gemm;
+        TM_NAME(tm_qu8_gemm_4x4__scalar);
+#ifdef TM_ARCH_X86
+        TM_NAME(tm_qu8_gemm_6x16__avx2);
+#endif
+#ifdef TM_ARCH_NEON
+        TM_NAME(tm_qu8_gemm_4x8__neon);
+#endif
+        return NULL;
+    }
+    if (part == TM_UK_DWCONV) {
+        const tm_qu8_dwconv3x3_row_fn fn = kern->dwconv3x3_row;
+        TM_NAME(tm_qu8_dwconv3x3_row__scalar);
+#ifdef TM_ARCH_X86
+        TM_NAME(tm_qu8_dwconv3x3_row__avx2);
+        TM_NAME(tm_qu8_dwconv3x3_row__avx512);
+        TM_NAME(tm_qu8_dwconv3x3_row__avx512vnni);
+#endif
+#ifdef TM_ARCH_NEON
+        TM_NAME(tm_qu8_dwconv3x3_row__neon);
+#endif
+    }
+    return NULL;
 }

@@ -58,6 +58,9 @@ double tm_fma_peak_gflops(int isa, double seconds) {
     double flops_per_iteration;
     double (*probe)(long) = NULL;
 #ifdef TM_ARCH_X86
+    /* the VNNI ISAs run the avx2 / avx512 float kernels: their FMA peak */
+    if (isa == TM_ISA_AVXVNNI && tm_f32_kernels_for(isa)) isa = TM_ISA_AVX2;
+    if (isa == TM_ISA_AVX512VNNI && tm_f32_kernels_for(isa)) isa = TM_ISA_AVX512;
     if (isa == TM_ISA_AVX2 && tm_f32_kernels_for(TM_ISA_AVX2)) { probe = tm_probe_avx2; flops_per_iteration = 10 * 8 * 2; }
     if (isa == TM_ISA_AVX512 && tm_f32_kernels_for(TM_ISA_AVX512)) { probe = tm_probe_avx512; flops_per_iteration = 12 * 16 * 2; }
 #endif

@@ -20,7 +20,8 @@
 
 /* ---- ISA selection ----------------------------------------------------------------------- */
 /* Higher numbers are preferred when available. AVX512 (AVX-512F, x86): the GEMM runs 8x32 AVX-512
- * tiles, the other float kernels and all integer kernels are the AVX2 ones. */
+ * tiles, the other float kernels and the integer GEMM are the AVX2 ones (the integer depthwise is
+ * AVX-512 where the CPU has AVX-512 BW and VL). */
 /* avxvnni and avx512vnni: the avx2 and avx512 float kernels with the vpdpbusd integer GEMM. */
 enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_AVXVNNI = 4,
        TM_ISA_AVX512VNNI = 5, TM_ISA_COUNT = 6 };
@@ -93,6 +94,11 @@ int tm_arm_core_from_cpuinfo(const char* path, int use_affinity);
 /* The name of ISA `isa` ("scalar", "avx2", ...: what TINYMOBILE_ISA and the Python API take), or
  * NULL outside [0, TM_ISA_COUNT). */
 const char* tm_isa_name(int isa);
+/* Which ukernel a table runs for a part of a layer: the function's name ("tm_qu8_gemm_8x32__
+ * avx512vnni"), NULL when the table has none there. f32 parts: TM_UK_GEMM (igemm), TM_UK_GEMV
+ * (the lone-row GEMV), TM_UK_DWCONV, TM_UK_AVGPOOL; quantized: TM_UK_GEMM (dot_gemm where the
+ * table has one, else gemm) and TM_UK_DWCONV (the quantized pool is plain C in avgpool_op.c). */
+enum { TM_UK_GEMM = 0, TM_UK_GEMV = 1, TM_UK_DWCONV = 2, TM_UK_AVGPOOL = 3 };
 /* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */
 double tm_fma_peak_gflops(int isa, double seconds);
 
@@ -170,6 +176,8 @@ typedef struct {
  * CPUs with the dot-product extension the NEON table uses udot unless TINYMOBILE_NO_DOTPROD is
  * set (to test the vmlal path there). On x86 the avx512vnni and avxvnni tables use vpdpbusd. */
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
+const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part);
+const char* tm_qu8_ukernel_name(const tm_qu8_kernels* kern, int part);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */
 size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n);

@@ -22,17 +22,22 @@ from .model import Model, build, load
 def cpu_info() -> Dict[str, object]:
     """CPU model name, usable cores, kernel ISA and the measured single-core FMA peak."""
     name = platform.processor() or platform.machine()
+    flags: List[str] = []
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith(("model name", "Model", "Hardware")):
+                if line.startswith(("model name", "Model", "Hardware")) and name in (
+                        platform.processor(), platform.machine()):
                     name = line.split(":", 1)[1].strip()
-                    break
+                if line.startswith("flags") and not flags:
+                    have = set(line.split(":", 1)[1].split())
+                    flags = [f for f in ("avx2", "avx512f", "avx512_vnni", "avx_vnni") if f in have]
     except OSError:
         pass
     isa = kernels.default_isa()
     return {"cpu": name, "machine": platform.machine(), "cores": kernels.default_threads(),
-            "isa": isa, "fma_peak_gflops_per_core": round(kernels.fma_peak_gflops(isa), 1),
+            "isa": isa, "x86_flags": " ".join(flags) or "-",
+            "fma_peak_gflops_per_core": round(kernels.fma_peak_gflops(isa), 1),
             "python": platform.python_version(), "numpy": np.__version__,
             "platform": platform.platform()}
 
@@ -88,18 +93,19 @@ def profile(model: Model, batch: int = 1, warmup: int = 3, runs: int = 20) -> Li
         runner.release(plan)
     med = np.median(per_run, axis=0)
     rows = []
-    for row, t in zip(model.network.summary_rows(), med):
+    for row, t, op in zip(model.network.summary_rows(), med, runner.ops):
         rows.append({"layer": row.name, "kind": row.kind, "ms": float(t) * 1e3,
                      "gflops": 2 * row.macs * batch / t / 1e9 if t > 0 else 0.0,
-                     "share": float(t / med.sum())})
+                     "share": float(t / med.sum()), "kernel": op.kernel_path()})
     return rows
 
 
 def format_profile(rows: List[Dict[str, object]]) -> str:
-    lines = [f"{'layer':<8} {'kind':<13} {'ms':>8} {'GFLOP/s':>8} {'share':>6}"]
+    """The profile as a table, the ukernel that ran each layer in the last column."""
+    lines = [f"{'layer':<8} {'kind':<13} {'ms':>8} {'GFLOP/s':>8} {'share':>6}  kernel"]
     for r in rows:
         lines.append(f"{r['layer']:<8} {r['kind']:<13} {r['ms']:>8.3f} {r['gflops']:>8.1f} "
-                     f"{100 * r['share']:>5.1f}%")
+                     f"{100 * r['share']:>5.1f}%  {r.get('kernel', '')}")
     return "\n".join(lines)
 
 

@@ -198,6 +198,25 @@ class Op:
         """A step running this operator from x into out (both checked), not yet set up."""
         raise NotImplementedError
 
+    def kernel_path(self) -> str:
+        """The ukernel(s) this operator runs, by function name (what the benchmark's per-layer
+        profile shows): the GEMM tile of a pointwise / full 3x3 layer (float pointwise: and the
+        GEMV of a lone last row where the table has one), the depthwise row kernel, the pool."""
+        name = lib.tm_qu8_ukernel_name if self.integer else lib.tm_f32_ukernel_name
+
+        def part(p):
+            c = name(self.kern, p)
+            return ffi.string(c).decode() if c != ffi.NULL else None
+
+        if self.kind in (lib.TM_OP_POINTWISE, lib.TM_OP_CONV3X3):
+            gemv = None if self.integer or self.kind != lib.TM_OP_POINTWISE else part(lib.TM_UK_GEMV)
+            return part(lib.TM_UK_GEMM) + (f" + {gemv}" if gemv else "")
+        if self.kind == lib.TM_OP_DWCONV3X3:
+            return part(lib.TM_UK_DWCONV)
+        if self.kind == lib.TM_OP_AVGPOOL:
+            return "plain C (avgpool_op.c)" if self.integer else part(lib.TM_UK_AVGPOOL)
+        return "?"
+
     def output_fields(self) -> dict:
         """The tm_step fields of the flavour: dtype, table and output parameters."""
         if not self.integer:

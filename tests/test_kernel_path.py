@@ -1,0 +1,59 @@
+"""Which ukernel ran each layer (the benchmark's per-layer profile): every operator names the
+function its table runs, and on the VNNI ISAs the integer layers name the vpdpbusd kernels."""
+import numpy as np
+import pytest
+
+from conftest import F32_ISAS, QU8_ISA_PARAMS
+from tinymobile import benchmark, build, kernels
+from tinymobile import quantized_reference as qr
+from tinymobile.operators import (AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp,
+                                  kernel_table)
+
+#: The integer ukernels each x86 ISA runs: (GEMM, depthwise).
+X86_QU8 = {"avx2": ("tm_qu8_gemm_6x16__avx2", "tm_qu8_dwconv3x3_row__avx2"),
+           "avx512": ("tm_qu8_gemm_6x16__avx2", "tm_qu8_dwconv3x3_row__avx512"),
+           "avxvnni": ("tm_qu8_gemm_6x16__avxvnni", "tm_qu8_dwconv3x3_row__avx2"),
+           "avx512vnni": ("tm_qu8_gemm_8x32__avx512vnni", "tm_qu8_dwconv3x3_row__avx512vnni"),
+           "scalar": ("tm_qu8_gemm_4x4__scalar", "tm_qu8_dwconv3x3_row__scalar")}
+
+
+def requant(c):
+    return qr.Requant(3, np.zeros(c, np.int32), np.full(c, 1 << 30, np.int32),
+                      np.full(c, -3, np.int32), 5, (0, 255), "uint8")
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+def test_integer_layers_name_their_ukernels(isa):
+    kern, pool = kernel_table(isa, "uint8"), kernels.create_pool(1)
+    w = np.ones((3, 3, 4, 8), np.uint8)
+    paths = [PointwiseOp(kern, pool, w[0, 0], np.zeros(8, np.int32), rq=requant(8)).kernel_path(),
+             Conv3x3Op(kern, pool, w, np.zeros(8, np.int32), 2, "tf_same", rq=requant(8)).kernel_path(),
+             Depthwise3x3Op(kern, pool, w[:, :, 0, :], np.zeros(8, np.int32), 1, "tf_same",
+                            rq=requant(8)).kernel_path()]
+    assert all(p.startswith("tm_qu8_") for p in paths), paths
+    if isa == "avx512":  # the AVX-512 depthwise only where the CPU has AVX-512 BW and VL too
+        assert paths[2] in ("tm_qu8_dwconv3x3_row__avx512", "tm_qu8_dwconv3x3_row__avx2")
+        paths[2] = X86_QU8[isa][1]
+    if isa in X86_QU8:
+        assert paths == [X86_QU8[isa][0], X86_QU8[isa][0], X86_QU8[isa][1]]
+    assert AveragePoolOp(kern).kernel_path() == "plain C (avgpool_op.c)"
+
+
+@pytest.mark.parametrize("isa", F32_ISAS)
+def test_float_layers_name_their_ukernels(isa):
+    kern, pool = kernel_table(isa), kernels.create_pool(1)
+    op = PointwiseOp(kern, pool, np.ones((4, 8), np.float32), np.zeros(8, np.float32))
+    assert op.kernel_path().split(" + ")[0] == kernels.gemm_kernel(isa)
+    dw = Depthwise3x3Op(kern, pool, np.ones((3, 3, 8), np.float32), np.zeros(8, np.float32), 1,
+                        "tf_same").kernel_path()
+    assert dw.startswith("tm_f32_dwconv3x3_row__")
+    assert AveragePoolOp(kern).kernel_path().startswith("tm_f32_avgpool__")
+
+
+def test_profile_rows_carry_the_kernel():
+    model = build(0.25, 64, threads=1)
+    rows = benchmark.profile(model, warmup=1, runs=2)
+    assert len(rows) == len(model.network.layers)
+    assert all(isinstance(r["kernel"], str) and r["kernel"].startswith("tm_f32_") for r in rows)
+    text = benchmark.format_profile(rows)
+    assert rows[0]["kernel"] in text.splitlines()[1]
