@@ -7,18 +7,20 @@
 static const tm_f32_kernels tm_scalar_table = {
     "scalar", 4, 4, tm_f32_igemm_4x4__scalar,
     tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL, "tm_f32_igemm_4x4__scalar",
+    tm_f32_maxpool__scalar,
 };
 
 #ifdef TM_ARCH_X86
 static const tm_f32_kernels tm_avx2_table = {
     "avx2", 6, 16, tm_f32_igemm_6x16__avx2,
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
-    "tm_f32_igemm_6x16__avx2",
+    "tm_f32_igemm_6x16__avx2", tm_f32_maxpool__avx2,
 };
 
 static const tm_f32_kernels tm_avx512_table = {
     "avx512", 8, 32, tm_f32_igemm_8x32__avx512,
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, NULL, "tm_f32_igemm_8x32__avx512",
+    tm_f32_maxpool__avx2,
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -48,9 +50,11 @@ static const tm_f32_kernels tm_neon_table = {
     /* out-of-order cores (Cortex-A72/A76: Pi 4, Pi 5) */
     "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL, "tm_f32_igemm_8x8__aarch64_neonfma",
+    tm_f32_maxpool__neon,
 #else
     "neon", 4, 12, tm_f32_igemm_4x12__neonfma,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL, "tm_f32_igemm_4x12__neonfma",
+    tm_f32_maxpool__neon,
 #endif
 };
 #if defined(__aarch64__)
@@ -58,7 +62,7 @@ static const tm_f32_kernels tm_neon_table = {
 static const tm_f32_kernels tm_neon_in_order_table = {
     "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
-    "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53",
+    "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", tm_f32_maxpool__neon,
 };
 #endif
 #endif

@@ -82,6 +82,8 @@ size_t tm_f32_avgpool_workspace(const tm_step* s);
 void tm_f32_avgpool_run(const tm_step* s);
 size_t tm_qu8_avgpool_workspace(const tm_step* s);
 void tm_qu8_avgpool_run(const tm_step* s);
+size_t tm_f32_maxpool_workspace(const tm_step* s);
+void tm_f32_maxpool_run(const tm_step* s);
 
 /* ---- ukernels, one per file of the same name -------------------------------------------- */
 void tm_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float**, const float*, float*,
@@ -89,6 +91,7 @@ void tm_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float**, con
 void tm_f32_dwconv3x3_row__scalar(size_t, size_t, size_t, size_t, size_t, const float**,
                                   const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__scalar(size_t, size_t, const float*, float*);
+void tm_f32_maxpool__scalar(size_t, size_t, const float*, float*);
 
 #ifdef TM_ARCH_X86
 void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, const float*, float*,
@@ -96,6 +99,7 @@ void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, cons
 void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
+void tm_f32_maxpool__avx2(size_t, size_t, const float*, float*);
 void tm_f32_igemm_8x32__avx512(size_t, size_t, size_t, size_t, const float**, const float*, float*,
                                size_t, const tm_f32_minmax_params*);
 void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, size_t, float*,
@@ -116,6 +120,7 @@ void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t, size_t, size_t, size_t
 void tm_f32_dwconv3x3_row__neon(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__neon(size_t, size_t, const float*, float*);
+void tm_f32_maxpool__neon(size_t, size_t, const float*, float*);
 #endif
 
 

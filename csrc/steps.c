@@ -29,6 +29,9 @@ static const tm_operator tm_operators[TM_OP_COUNT][TM_DTYPE_COUNT] = {
         [TM_F32] = {tm_f32_avgpool_workspace, NULL, tm_f32_avgpool_run},
         [TM_QU8] = {tm_qu8_avgpool_workspace, NULL, tm_qu8_avgpool_run},
     },
+    [TM_OP_MAXPOOL] = {
+        [TM_F32] = {tm_f32_maxpool_workspace, NULL, tm_f32_maxpool_run},
+    },
 };
 
 /* The operator of a step, or NULL for an unknown kind / dtype. */

@@ -56,6 +56,8 @@ typedef void (*tm_f32_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t
 
 /* out[c] = mean over pixels of in[p * channels + c], for p < pixels. */
 typedef void (*tm_f32_avgpool_fn)(size_t pixels, size_t channels, const float* in, float* out);
+/* out[c] = max over pixels of in[p * channels + c], for 1 <= p < pixels (finite inputs). */
+typedef void (*tm_f32_maxpool_fn)(size_t pixels, size_t channels, const float* in, float* out);
 
 typedef struct {
     const char* name;
@@ -66,6 +68,7 @@ typedef struct {
     tm_f32_avgpool_fn avgpool;
     tm_f32_gemv_ukernel_fn gemv;  /* NULL: single rows go through igemm */
     const char* igemm_name;       /* the igemm ukernel's function name (which one ran) */
+    tm_f32_maxpool_fn maxpool;
 } tm_f32_kernels;
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64 the NEON
@@ -209,7 +212,8 @@ void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, 
  *   POINTWISE: batch = rows m, cin = k, cout = n ((m, k) -> (m, n));
  *   CONV3X3:   batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow;
  *   DWCONV3X3: batch, h, w, cin (channels), stride, pad_top, pad_left, oh, ow;
- *   AVGPOOL:   batch, h * w pixels, cin channels ((batch, h, w, c) -> (batch, c)).
+ *   AVGPOOL:   batch, h * w pixels, cin channels ((batch, h, w, c) -> (batch, c));
+ *   MAXPOOL:   the same (TM_F32 only).
  * TM_F32 steps: float32 in / out, packed by tm_f32_*_pack for `f32`, clamp [f32_min, f32_max].
  * TM_QU8 steps: uint8 in / out, packed by tm_qu8_*_pack for `qu8`, and `quant`:
  *   input_zero_point (read where a window leaves the image), output_zero_point, [min, max];
@@ -221,7 +225,7 @@ void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, 
  *       + output_zero_point, with multiplier / shift already divided by pixels;
  *     then clamped to [min, max]. */
 enum { TM_OP_POINTWISE = 1, TM_OP_CONV3X3 = 2, TM_OP_DWCONV3X3 = 3, TM_OP_AVGPOOL = 4,
-       TM_OP_COUNT = 5 };
+       TM_OP_MAXPOOL = 5, TM_OP_COUNT = 6 };
 enum { TM_F32 = 0, TM_QU8 = 1, TM_DTYPE_COUNT = 2 };
 /* tm_qu8_step_params.pool_mode: how an integer global average pool rounds. */
 enum { TM_POOL_AVERAGE_POOL_2D = 0, TM_POOL_MEAN = 1 };

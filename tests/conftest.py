@@ -66,7 +66,20 @@ def fixture_network(alpha: str, resolution: int):
     stem = dict((a, s) for a, _, s in FIXTURE_SETS)[alpha]
     net = keras_h5.load(str(FIXTURES / f"mobilenet_{stem}_{resolution}_tf.h5"), resolution)
     ref = np.load(FIXTURES / f"reference_{alpha}_{resolution}.npz", allow_pickle=False)
+    assert_outputs_differ(ref["y"])
     return net, ref["x"], ref["y"]
+
+
+def assert_outputs_differ(y: np.ndarray, tol: float = None) -> None:
+    """A reference must give different outputs for different inputs (the first fixtures gave
+    every input the same logits, so matching them proved little): every pair of rows differs by
+    more than 100 x the parity tolerance (1e-4 * std)."""
+    y = np.asarray(y, np.float64).reshape(len(y), -1)
+    tol = 1e-4 * float(y.std()) if tol is None else tol
+    assert len(y) >= 2
+    for i in range(len(y)):
+        for j in range(i):
+            assert np.abs(y[i] - y[j]).max() > 100 * tol, f"reference rows {j} and {i} agree"
 
 
 @pytest.fixture(params=F32_ISAS)

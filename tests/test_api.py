@@ -67,13 +67,29 @@ def test_classify_without_labels_uses_indices():
 
 
 @pytest.mark.parametrize("bad", [
-    np.zeros((1, 127, 128, 3), np.float32), np.zeros((128, 128, 3), np.float32),
+    np.zeros((1, 31, 128, 3), np.float32), np.zeros((1, 128, 4097, 3), np.float32),
+    np.zeros((1, 128, 128, 4), np.float32), np.zeros((128, 128, 3), np.float32),
     np.zeros((0, 128, 128, 3), np.float32), np.full((1, 128, 128, 3), np.nan, np.float32),
     np.array([["a"]])])
 def test_forward_rejects_bad_input(small_model_path, bad):
     m = tinymobile.load(small_model_path, threads=1)
     with pytest.raises(InputError):
         m.forward(bad)
+
+
+@pytest.mark.parametrize("hw", [(127, 128), (32, 32), (96, 161), (224, 224)])
+def test_forward_runs_any_input_size(hw):
+    """The network is convolutional up to its global pool: forward takes (N, H, W, 3) for any
+    H, W >= 32, each shape with its own plan, and equals the NumPy reference at that size."""
+    from tinymobile import reference
+    m = tinymobile.build(alpha=0.25, resolution=(128, 96), num_classes=10, threads=1)
+    x = np.random.default_rng(hw[0]).uniform(-1, 1, (2,) + hw + (3,)).astype(np.float32)
+    want = reference.forward(m.network, x)
+    y = m.forward(x)
+    assert y.shape == (2, 10)
+    np.testing.assert_allclose(y, want, rtol=1e-4, atol=1e-4 * float(np.abs(want).max()))
+    assert np.array_equal(m.forward(x), y)                       # the kept plan, same answer
+    assert m.forward(np.zeros((1, 128, 96, 3), np.float32)).shape == (1, 10)  # own size too
 
 
 @pytest.mark.parametrize("value", [np.nan, np.inf, -np.inf])

@@ -76,7 +76,9 @@ def test_convert(capsys, tmp_path):
     quant = os.path.join(SHARED, "models", "mobilenet_v1_0.25_128_quant.tflite")
     code, out, err = run(capsys, "convert", quant, "-o", tmp_path / "q.npz")
     assert code == 0 and "1001 classes (with labels, quantized uint8" in out
-    code, out, _ = run(capsys, "convert", quant, "-o", tmp_path / "q.npz", "--dequantize")
+    code, _, err = run(capsys, "convert", quant, "-o", tmp_path / "q.npz", "--dequantize")
+    assert code == 1 and "exists; not overwriting" in _one_error_line(err)
+    code, out, _ = run(capsys, "convert", quant, "-o", tmp_path / "q.npz", "--dequantize", "--force")
     assert code == 0 and "1001 classes (with labels" in out
     code, _, err = run(capsys, "convert", tmp_path / "missing.tflite", "-o", tmp_path / "x.npz")
     assert code == 1 and "no such file" in _one_error_line(err)
@@ -231,10 +233,17 @@ def test_eval_reads_labels_tsv(capsys, small_model, tmp_path):
 
 def test_convert_default_output_name(capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    code, out, _ = run(capsys, "convert", os.path.join(FIXTURES, "keras_mobilenet_0.25_128.weights.h5"))
-    assert code == 0 and (tmp_path / "keras_mobilenet_0.25_128.npz").is_file()
-    assert out.startswith("wrote keras_mobilenet_0.25_128.npz")
-    assert "quantized" not in out  # a float model is not described as quantized
+    src = os.path.join(FIXTURES, "keras_mobilenet_0.25_128.weights.h5")
+    code, out, _ = run(capsys, "convert", src)
+    # the whole source name: a.keras, a.h5 and a.tflite never share an output
+    assert code == 0 and (tmp_path / "keras_mobilenet_0.25_128.weights.h5.npz").is_file()
+    assert out.startswith("wrote keras_mobilenet_0.25_128.weights.h5.npz")
+    before = (tmp_path / "keras_mobilenet_0.25_128.weights.h5.npz").read_bytes()
+    code, _, err = run(capsys, "convert", src)
+    assert code == 1 and "exists; not overwriting it (use --force" in _one_error_line(err)
+    assert (tmp_path / "keras_mobilenet_0.25_128.weights.h5.npz").read_bytes() == before
+    code, _, _ = run(capsys, "convert", src, "--force")
+    assert code == 0
     (tmp_path / "m.npz").write_bytes(b"x")
     code, _, err = run(capsys, "convert", tmp_path / "m.npz", "-o", tmp_path / "m.npz")
     assert code == 1 and "overwrite the source" in _one_error_line(err)

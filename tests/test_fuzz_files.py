@@ -44,13 +44,10 @@ def _tgz(tflite: bytes) -> bytes:
     return b.getvalue()
 
 
-def _keras_zip(weights: bytes) -> bytes:
-    b = io.BytesIO()
-    with zipfile.ZipFile(b, "w", zipfile.ZIP_DEFLATED) as z:
-        z.writestr("config.json", '{"class_name": "Functional", "config": {"layers": [{"class_name": '
-                                  '"InputLayer", "config": {"batch_shape": [null, 128, 128, 3]}}]}}')
-        z.writestr("model.weights.h5", weights)
-    return b.getvalue()
+def _keras_zip() -> bytes:
+    """A real Keras 3 .keras file (config.json + weights) of a transfer-learning model."""
+    with open(FIXTURES.parent / "user-models" / "a_transfer.keras", "rb") as f:
+        return f.read()
 
 
 def _quantized_network():
@@ -76,7 +73,7 @@ KINDS = {
     "tflite": (".tflite", 160),
     "tflite_quant": (".tflite", 100),
     "tgz": (".tgz", 80),
-    "h5": ("_tf.h5", 100),
+    "h5": ("mobilenet_2_5_128_tf.h5", 100),  # the keras-applications name gives the size
     "weights_h5": (".weights.h5", 100),
     "keras": (".keras", 50),
 }
@@ -97,7 +94,7 @@ def seeds():
         "tgz": _tgz(tflite),
         "h5": read(FIXTURES / "mobilenet_2_5_128_tf.h5"),
         "weights_h5": k3,
-        "keras": _keras_zip(k3),
+        "keras": _keras_zip(),
     }
 
 

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 from conftest import F32_ISAS as ISAS
 from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depthwise3x3,
+                            compare_max_pool,
                             compare_pointwise, run_nan_filled)
 from tinymobile import kernels
 from tinymobile.operators import PointwiseOp
@@ -61,6 +62,27 @@ def test_pointwise(isa, m, k, n, clamp, threads, seed):
        seed=st.integers(0, 2**31))
 def test_average_pool(isa, n, h, w, c, seed):
     compare_average_pool(isa, arrays(np.random.default_rng(seed), n, h, w, c))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@SETTINGS
+@given(n=st.integers(1, 3), h=st.integers(1, 9), w=st.integers(1, 9), c=st.integers(1, 80),
+       seed=st.integers(0, 2**31))
+def test_max_pool(isa, n, h, w, c, seed):
+    compare_max_pool(isa, arrays(np.random.default_rng(seed), n, h, w, c))
+
+
+@pytest.mark.parametrize("isa", ISAS)
+@pytest.mark.parametrize("c", [1, 7, 8, 9, 16, 31, 32, 33, 40, 41, 64, 65])
+def test_max_pool_channels_around_vector_width(isa, c):
+    """Each vector path (32 / 8 channels on AVX2, 16 / 4 on NEON) and every tail length; the
+    maximum placed at the first, a middle and the last pixel."""
+    rng = np.random.default_rng(c)
+    x = -np.abs(arrays(rng, 2, 3, 5, c)) - 1
+    for b, p in ((0, 0), (1, 14)):
+        x[b].reshape(15, c)[p] = 5.0
+    x[0].reshape(15, c)[7, ::3] = 9.0
+    compare_max_pool(isa, x)
 
 
 # Named edge cases, so a failure says which shape broke.
@@ -132,7 +154,8 @@ def test_bad_shapes_are_refused_under_python_O():
 import numpy as np
 from tinymobile import kernels
 from tinymobile.errors import InputError
-from tinymobile.operators import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp, kernel_table
+from tinymobile.operators import (AveragePoolOp, Conv3x3Op, Depthwise3x3Op, MaxPoolOp, PointwiseOp,
+                                  kernel_table)
 from tinymobile.fixedpoint import Requant
 assert False, "asserts must be off"
 kern, f = kernels.kernel_table(), np.float32
@@ -152,6 +175,7 @@ cases = [
     (conv, np.ones((1, 9, 9, 4), f), np.empty((1, 5, 5, 5), f)),  # wrong input channels
     (dw, np.ones((1, 4, 4, 6), f), np.empty((1, 4, 3, 6), f)),
     (AveragePoolOp(kern), np.ones((2, 3, 3, 6), f), np.empty((1, 6), f)),
+    (MaxPoolOp(kern), np.ones((2, 3, 3, 6), f), np.empty((2, 5), f)),
     (qpw, np.ones((3, 8), f), np.empty((3, 4), np.uint8)),    # float input to an integer op
 ]
 for op, x, out in cases:
@@ -165,7 +189,7 @@ for op, x, out in cases:
     r = subprocess.run([sys.executable, "-O", "-c", code], capture_output=True, text=True,
                        timeout=120)
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["refused"] * 9, r.stdout
+    assert r.stdout.split() == ["refused"] * 10, r.stdout
 
 
 @pytest.mark.parametrize("fields", [dict(kind=99, dtype=0), dict(kind=0, dtype=0),

@@ -147,7 +147,7 @@ def cmd_predict(args) -> int:
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to predict")
     labels = model.labels
-    top = max(1, min(args.top, model.num_classes))
+    top = max(1, min(args.top, len(labels)))
     out: TextIO = sys.stdout
     writer = csv.writer(out) if args.format == "csv" else None
     if writer is not None:
@@ -183,28 +183,86 @@ def cmd_predict(args) -> int:
     return 0
 
 
-def cmd_convert(args) -> int:
-    from .convert import convert
-    dst = args.output
-    if dst is None:
-        stem = os.path.basename(args.src)
-        for ext in (".tar.gz", ".tgz", ".tflite", ".weights.h5", ".h5", ".keras"):
-            if stem.endswith(ext):
-                stem = stem[:-len(ext)]
-                break
-        dst = stem + ".npz"
-    if os.path.abspath(dst) == os.path.abspath(args.src):
-        raise CLIError("the output would overwrite the source; choose another -o")
-    net = convert(args.src, dst, dequantize=args.dequantize, labels=args.labels,
-                  resolution=args.resolution)
+def default_output(src: str) -> str:
+    """``convert``'s output without -o: the whole source file name + ``.npz``, in the current
+    folder (``a.keras`` and ``a.tflite`` give ``a.keras.npz`` and ``a.tflite.npz``)."""
+    return os.path.basename(os.path.normpath(src)) + ".npz"
+
+
+def _size_text(size) -> str:
+    h, w = size
+    return f"resolution={h}" if h == w else f"input={h}x{w} (height x width)"
+
+
+def describe_conversion(net, dst: str) -> str:
+    """The line ``convert`` prints: what was written, and the preprocessing it will apply."""
     what = (f"{net.num_outputs} classes" if net.has_classifier
             else f"feature extractor, {net.num_outputs} features")
+    if net.has_classifier and net.num_outputs == 1 and getattr(net, "output_activation", "") == "sigmoid":
+        what = "binary classifier (1 logit, sigmoid)"
     labels = "with labels" if net.labels is not None else "no labels"
-    if net.is_quantized:
-        labels += f", quantized {net.dtype}"
-    print(f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} resolution={net.resolution} {what} "
-          f"({labels}, {net.activation}, {net.padding})")
+    dtype = getattr(net, "dtype", "float32")
+    if dtype != "float32":
+        labels += f", quantized {dtype}"
+    size = _size_text(net.input_size)
+    mean, std = np.asarray(net.input_mean), np.asarray(net.input_std)
+
+    def nums(v):
+        return f"{v[0]:g}" if np.all(v == v[0]) else "(" + ", ".join(f"{x:g}" for x in v) + ")"
+    pre = f"crop {getattr(net, 'crop', 0.875):g}, input (RGB - {nums(mean)}) / {nums(std)}"
+    return (f"wrote {dst}: MobileNet v1 alpha={net.alpha:g} {size} {what} "
+            f"({labels}, {net.activation}, {net.padding}; {pre})")
+
+
+def _floats(text: str) -> List[float]:
+    try:
+        values = [float(v) for v in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one or three numbers") from None
+    if len(values) not in (1, 3):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected one or three numbers")
+    return values
+
+
+def cmd_convert(args) -> int:
+    from .convert import convert
+    dst = args.output or default_output(args.src)
+    if os.path.abspath(dst) == os.path.abspath(args.src):
+        raise CLIError("the output would overwrite the source; choose another -o")
+    if os.path.exists(dst) and not args.force:
+        raise CLIError(f"{dst} exists; not overwriting it (use --force, or choose another -o)")
+    net = convert(args.src, dst, dequantize=args.dequantize, labels=args.labels,
+                  resolution=args.resolution, crop=args.crop, mean=args.mean, std=args.std)
+    print(describe_conversion(net, dst))
+    if getattr(net, "normalisation_assumed", False) and args.mean is None and args.std is None:
+        print("tinymobile: note: the file does not say how the model's input is normalised: "
+              "assumed (RGB - 127.5) / 127.5, the [-1, 1] of keras.applications.mobilenet."
+              "preprocess_input; if the model was trained otherwise, convert again with "
+              "--mean/--std", file=sys.stderr)
     return 0
+
+
+def add_convert_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``convert`` options."""
+    p.add_argument("src", metavar="SRC", help="the model to convert")
+    p.add_argument("-o", "--output", metavar="DST",
+                   help="output .npz (default: the source's file name + .npz, here)")
+    p.add_argument("--force", "-f", action="store_true", help="overwrite DST if it exists")
+    p.add_argument("--dequantize", action="store_true",
+                   help="accept a quantized (uint8/int8) TFLite model and store it as float32")
+    p.add_argument("--labels", metavar="FILE", help="class names, one per line ('#' comments)")
+    p.add_argument("--resolution", "-r", metavar="R|HxW",
+                   help="input size, e.g. 224 or 128x160 (needed where the file records none: "
+                        "Keras weights-only files; default from the file)")
+    p.add_argument("--crop", type=float, metavar="F",
+                   help="central-crop fraction the image API applies before resizing (default: "
+                        "0.875 for TF-slim / Coral / keras-applications files, 1.0 for "
+                        "Keras-made models)")
+    p.add_argument("--mean", type=_floats, metavar="M",
+                   help="input normalisation (RGB - M) / S: one number or three 'R,G,B' "
+                        "(default: from the file, else 127.5)")
+    p.add_argument("--std", type=_floats, metavar="S", help="see --mean (default 127.5)")
+    p.set_defaults(func=cmd_convert)
 
 
 def cmd_download(args) -> int:
@@ -271,14 +329,14 @@ def evaluate(model, directory: str, labels_path: Optional[str] = None,
     """(top-1, top-5, number of images) of ``model`` on the images listed in LABELS.tsv."""
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to evaluate")
-    truth = read_labels_tsv(labels_path or os.path.join(directory, "LABELS.tsv"), model.num_classes)
+    truth = read_labels_tsv(labels_path or os.path.join(directory, "LABELS.tsv"), len(model.labels))
     paths = [os.path.join(directory, f) for f in truth]
     top1 = top5 = 0
     results = run_images(model, paths, progress, "eval", **pipeline_options)
     for (path, logits, err), label in zip(results, truth.values()):
         if err is not None:
             raise TinyMobileError(err)
-        order = np.argsort(-logits, kind="stable")[:5]
+        order = np.argsort(-model.probabilities(logits[None])[0], kind="stable")[:5]
         top1 += int(order[0] == label)
         top5 += int(label in order)
     n = len(paths)
@@ -355,7 +413,8 @@ def evaluate_folders(model, directory: str, progress: bool = False, **run_option
             unreadable.append((path, err))
             continue
         want = index[truth[path]]
-        order = np.argsort(-np.asarray(logits), kind="stable")[:5]
+        # probabilities, not logits: a binary model's one logit ranks its two classes
+        order = np.argsort(-model.probabilities(logits[None])[0], kind="stable")[:5]
         top1 += int(order[0] == want)
         top5 += int(want in order)
         confusion[names.index(truth[path]), column.get(int(order[0]), len(names))] += 1
@@ -411,7 +470,7 @@ def cmd_quantize(args) -> int:
     if os.path.abspath(dst) == os.path.abspath(args.model):
         raise CLIError("the output would overwrite the model; choose another -o")
     model_format.save(qnet, dst)
-    print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} resolution={qnet.resolution} "
+    print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} {_size_text(qnet.input_size)} "
           f"(per-channel int8 weights, activations calibrated on {len(images)} images)")
     if args.eval:
         qmodel = Model(qnet, threads=args.threads)
@@ -461,14 +520,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("convert", parents=[common], help="convert a TFLite / Keras model",
                        description="Convert a .tflite, TF-slim .tgz, Keras .h5 / .weights.h5 / "
                                    ".keras MobileNet v1 to a tinymobile .npz model.")
-    p.add_argument("src", metavar="SRC", help="the model to convert")
-    p.add_argument("-o", "--output", metavar="DST", help="output .npz (default: SRC's name.npz)")
-    p.add_argument("--dequantize", action="store_true",
-                   help="accept a quantized (uint8/int8) TFLite model and store it as float32")
-    p.add_argument("--labels", metavar="FILE", help="class names, one per line")
-    p.add_argument("--resolution", "-r", type=int,
-                   help="input size (Keras weights carry none; default from the file name, else 224)")
-    p.set_defaults(func=cmd_convert)
+    add_convert_arguments(p)
 
     p = sub.add_parser("download", parents=[common], help="download official models",
                        description="Download official TF-slim MobileNet v1 models into the cache "
@@ -494,7 +546,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", parents=[common], help="top-1 / top-5 accuracy on a folder",
                        description="Top-1 / top-5 accuracy on the images listed in LABELS.tsv "
-                                   "(columns file, class_1000, class_1001).")
+                                   "(columns file, class_1000, class_1001), or on DIR/<class>/*.jpg "
+                                   "(class folders named like the model's labels).")
     p.add_argument("dir", metavar="DIR", help="folder of images")
     p.add_argument("--model", "-m", help=model_help)
     p.add_argument("--labels", metavar="LABELS.tsv", help="ground truth (default DIR/LABELS.tsv)")

@@ -28,8 +28,10 @@ def imagenet_labels(num_classes: int = 1000) -> Optional[List[str]]:
 
 
 def parse_labels(text: str) -> List[str]:
-    """One label per line; trailing blank lines are ignored, surrounding whitespace stripped."""
-    lines = text.splitlines()
+    """One label per line; lines starting with ``#`` are comments (the packaged
+    ``imagenet_labels.txt`` has a header of them), trailing blank lines are ignored, surrounding
+    whitespace stripped."""
+    lines = [line for line in text.splitlines() if not line.lstrip().startswith("#")]
     while lines and not lines[-1].strip():
         lines.pop()
     return [s.strip() for s in lines]

@@ -22,6 +22,7 @@ import numpy as np
 from . import model_format
 from .errors import InputError, TinyMobileError
 from .fixedpoint import dequantize, quantize, sigmoid, softmax
+from .limits import MAX_ACTIVATION_BYTES, MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .network import Network, mobilenet_v1
 from .preprocess import as_image_list, preprocess
 from .runner import runner_for
@@ -60,14 +61,18 @@ class QuantizedCodec(FloatCodec):
         self.dtype = network.dtype
 
     def check_raw(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype != np.dtype(self.dtype):
-            raise InputError(f"a quantized model's forward takes {self.dtype} input (already "
+        want = self.network.input_dtype
+        if x.dtype != np.dtype(want):
+            raise InputError(f"a quantized model's forward takes {want} input (already "
                              f"quantized), got {x.dtype}; use quantize_input() or predict()")
         return np.ascontiguousarray(x)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         scale, zp = self.network.input_quantization
-        return quantize(x, scale, zp, self.dtype)
+        q = quantize(x, scale, zp, self.dtype)
+        if self.network.input_dtype != self.dtype:  # an int8 network taking uint8: q + 128
+            q = np.bitwise_xor(q.view(np.uint8), np.uint8(0x80))
+        return q
 
     def decode(self, raw: np.ndarray, layer: int) -> np.ndarray:
         q = self.network.layers[layer].quant
@@ -144,9 +149,18 @@ class Model:
 
     @property
     def input_quantization(self) -> Tuple[float, int]:
-        """(scale, zero_point) of a quantized model's input."""
+        """(scale, zero_point) of a quantized model's ``forward`` input (of ``input_dtype``)."""
         self._require_quantized("input_quantization")
-        return self.network.input_quantization
+        scale, zp = self.network.input_quantization
+        if self.network.input_dtype != self.network.dtype:
+            zp += 128  # uint8 input of an int8 network
+        return scale, zp
+
+    @property
+    def input_dtype(self) -> str:
+        """The dtype ``forward`` takes: the model's, or "uint8" for an int8 model converted from a
+        TFLite file with uint8 input (``inference_input_type=tf.uint8``)."""
+        return self.network.input_dtype
 
     @property
     def output_quantization(self) -> Tuple[float, int]:
@@ -192,14 +206,31 @@ class Model:
 
     # ---- inference ---------------------------------------------------------------------
     def _check_input(self, x: Any) -> np.ndarray:
-        """x as a C-contiguous (N, H, W, 3) array of ``forward``'s input dtype, or InputError."""
+        """x as a C-contiguous (N, H, W, 3) array of ``forward``'s input dtype, or InputError.
+
+        H, W are the model's input size, or any other size from MIN_INPUT_SIZE to MAX_INPUT_SIZE
+        (the network is convolutional up to its global pool: plans are made per shape)."""
         x = np.asarray(x)
         h, w = self.input_size
-        if x.ndim != 4 or x.shape[1:] != (h, w, 3):
-            raise InputError(f"forward expects (N, {h}, {w}, 3) {self.dtype}, got shape {x.shape}")
+        if x.ndim != 4 or x.shape[3] != 3:
+            raise InputError(f"forward expects (N, {h}, {w}, 3) {self.input_dtype}, got shape {x.shape}")
+        if x.shape[1:3] != (h, w):
+            self._check_other_size(x.shape[1], x.shape[2])
         if x.shape[0] < 1:
             raise InputError("forward got an empty batch")
         return self._codec.check_raw(x)
+
+    def _check_other_size(self, h: int, w: int) -> None:
+        lo, hi = MIN_INPUT_SIZE, MAX_INPUT_SIZE
+        if not (lo <= h <= hi and lo <= w <= hi):
+            mh, mw = self.input_size
+            raise InputError(f"forward expects (N, H, W, 3) with H and W in {lo}..{hi} (the "
+                             f"model's own size is {mh}x{mw}), got {h}x{w}")
+        biggest = max(int(np.prod(r.output_shape)) for r in
+                      self.network.summary_rows(input_size=(h, w)))
+        if 4 * max(biggest, h * w * 3) > MAX_ACTIVATION_BYTES:
+            raise InputError(f"a {h}x{w} input would need activations of more than "
+                             f"{MAX_ACTIVATION_BYTES:,} bytes per image")
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) input of the model's dtype -> its raw output (N, classes) of the same

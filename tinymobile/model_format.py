@@ -91,6 +91,8 @@ def to_arrays(network: Network) -> Dict[str, np.ndarray]:
         out["quantization"] = np.array(network.dtype)
         out["input/scale"] = np.array(network.input_scale, np.float32)
         out["input/zero_point"] = np.array(network.input_zero_point, np.int32)
+        if network.input_dtype != network.dtype:  # informative: only forward's raw input differs
+            out["input/dtype"] = np.array(network.input_dtype)
     strides = []
     for layer in network.layers:
         if layer.kind == "conv3x3":
@@ -444,6 +446,9 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
         qmin, qmax = DTYPE_RANGE[dtype]
         if not qmin <= in_zp <= qmax:
             raise ModelFormatError(f"'input/zero_point' = {in_zp} is outside {qmin}..{qmax}")
+    input_dtype = dtype
+    if quantized and "input/dtype" in arrays:
+        input_dtype = _choice(arrays, "input/dtype", DTYPE_RANGE)
 
     shape, sdtype = _declared(arrays, "strides")
     if len(shape) != 1 or sdtype.kind not in "iu" or not 1 <= shape[0] <= MAX_DEPTHWISE_LAYERS:
@@ -482,4 +487,4 @@ def from_arrays(arrays: Mapping[str, np.ndarray]) -> Network:
     return Network(layers, input_size, alpha=alpha, activation=activation, padding=padding,
                    input_mean=mean, input_std=std, labels=labels, crop=crop,
                    output_activation=output_activation, dtype=dtype, input_scale=in_scale,
-                   input_zero_point=in_zp)
+                   input_zero_point=in_zp, input_dtype=input_dtype)

@@ -246,6 +246,7 @@ class Network:
                  labels: Optional[List[str]] = None, crop: float = SLIM_CROP,
                  output_activation: str = "softmax", dtype: str = "float32",
                  input_scale: float = 1.0, input_zero_point: int = 0,
+                 input_dtype: Optional[str] = None,
                  quant: Optional[Mapping[str, LayerQuant]] = None):
         self.layers = layers
         self.input_size = _input_size(input_size)
@@ -260,6 +261,9 @@ class Network:
         self.dtype = dtype
         self.input_scale = input_scale
         self.input_zero_point = input_zero_point
+        #: dtype of ``forward``'s raw input: the network's, or "uint8" for an int8 network whose
+        #: TFLite source took uint8 and QUANTIZE'd it (same scale, zero point + 128: q - 128).
+        self.input_dtype = input_dtype or dtype
         if quant is not None:
             for layer in layers:
                 layer.quant = quant.get(layer.name)

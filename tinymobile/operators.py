@@ -407,6 +407,23 @@ class AveragePoolOp(Op):
         return step
 
 
+class MaxPoolOp(AveragePoolOp):
+    """Global max pool (N, H, W, C) -> (N, C), float32 only (a quantized max pool is refused by
+    the converters and by validate.RUNNABLE_POOLS)."""
+
+    kind = lib.TM_OP_MAXPOOL
+
+    def __init__(self, kern):
+        Op.__init__(self, kern, ffi.NULL, requantized=False)
+        if self.integer:
+            raise ModelFormatError("global max pooling has no integer operator")
+
+    def bind(self, x, out):
+        self.check_buffers(x, out)
+        n, h, w, c = x.shape
+        return self._step(x, out, None, batch=n, h=h, w=w, cin=c)
+
+
 # ---- the layer-kind registry ----------------------------------------------------------------
 class BuildContext:
     """What every operator factory needs besides its layer: the table, the pool, the network's
@@ -449,6 +466,8 @@ def _fully_connected(layer, ctx: BuildContext, index: int) -> Op:  # logits: no 
 
 
 def _global_pool(layer, ctx: BuildContext, index: int) -> Op:
+    if layer.mode == "max" and not ctx.integer:
+        return MaxPoolOp(ctx.kern)
     if layer.mode != "average":  # validate.RUNNABLE_POOLS refuses these first
         raise ModelFormatError(f"layer {layer.name!r}: no operator for global {layer.mode} pooling")
     if not ctx.integer:

@@ -123,7 +123,9 @@ class Stages:
         self.mean = np.asarray(network.input_mean)
         self.std = np.asarray(network.input_std)
         self.quantized = _quantized(model)
-        self.dtype = np.dtype(model.dtype) if self.quantized else np.dtype(np.float32)
+        # forward's input dtype: the model's, or uint8 for an int8 model with uint8 input (whose
+        # input_quantization is then that of the uint8 tensor)
+        self.dtype = np.dtype(model.input_dtype) if self.quantized else np.dtype(np.float32)
         if self.quantized:
             self.in_scale, self.in_zp = model.input_quantization
             self.out_scale, self.out_zp = model.output_quantization

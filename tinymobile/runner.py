@@ -26,6 +26,8 @@ from .operators import Op, Step, build_ops, check_status, from_domain, kernel_ta
 from .validate import check_network
 
 
+#: Distinct input shapes (batch, height, width) whose plans a runner keeps.
+MAX_PLAN_SHAPES = 8
 #: Pools inherited through fork(): kept alive in the child so their destructor never runs there.
 _POOLS_FROM_PARENT: list = []
 
@@ -99,7 +101,7 @@ class Runner:
         self.kern = kernel_table(self.isa, self.dtype)
         self.pool = kernels.create_pool(self.threads)
         self.ops = build_ops(self.network, self.kern, self.pool)
-        self._plans: Dict[int, List[Plan]] = {}
+        self._plans: Dict[Tuple[int, int, int], List[Plan]] = {}
         self._lock = threading.Lock()
         self._pid = os.getpid()
 
@@ -115,20 +117,28 @@ class Runner:
         self._plans = {}
         self._pid = os.getpid()
 
-    def acquire(self, batch: int) -> Plan:
-        """A plan for ``batch`` images that no other thread is using; give it back with release."""
+    def acquire(self, shape: "int | Tuple[int, int, int]") -> Plan:
+        """A plan for ``shape`` = (batch, height, width) -- or a batch at the network's own input
+        size -- that no other thread is using; give it back with release. Plans are kept per
+        shape; the free plans of the least recently used shapes are dropped beyond
+        MAX_PLAN_SHAPES shapes."""
         if getattr(self, "_pid", None) not in (None, os.getpid()):
             self._restart_after_fork()
+        if isinstance(shape, (int, np.integer)):
+            shape = (int(shape),) + tuple(self.network.input_size)
+        key = tuple(int(s) for s in shape)
         with self._lock:
-            free = self._plans.setdefault(batch, [])
+            free = self._plans.pop(key, [])
+            self._plans[key] = free  # most recently used last
+            while len(self._plans) > MAX_PLAN_SHAPES:
+                del self._plans[next(iter(self._plans))]
             if free:
                 return free.pop()
-        h, w = self.network.input_size
-        return Plan(self.ops, (batch, h, w, 3))
+        return Plan(self.ops, key + (3,))
 
     def release(self, plan: Plan) -> None:
         with self._lock:
-            self._plans.setdefault(plan.input.shape[0], []).append(plan)
+            self._plans.setdefault(tuple(plan.input.shape[:3]), []).append(plan)
 
     def run(self, x: np.ndarray, layers: Optional[int] = None,
             check_finite: bool = False) -> np.ndarray:
@@ -136,7 +146,7 @@ class Runner:
         first ``layers`` layers (default all), in the kernels' domain (uint8 for an int8
         network: see run_raw). check_finite (float): raise InputError if x holds NaN or
         infinity (checked while copying x in; x must then be C-contiguous float32)."""
-        plan = self.acquire(x.shape[0])
+        plan = self.acquire(x.shape[:3])
         try:
             self.load_input(plan, x, check_finite)
             return plan.run(layers).copy()
@@ -154,7 +164,7 @@ class Runner:
 
     def run_all(self, x: np.ndarray) -> List[np.ndarray]:
         """x of the network's dtype -> a copy of every layer's output, in layer order."""
-        plan = self.acquire(x.shape[0])
+        plan = self.acquire(x.shape[:3])
         try:
             self.load_input(plan, x)
             outs = []

@@ -18,7 +18,7 @@ from .network import (ACTIVATIONS, DTYPES, LAYER_KINDS, OUTPUT_ACTIVATIONS, PADD
                       QUANTIZED_POOL_MODES, Network)
 
 #: Pool modes the engine runs today, per dtype (the others are refused by name).
-RUNNABLE_POOLS = {"float32": ("average",), "uint8": ("average",), "int8": ("average",)}
+RUNNABLE_POOLS = {"float32": ("average", "max"), "uint8": ("average",), "int8": ("average",)}
 
 
 def _weights(layer, name: str, shape, kinds: str) -> None:
@@ -46,6 +46,10 @@ def _check_metadata(network: Network) -> None:
                                f"1..{MAX_INPUT_SIZE}, got {size!r}")
     if network.dtype not in DTYPES:
         raise ModelFormatError(f"dtype {network.dtype!r} is not one of {list(DTYPES)}")
+    input_dtype = getattr(network, "input_dtype", network.dtype)
+    if input_dtype != network.dtype and (network.dtype, input_dtype) != ("int8", "uint8"):
+        raise ModelFormatError(f"a {network.dtype} network cannot take {input_dtype!r} input "
+                               "(only an int8 network may take uint8 input, as q - 128)")
     if network.activation not in ACTIVATIONS:
         raise ModelFormatError(f"activation {network.activation!r} is not one of {sorted(ACTIVATIONS)}")
     if network.padding not in PADDINGS:

@@ -23,7 +23,10 @@
 #include "tinymobile.h"
 
 enum { OP_CONV3X3 = 0, OP_DWCONV3X3 = 1, OP_POINTWISE = 2, OP_AVGPOOL = 3,
-       OP_QU8_CONV3X3 = 4, OP_QU8_DWCONV3X3 = 5, OP_QU8_POINTWISE = 6, OP_QU8_AVGPOOL = 7 };
+       OP_QU8_CONV3X3 = 4, OP_QU8_DWCONV3X3 = 5, OP_QU8_POINTWISE = 6, OP_QU8_AVGPOOL = 7,
+       OP_MAXPOOL = 8, OP_COUNT = 9 };
+
+static int is_qu8(int32_t op) { return op >= OP_QU8_CONV3X3 && op <= OP_QU8_AVGPOOL; }
 #define GUARD 64
 #define NAN_BITS 0x7fc0deadu
 #define MAX_REPORTS 20
@@ -67,8 +70,8 @@ static int read_case(FILE* f, test_case* c) {
     for (int32_t i = 0; i < c->n_arrays; i++)
         if (!read_array(f, &c->a[i])) return 0;
     /* float32 ops carry 5 float arrays, quantized ones 6 (pools 2) of the documented types */
-    static const int expect[8] = {5, 5, 5, 5, 6, 6, 6, 2};
-    return c->op >= 0 && c->op < 8 && c->n_arrays == expect[c->op];
+    static const int expect[OP_COUNT] = {5, 5, 5, 5, 6, 6, 6, 2, 5};
+    return c->op >= 0 && c->op < OP_COUNT && c->n_arrays == expect[c->op];
 }
 
 static void* aligned(size_t bytes) {
@@ -103,7 +106,7 @@ static tm_step case_step(const test_case* c, int kind, int dtype, tm_pool* pool)
         s.batch = (size_t)c->d[0];
         s.cin = (size_t)c->d[1];
         s.cout = (size_t)c->d[2];
-    } else if (kind == TM_OP_AVGPOOL) {
+    } else if (kind == TM_OP_AVGPOOL || kind == TM_OP_MAXPOOL) {
         s.batch = (size_t)c->d[0];
         s.h = (size_t)c->d[1];
         s.w = 1;
@@ -129,8 +132,9 @@ static int run_step(tm_step* s) {
     return status;
 }
 
-static const int CASE_KIND[8] = {TM_OP_CONV3X3, TM_OP_DWCONV3X3, TM_OP_POINTWISE, TM_OP_AVGPOOL,
-                                 TM_OP_CONV3X3, TM_OP_DWCONV3X3, TM_OP_POINTWISE, TM_OP_AVGPOOL};
+static const int CASE_KIND[OP_COUNT] = {TM_OP_CONV3X3, TM_OP_DWCONV3X3, TM_OP_POINTWISE,
+                                        TM_OP_AVGPOOL, TM_OP_CONV3X3, TM_OP_DWCONV3X3,
+                                        TM_OP_POINTWISE, TM_OP_AVGPOOL, TM_OP_MAXPOOL};
 
 /* Runs one float32 case on one table and pool; returns 1 if every output is within tolerance and
  * the guard band is untouched. */
@@ -162,7 +166,7 @@ static int run_f32_case(const tm_f32_kernels* kern, tm_pool* pool, const test_ca
             packed = (float*)aligned(sizeof(float) * tm_f32_gemm_packed_size(kern, s.cin, s.cout));
             tm_f32_gemm_pack(kern, s.cin, s.cout, wt, bias, packed);
             break;
-        default: /* OP_AVGPOOL */
+        default: /* OP_AVGPOOL, OP_MAXPOOL */
             break;
     }
     s.packed = packed;
@@ -517,7 +521,7 @@ int main(int argc, char** argv) {
                 continue;
             }
             for (int32_t i = 0; i < count; i++) {
-                if ((cases[i].op >= OP_QU8_CONV3X3) != spec.quantized) continue;
+                if (is_qu8(cases[i].op) != spec.quantized) continue;
                 char what[300];
                 snprintf(what, sizeof(what), "%s threads=%zu %s", title, threads, cases[i].name);
                 const int ok = spec.quantized ? run_qu8_case(qk, pool, &cases[i], why, sizeof(why))

@@ -6,9 +6,10 @@ Usage: python tests/arm/make_cases.py OUT.bin
 File layout (little-endian, what kernel_check.c reads):
     b"TMCASES2", int32 case count, then per case:
     int32 op   float32: 0 conv3x3, 1 dwconv3x3, 2 pointwise, 3 avgpool;
-               uint8 ("qu8"): 4 conv3x3, 5 dwconv3x3, 6 pointwise, 7 avgpool
+               uint8 ("qu8"): 4 conv3x3, 5 dwconv3x3, 6 pointwise, 7 avgpool;
+               float32: 8 maxpool (exact: tolerance 0)
     int32 dims[10]   conv/dwconv: batch, h, w, cin, cout, stride, pad_top, pad_left, oh, ow
-                     pointwise:   m, k, n, 0...;  avgpool: batch, pixels, channels, 0...
+                     pointwise:   m, k, n, 0...;  avgpool, maxpool: batch, pixels, channels, 0...
     float32 min, max (float clamp; +-inf for none)
     int32 q[8]       qu8: input zero point, output zero point, clamp lo, clamp hi (all in the
                      kernels' uint8 domain), pool mode, pool value offset, pool multiplier, shift
@@ -38,7 +39,7 @@ from tinymobile import reference
 from tinymobile.network import conv_output
 
 OPS = {"conv3x3": 0, "dwconv3x3": 1, "pointwise": 2, "avgpool": 3,
-       "qu8_conv3x3": 4, "qu8_dwconv3x3": 5, "qu8_pointwise": 6, "qu8_avgpool": 7}
+       "qu8_conv3x3": 4, "qu8_dwconv3x3": 5, "qu8_pointwise": 6, "qu8_avgpool": 7, "maxpool": 8}
 DTYPES = {np.dtype("<f4"): 0, np.dtype("u1"): 1, np.dtype("<i2"): 2, np.dtype("<i4"): 3}
 INF = float("inf")
 CLAMPS = [(-INF, INF), (0.0, 6.0), (0.0, INF), (-0.25, 0.5)]
@@ -156,6 +157,17 @@ def avgpool_cases(out: Writer, rng: np.random.Generator) -> None:
                 [x, np.zeros(0, np.float32), np.zeros(0, np.float32), y, _tolerance(mag, pixels)])
 
 
+def maxpool_cases(out: Writer, rng: np.random.Generator) -> None:
+    """Every vector path (NEON: 16 and 4 channels) and tail length; max is exact."""
+    for batch, pixels, c in [(1, 1, 1), (1, 1, 5), (1, 4, 3), (2, 7, 8), (1, 49, 17),
+                             (1, 25, 256), (2, 9, 33), (1, 16, 4), (3, 25, 6), (1, 9, 31)]:
+        x = rng.uniform(-1, 1, (batch, pixels, 1, c)).astype(np.float32)
+        y = reference.max_pool(x)
+        out.add("maxpool", [batch, pixels, c], (-INF, INF), f"maxpool n={batch} {pixels}px x {c}",
+                [x, np.zeros(0, np.float32), np.zeros(0, np.float32), y,
+                 np.zeros(y.shape, np.float32)])
+
+
 # ---- quantized ------------------------------------------------------------------------------
 def _domain(a: np.ndarray) -> np.ndarray:
     """The kernels' uint8 domain: uint8 as is, int8 + 128."""
@@ -270,6 +282,7 @@ def main(argv: List[str]) -> int:
     dwconv_cases(out, rng)
     pointwise_cases(out, rng)
     avgpool_cases(out, rng)
+    maxpool_cases(out, rng)
     qu8_cases(out, rng)
     out.save(argv[1])
     print(f"{argv[1]}: {len(out.records)} reference cases")

@@ -3,7 +3,7 @@ reference, outputs pre-filled with NaN, compared against a rigorous float32 erro
 import numpy as np
 
 from tinymobile import kernels, reference
-from tinymobile.operators import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, PointwiseOp
+from tinymobile.operators import AveragePoolOp, Conv3x3Op, Depthwise3x3Op, MaxPoolOp, PointwiseOp
 
 EPS = np.finfo(np.float32).eps
 
@@ -64,6 +64,12 @@ def compare_pointwise(isa, threads, x, w, b, clamp):
     ref = reference.pointwise(x, w, b, clamp)
     mag = reference.pointwise(np.abs(x), np.abs(w), np.abs(b))
     check(out, ref, mag, w.shape[0], clamp)
+
+
+def compare_max_pool(isa, x):
+    """Max is exact: every ISA must give the reference bit for bit."""
+    out = run_nan_filled(MaxPoolOp(kernels.kernel_table(isa)), x)
+    np.testing.assert_array_equal(out, reference.max_pool(x))
 
 
 def compare_average_pool(isa, x):

@@ -21,8 +21,9 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import ModelFormatError
-from ..limits import MAX_INPUT_SIZE
-from ..network import BASE_CONV0, Network
+from ..network import Network
+from . import keras_graph
+from .netbuild import alpha_of
 from .keras_h5 import _decode, _h5py, h5_errors, network_from_layers, read_dataset
 
 #: Largest ``model.weights.h5`` / ``config.json`` read from a ``.keras`` zip.
@@ -35,13 +36,28 @@ def is_keras3_weights(f) -> bool:
     return "layers" in f and "layer_names" not in f.attrs
 
 
-def read_layers(f, source: str) -> Tuple[Dict[str, List[np.ndarray]], Optional[str]]:
-    """({layer name: [weights]}, model name) from an open Keras 3 weights h5py File."""
+def read_layers(f, source: str) -> Tuple[Dict[str, List[np.ndarray]], List[str], List[str]]:
+    """({layer name: [weights]}, every layer's attribute key and name, model names (outermost
+    first)) from an open Keras 3 weights h5py File; nested models' layers (``layers/functional/
+    layers/...``) are read too."""
     h5py = _h5py()
     layers = f.get("layers")
     if not isinstance(layers, h5py.Group):
         raise ModelFormatError(f"{source}: no 'layers' group: not a Keras 3 weights file")
     out: Dict[str, List[np.ndarray]] = {}
+    names: List[str] = []
+    models: List[str] = []
+    root_vars = f.get("vars")
+    if isinstance(root_vars, h5py.Group) and "name" in root_vars.attrs:
+        models.append(_decode(root_vars.attrs["name"]))
+    _read_group(layers, source, out, names, models, "layers", 0)
+    return out, names, models
+
+
+def _read_group(layers, source: str, out, names, models, path: str, depth: int) -> None:
+    h5py = _h5py()
+    if depth > 8:
+        raise ModelFormatError(f"{source}: models nested more than 8 deep")
     for key in layers:
         group = layers[key]
         if not isinstance(group, h5py.Group):
@@ -52,20 +68,26 @@ def read_layers(f, source: str) -> Tuple[Dict[str, List[np.ndarray]], Optional[s
             if isinstance(g, h5py.Group) and "name" in g.attrs:
                 name = _decode(g.attrs["name"])
                 break
+        inner = group.get("layers")
+        if isinstance(inner, h5py.Group):  # a nested Functional / Sequential model
+            if name is not None:
+                models.append(name)
+            names.append(key)
+            _read_group(inner, source, out, names, models, f"{path}/{key}/layers", depth + 1)
+            continue
         if name is None:
-            raise ModelFormatError(f"{source}: layer group {key!r} carries no layer name "
+            raise ModelFormatError(f"{source}: layer group {path}/{key} carries no layer name "
                                    "(expected a 'name' attribute, as Keras 3 writes)")
         weights = []
         if isinstance(vars_, h5py.Group):
             keys = sorted((k for k in vars_ if k.isdigit()), key=int)
             for k in keys:
-                weights.append(read_dataset(vars_[k], f"{source}: variable {key}/vars/{k}"))
-        out[name] = weights
-    model_name = None
-    root_vars = f.get("vars")
-    if isinstance(root_vars, h5py.Group) and "name" in root_vars.attrs:
-        model_name = _decode(root_vars.attrs["name"])
-    return out, model_name
+                weights.append(read_dataset(vars_[k], f"{source}: variable {path}/{key}/vars/{k}"))
+        if name in out and (weights or out[name]):
+            raise ModelFormatError(f"{source}: two layers named {name!r} hold weights")
+        if weights or name not in out:
+            out[name] = weights
+        names += [key, name]
 
 
 def resolution_from_model_name(name: Optional[str]) -> Optional[int]:
@@ -74,25 +96,36 @@ def resolution_from_model_name(name: Optional[str]) -> Optional[int]:
     return int(m.group(1)) if m else None
 
 
-def load_weights_h5(source, resolution: Optional[int] = None, name: str = "") -> Network:
-    """A Keras 3 ``.weights.h5`` (path or file object) -> Network.
+def load_weights_h5(source, resolution=None, name: str = "") -> Network:
+    """A Keras 3 ``.weights.h5`` (path or file object), which has no model config -> Network.
 
-    ``resolution``: the input size; default from the model name, else 224.
+    The architecture comes from the layer names and weight shapes
+    (:func:`keras_h5.network_from_layers`); ``resolution`` (an int or (H, W)) is the input size,
+    else the keras.applications model name (``mobilenet_0.25_160``, outer or nested) tells it;
+    else it is refused (the file does not record it).
     """
     h5py = _h5py()
     name = name or str(source)
     with h5_errors(name):
         f = h5py.File(source, "r")
         with f:
-            weights, model_name = read_layers(f, name)
-    res = resolution or resolution_from_model_name(model_name) or 224
-    net = network_from_layers(weights, res, 1.0)
-    net.alpha = net.layers[0].cout / BASE_CONV0
+            weights, names, models = read_layers(f, name)
+    res = resolution
+    if res is None:
+        res = next((r for r in map(resolution_from_model_name, models) if r), None)
+    if res is None:
+        raise ModelFormatError(f"{name}: a .weights.h5 file does not record the input size "
+                               f"(model name {models[0] if models else '?'!r}): give it with "
+                               "--resolution H (or HxW)")
+    net = network_from_layers(weights, res, 1.0, names, name)
+    net.alpha = alpha_of(net.layers)
     return net
 
 
-def load_keras_zip(path: str, resolution: Optional[int] = None) -> Network:
-    """A Keras 3 ``.keras`` archive -> Network (nothing is extracted to disk)."""
+def load_keras_zip(path: str, resolution=None) -> Network:
+    """A Keras 3 ``.keras`` archive -> Network (nothing is extracted to disk). The architecture
+    and input size come from its ``config.json`` (:mod:`keras_graph`), the weights from
+    ``model.weights.h5``."""
     try:
         zf = zipfile.ZipFile(path)
     except Exception as e:  # noqa: BLE001 — BadZipFile, OSError, NotImplementedError (odd zip versions)...
@@ -103,9 +136,18 @@ def load_keras_zip(path: str, resolution: Optional[int] = None) -> Network:
             raise ModelFormatError(f"{path}: the archive has no model.weights.h5: not a Keras 3 "
                                    ".keras file")
         config_bytes = _member(zf, "config.json", MAX_CONFIG_BYTES, path)
-    if resolution is None and config_bytes is not None:
-        resolution = _resolution_from_config(config_bytes)
-    return load_weights_h5(io.BytesIO(weights), resolution, name=path)
+    if config_bytes is None:
+        return load_weights_h5(io.BytesIO(weights), resolution, name=path)
+    try:
+        config = json.loads(config_bytes.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise ModelFormatError(f"{path}: config.json is not JSON text") from None
+    h5py = _h5py()
+    with h5_errors(path):
+        f = h5py.File(io.BytesIO(weights), "r")
+        with f:
+            layer_weights, _, _ = read_layers(f, path)
+    return keras_graph.to_network(config, layer_weights, path, resolution)
 
 
 def _member(zf: zipfile.ZipFile, member: str, limit: int, path: str) -> Optional[bytes]:
@@ -124,26 +166,3 @@ def _member(zf: zipfile.ZipFile, member: str, limit: int, path: str) -> Optional
     if len(data) > limit:
         raise ModelFormatError(f"{path}: {member} is too large")
     return data
-
-
-def _resolution_from_config(data: bytes) -> Optional[int]:
-    """Input height from the first InputLayer's ``batch_shape`` in a Keras 3 config.json."""
-    try:
-        config = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError, RecursionError):
-        return None
-    stack, seen = [config], 0
-    while stack and seen < 100000:
-        node = stack.pop()
-        seen += 1
-        if isinstance(node, dict):
-            if node.get("class_name") == "InputLayer" and isinstance(node.get("config"), dict):
-                cfg = node["config"]
-                shape = cfg.get("batch_shape") or cfg.get("batch_input_shape")
-                if isinstance(shape, list) and len(shape) == 4 and isinstance(shape[1], int) \
-                        and shape[1] == shape[2] and 0 < shape[1] <= MAX_INPUT_SIZE:
-                    return shape[1]
-            stack.extend(node.values())
-        elif isinstance(node, list):
-            stack.extend(node)
-    return None

@@ -29,9 +29,10 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..labels import imagenet_labels
-from ..network import (BASE_CONV0, PADDINGS, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Network,
+from ..network import (PADDINGS, Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, Network,
                        Pointwise, conv_output)
 from . import tflite_file
+from .netbuild import alpha_of, default_crop
 from .tflite_file import Operator, Tensor, TFLiteModel
 
 QUANTIZED_TYPES = ("uint8", "int8", "int16", "int4")
@@ -39,6 +40,8 @@ _WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED")
 _SIDE_OPS = ("SHAPE",)  # shape computations branching off the main chain
 _PASS_THROUGH = ("QUANTIZE", "DEQUANTIZE")
 _ACTIVATIONS = {"RELU6": "relu6", "RELU": "relu"}
+#: Arithmetic on the input before the first convolution (folded into the normalisation).
+_AFFINE = ("MUL", "ADD", "SUB", "DIV")
 
 
 class QuantizedModelError(ModelFormatError):
@@ -97,6 +100,13 @@ class _Walker:
         self.stage = "features"            # -> "pooled" -> "classified" -> "softmax"
         self.channels = 3
         self.softmax_beta = 1.0
+        self.output_activation = "softmax"
+        self.pool_mode = ""
+        # Leading MUL / ADD / SUB / DIV by constants (a Keras Rescaling / Normalization):
+        # network input = scale * x + offset per channel, x the graph input.
+        self.in_scale = np.ones(3, np.float64)
+        self.in_offset = np.zeros(3, np.float64)
+        self.affine_ops = 0
 
     def error(self, message: str, op: Optional[Operator] = None) -> ModelFormatError:
         where = f" (operator {op.index}, {op.opcode})" if op is not None else ""
@@ -109,11 +119,12 @@ class _Walker:
             raise self.error(f"expected one input and one output, found {len(m.inputs)} and "
                              f"{len(m.outputs)}: not a MobileNet v1 classifier")
         inp = m.tensors[m.inputs[0]]
-        if len(inp.shape) != 4 or inp.shape[3] != 3 or inp.shape[1] != inp.shape[2] or inp.shape[1] < 1:
+        if len(inp.shape) != 4 or inp.shape[3] != 3 or min(inp.shape[1:3]) < 1:
             raise self.error(f"input tensor {inp.name!r} has shape {inp.shape}, expected "
-                             "(1, R, R, 3)")
-        self.resolution = self.size = inp.shape[1]
+                             "(1, H, W, 3)")
+        self.input_size = self.size = (int(inp.shape[1]), int(inp.shape[2]))
         mean, std = _input_normalisation(inp)
+        self.input_tensor = inp
 
         t = m.inputs[0]
         visited: Set[int] = set()
@@ -143,6 +154,8 @@ class _Walker:
         code = op.opcode
         if code in _PASS_THROUGH:
             return
+        if code in _AFFINE and self.stage == "features" and not self.layers:
+            return self.affine(op)
         if code in ("PAD", "PADV2"):
             return self.pad(op)
         if code == "CONV_2D":
@@ -157,7 +170,8 @@ class _Walker:
                 return self.classifier(op, w[:, 0, 0, :])
         elif code == "DEPTHWISE_CONV_2D" and self.stage == "features":
             return self.depthwise(op)
-        elif code in ("AVERAGE_POOL_2D", "MEAN") and self.stage == "features":
+        elif code in ("AVERAGE_POOL_2D", "MEAN", "MAX_POOL_2D", "REDUCE_MAX") \
+                and self.stage == "features":
             return self.pool(op)
         elif code in ("RESHAPE", "SQUEEZE") and self.stage != "features":
             return
@@ -170,6 +184,14 @@ class _Walker:
             self.softmax_beta = float(op.options.get("beta", 1.0))
             if not np.isfinite(self.softmax_beta) or self.softmax_beta <= 0:
                 raise self.error(f"softmax beta {self.softmax_beta} is not positive", op)
+            self.stage = "softmax"
+            return
+        elif code == "LOGISTIC" and self.stage == "classified":
+            n = self.layers[-1].cout
+            if n != 1:
+                raise self.error(f"a sigmoid over {n} outputs (a multi-label head) is "
+                                 "not supported: tinymobile's sigmoid models have one output", op)
+            self.output_activation = "sigmoid"
             self.stage = "softmax"
             return
         elif code in ("RELU", "RELU6") and self.stage == "features" and self.acts:
@@ -232,33 +254,64 @@ class _Walker:
         return sw
 
     def spatial(self, op: Operator, stride: int) -> None:
-        """Check this 3x3 layer's padding against tf_same / symmetric and advance the size."""
-        size = self.size
-        if self.pending_pad is not None:
-            top, bottom, left, right = self.pending_pad
-            self.pending_pad = None
-            if op.options.get("padding") != "VALID":
-                raise self.error("explicit PAD followed by a SAME convolution is not supported", op)
-            if (top, bottom) != (left, right):
-                raise self.error(f"explicit padding top/bottom {top}/{bottom} differs from "
-                                 f"left/right {left}/{right}", op)
-            out, lead = (size + top + bottom - 3) // stride + 1, top
-        elif op.options.get("padding") == "SAME":
-            out, lead = conv_output(size, stride, "tf_same")
-        else:
-            out, lead = (size - 3) // stride + 1, 0
-        modes = {p for p in PADDINGS if conv_output(size, stride, p) == (out, lead)}
-        if not modes:
-            raise self.error(f"padding of this 3x3 layer (input {size}, stride {stride}, output "
-                             f"{out}, leading pad {lead}) is neither TensorFlow SAME nor "
-                             "symmetric: not supported", op)
-        if not modes & self.pad_modes:
-            raise self.error("the layers mix TensorFlow SAME and symmetric padding: not supported", op)
-        self.pad_modes &= modes
+        """Check this 3x3 layer's padding against tf_same / symmetric and advance the size
+        (height and width each)."""
+        pad = self.pending_pad
+        self.pending_pad = None
+        if pad is not None and op.options.get("padding") != "VALID":
+            raise self.error("explicit PAD followed by a SAME convolution is not supported", op)
+        out_hw = []
+        for axis, size in enumerate(self.size):
+            if pad is not None:
+                lo, hi = pad[2 * axis], pad[2 * axis + 1]
+                out, lead = (size + lo + hi - 3) // stride + 1, lo
+            elif op.options.get("padding") == "SAME":
+                out, lead = conv_output(size, stride, "tf_same")
+            else:
+                out, lead = (size - 3) // stride + 1, 0
+            modes = {p for p in PADDINGS if conv_output(size, stride, p) == (out, lead)}
+            if not modes:
+                raise self.error(f"padding of this 3x3 layer (input {size}, stride {stride}, "
+                                 f"output {out}, leading pad {lead}) is neither TensorFlow SAME "
+                                 "nor symmetric: not supported", op)
+            if not modes & self.pad_modes:
+                raise self.error("the layers mix TensorFlow SAME and symmetric padding: not "
+                                 "supported", op)
+            self.pad_modes &= modes
+            out_hw.append(out)
         oshape = self.m.tensors[op.outputs[0]].shape
-        if len(oshape) == 4 and oshape[1] not in (out, -1):
-            raise self.error(f"output tensor has spatial size {oshape[1]}, expected {out}", op)
-        self.size = out
+        if len(oshape) == 4 and any(o not in (e, -1) for o, e in zip(oshape[1:3], out_hw)):
+            raise self.error(f"output tensor has spatial size {oshape[1:3]}, expected "
+                             f"{tuple(out_hw)}", op)
+        if min(out_hw) < 1:
+            raise self.error("the input is too small for this network", op)
+        self.size = tuple(out_hw)
+
+    def affine(self, op: Operator) -> None:
+        """x * c, x + c, x - c, x / c with a constant c (one number or three per-channel ones)
+        before the first convolution: folded into the input normalisation."""
+        c = None
+        if len(op.inputs) == 2 and op.inputs[1] >= 0:
+            t = self._const_tensor(op, 1, "operand")
+            c = t.dequantized().astype(np.float64).reshape(-1)
+        if c is None or c.size not in (1, 3) or not np.isfinite(c).all():
+            raise self.error("an arithmetic operator on the input with an operand that is not "
+                             "one number or three per-channel numbers", op)
+        if op.options.get("fused_activation", "NONE") != "NONE":
+            raise self.error("an activation on the input is not supported", op)
+        code = op.opcode
+        if code == "MUL":
+            a, b = c, np.zeros(1)
+        elif code == "DIV":
+            if (c == 0).any():
+                raise self.error("division by zero", op)
+            a, b = 1.0 / c, np.zeros(1)
+        elif code == "ADD":
+            a, b = np.ones(1), c
+        else:  # SUB
+            a, b = np.ones(1), -c
+        self.in_scale, self.in_offset = self.in_scale * a, self.in_offset * a + b
+        self.affine_ops += 1
 
     def pad(self, op: Operator) -> None:
         if self.stage != "features" or self.pending_pad is not None:
@@ -298,11 +351,14 @@ class _Walker:
             raise self.error("depthwise layer at an unexpected place", op)
         w = self.const(op, 1, "weights")
         c = self.channels
+        mult = op.options.get("depth_multiplier", 1)
+        # 0: older converters left it unset; the shape is authoritative
+        if mult not in (0, 1) or (w.ndim == 4 and w.shape[3] != c and w.shape[3] % c == 0):
+            mult = mult if mult not in (0, 1) else w.shape[3] // c
+            raise self.error(f"depth multiplier {mult}: tinymobile runs depthwise layers with "
+                             "depth multiplier 1 only", op)
         if w.shape != (1, 3, 3, c):
             raise self.error(f"depthwise weights of shape {w.shape}, expected (1, 3, 3, {c})", op)
-        mult = op.options.get("depth_multiplier", 1)
-        if mult not in (0, 1):  # 0: older converters left it unset; the shape is authoritative
-            raise self.error(f"depth multiplier {mult}: only 1 is supported", op)
         stride = self.stride(op)
         self.spatial(op, stride)
         k = sum(isinstance(l, Depthwise3x3) for l in self.layers) + 1
@@ -334,22 +390,24 @@ class _Walker:
             raise self.error("pooling before the last 1x1 convolution", op)
         if self.pending_pad is not None:
             raise self.error("PAD before pooling is not supported", op)
-        if op.opcode == "AVERAGE_POOL_2D":
+        h, w = self.size
+        mode = "max" if op.opcode in ("MAX_POOL_2D", "REDUCE_MAX") else "average"
+        if op.opcode in ("AVERAGE_POOL_2D", "MAX_POOL_2D"):
             fw, fh = op.options.get("filter_w"), op.options.get("filter_h")
-            if (fw, fh) != (self.size, self.size) or op.options.get("padding") != "VALID" \
-                    and self.size != 1:
-                raise self.error(f"average pool {fh}x{fw} over a {self.size}x{self.size} map: only "
-                                 "global average pooling is supported", op)
+            if (fh, fw) != (h, w) or op.options.get("padding") != "VALID" and (h, w) != (1, 1):
+                raise self.error(f"pool {fh}x{fw} over a {h}x{w} map: only global pooling is "
+                                 "supported", op)
             if op.options.get("fused_activation", "NONE") != "NONE":
-                raise self.error("activation after the average pool is not supported", op)
+                raise self.error("activation after the pool is not supported", op)
             oshape = self.m.tensors[op.outputs[0]].shape
             if len(oshape) == 4 and oshape[1:3] != (1, 1):
-                raise self.error(f"average pool gives a {oshape[1]}x{oshape[2]} map, not 1x1", op)
+                raise self.error(f"the pool gives a {oshape[1]}x{oshape[2]} map, not 1x1", op)
         else:
             axes = self._const_tensor(op, 1, "axes")
             if sorted(int(a) % 4 for a in axes.data.reshape(-1)) != [1, 2]:
-                raise self.error(f"MEAN over axes {axes.data.tolist()}, expected [1, 2]", op)
-        self.layers.append(AveragePool())
+                raise self.error(f"{op.opcode} over axes {axes.data.tolist()}, expected [1, 2]", op)
+        self.pool_mode = mode
+        self.layers.append(GlobalPool("pool", mode))
         self.stage = "pooled"
 
     def classifier(self, op: Operator, w: np.ndarray) -> None:
@@ -380,8 +438,23 @@ class _Walker:
             fc = self.layers[-1]
             fc.w = (fc.w * np.float32(self.softmax_beta)).astype(np.float32)
             fc.b = (fc.b * np.float32(self.softmax_beta)).astype(np.float32)
-        net = Network(self.layers, self.resolution, alpha=self.layers[0].cout / BASE_CONV0,
-                      activation=activation, padding=padding, input_mean=mean, input_std=std)
+        if self.affine_ops:
+            if not np.allclose(mean, 127.5) or not np.allclose(std, 127.5):
+                raise self.error("arithmetic on an already quantized input is not supported")
+            if (self.in_scale <= 0).any():
+                raise self.error(f"input scaling {self.in_scale.tolist()} is not positive: not "
+                                 "supported")
+            # network input = scale * x + offset = (x - mean) / std
+            mean = (-self.in_offset / self.in_scale + 0.0).astype(np.float32)
+            std = (1.0 / self.in_scale).astype(np.float32)
+        net = Network(self.layers, self.input_size, alpha=alpha_of(self.layers),
+                      activation=activation, padding=padding, input_mean=mean,
+                      input_std=std, output_activation=self.output_activation,
+                      crop=default_crop(self.input_tensor))
+        # A float graph exported from Keras does not say what its input is, unless it starts
+        # with the arithmetic of a Rescaling layer (TF-slim graphs are [-1, 1]).
+        net.normalisation_assumed = (not self.affine_ops and self.input_tensor.type == "float32"
+                                     and default_crop(self.input_tensor) == 1.0)
         labels = tflite_file.labels_from_files(self.m.associated_files, net.num_outputs)
         if labels is None and net.has_classifier:
             labels = imagenet_labels(net.num_outputs)

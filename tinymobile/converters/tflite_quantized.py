@@ -21,15 +21,16 @@ import numpy as np
 
 from ..errors import ModelFormatError
 from ..fixedpoint import DTYPE_RANGE, activation_range, quantize_multiplier, quantize_multipliers
-from ..network import (BASE_CONV0, AveragePool, Conv3x3, Depthwise3x3, FullyConnected, LayerQuant, Network,
+from ..network import (Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, LayerQuant, Network,
                        Pointwise)
 from ..validate import check_network
+from .netbuild import alpha_of, default_crop
 from .tflite_file import TFLiteModel, Tensor, labels_from_files
 
 #: Operators skipped because they do not change the quantized values.
 _PASS_THROUGH = ("RESHAPE", "SQUEEZE")
 #: Operators that end the network: what they read is the model output.
-_TERMINAL = ("SOFTMAX", "DEQUANTIZE")
+_TERMINAL = ("SOFTMAX", "DEQUANTIZE", "QUANTIZE")
 #: TF-slim / Keras inputs are scaled to [-1, 1].
 _MOBILENET_RANGE = 127.5
 
@@ -93,26 +94,34 @@ class _Converter:
         m = self.m
         if len(m.inputs) != 1:
             raise self.error(None, f"expected one input, found {len(m.inputs)}")
-        ops = list(m.operators)
+        ops = self.main_chain()
         cur = m.inputs[0]
         t_in = self.tensor(cur)
-        if ops and ops[0].opcode == "QUANTIZE" and t_in.type == "float32":
+        self.input_dtype = t_in.type
+        if ops and ops[0].opcode == "QUANTIZE" and ops[0].inputs and ops[0].inputs[0] == cur:
+            q_out = self.tensor(ops[0].outputs[0])
+            if t_in.type in DTYPE_RANGE:
+                self.check_requantize(ops[0], t_in, q_out)
+            elif t_in.type != "float32":
+                raise self.error(ops[0], f"QUANTIZE of a {t_in.type} input is not supported")
             cur = ops[0].outputs[0]
-            t_in = self.tensor(cur)
+            t_in = q_out
             ops = ops[1:]
         dtype = t_in.type
         if dtype not in DTYPE_RANGE:
             raise self.error(None, f"input tensor is {dtype}; a quantized model takes uint8 or int8")
-        if len(t_in.shape) != 4 or t_in.shape[3] != 3 or t_in.shape[1] != t_in.shape[2]:
-            raise self.error(None, f"input shape {t_in.shape} is not (1, R, R, 3)")
+        if len(t_in.shape) != 4 or t_in.shape[3] != 3 or min(t_in.shape[1:3]) < 1:
+            raise self.error(None, f"input shape {t_in.shape} is not (1, H, W, 3)")
         self.dtype = dtype
         in_scale, in_zp = self.qparams(None, t_in)
         self.cur_scale = in_scale
-        resolution = int(t_in.shape[1])
+        input_size = (int(t_in.shape[1]), int(t_in.shape[2]))
         n_dw = 0
         pooled = False
-        for op in ops:
+        tail: List = []
+        for i, op in enumerate(ops):
             if op.opcode in _TERMINAL:
+                tail = ops[i:]
                 break
             if not op.inputs or op.inputs[0] != cur:
                 raise self.error(op, "the graph is not a plain chain of layers")
@@ -130,12 +139,20 @@ class _Converter:
             elif op.opcode in ("AVERAGE_POOL_2D", "MEAN"):
                 kind = self.pool(op)
                 pooled = True
+            elif op.opcode in ("MAX_POOL_2D", "REDUCE_MAX"):
+                raise self.error(op, "global max pooling in a quantized model is not supported "
+                                     "(tinymobile's integer engine pools by averaging); convert "
+                                     "the float model instead")
             elif op.opcode == "FULLY_CONNECTED":
                 kind = self.fully_connected(op, pooled)
+            elif op.opcode == "LOGISTIC":
+                raise self.error(op, "a quantized sigmoid output is not supported; convert the "
+                                     "float model instead")
             else:
                 raise self.error(op, "operator not supported in a quantized MobileNet v1")
             self.tensor_of[kind] = op.outputs[0]
             cur = op.outputs[0]
+        self.check_tail(tail, cur)
         if not pooled:
             raise self.error(None, "no average pool found")
         if not self.layers or not isinstance(self.layers[0], Conv3x3):
@@ -158,16 +175,68 @@ class _Converter:
         else:
             mean = np.full(3, _MOBILENET_RANGE, np.float32)
             std = np.full(3, _MOBILENET_RANGE, np.float32)
-        alpha = self.layers[0].cout / BASE_CONV0
-        net = Network(self.layers, resolution, alpha=alpha, activation=activation,
+        alpha = alpha_of(self.layers)
+        net = Network(self.layers, input_size, alpha=alpha, activation=activation,
                       padding="tf_same", input_mean=mean, input_std=std, labels=labels,
-                      dtype=dtype, input_scale=in_scale, input_zero_point=in_zp, quant=self.quant)
+                      dtype=dtype, input_scale=in_scale, input_zero_point=in_zp, quant=self.quant,
+                      crop=default_crop(self.tensor(m.inputs[0])),
+                      input_dtype=self.input_dtype if self.input_dtype in DTYPE_RANGE else dtype)
         try:
             check_network(net)
         except ValueError as e:
             raise ModelFormatError(f"{self.src}: {e}") from None
         self.check_shapes(net)
         return net, dict(self.tensor_of)
+
+    def main_chain(self) -> List:
+        """The operators from the graph input to its output along each operator's first input,
+        in execution order. Everything else is a side computation whose only effect is the
+        target shape of a RESHAPE (SHAPE -> STRIDED_SLICE -> PACK of a Keras Reshape, sometimes
+        on a DEQUANTIZE'd copy): values do not depend on it (shapes are checked separately)."""
+        m = self.m
+        if len(m.outputs) != 1:
+            raise self.error(None, f"expected one output, found {len(m.outputs)}")
+        producers = m.producers()
+        chain, t = [], m.outputs[0]
+        while t != m.inputs[0]:
+            if t not in producers or len(chain) > len(m.operators):
+                raise self.error(None, f"the graph output does not depend on the input along a "
+                                       f"chain of operators (stopped at tensor {self.tensor(t).name!r})")
+            op = m.operators[producers[t]]
+            if not op.inputs or op.inputs[0] < 0:
+                raise self.error(op, "an operator without a data input on the main chain")
+            chain.append(op)
+            t = op.inputs[0]
+        return chain[::-1]
+
+    def check_requantize(self, op, t_in: Tensor, t_out: Tensor) -> None:
+        """A uint8 input QUANTIZE'd to int8 (``inference_input_type=tf.uint8``): bit-exact as
+        ``q - 128`` only when the scale is the same and the zero points differ by 128."""
+        s_in, zp_in = self.qparams(op, t_in)
+        s_out, zp_out = self.qparams(op, t_out)
+        if not (t_in.type == "uint8" and t_out.type == "int8" and np.float32(s_in) == np.float32(s_out)
+                and zp_in - zp_out == 128):
+            raise self.error(op, f"requantizing the {t_in.type} input (scale {s_in:g}, zero point "
+                                 f"{zp_in}) to {t_out.type} (scale {s_out:g}, zero point {zp_out}) "
+                                 "is supported only as uint8 -> int8 with the same scale")
+
+    def check_tail(self, tail: List, cur: int) -> None:
+        """What may follow the classifier: SOFTMAX then QUANTIZE / DEQUANTIZE of its output (the
+        model outputs the tensor fed to the softmax), or a DEQUANTIZE; RESHAPE / SQUEEZE anywhere;
+        nothing else."""
+        codes = [op.opcode for op in tail if op.opcode not in _PASS_THROUGH]
+        allowed = ([], ["DEQUANTIZE"], ["SOFTMAX"], ["SOFTMAX", "DEQUANTIZE"], ["SOFTMAX", "QUANTIZE"])
+        if codes not in allowed:
+            raise self.error(tail[0] if tail else None,
+                             f"the graph ends in {' -> '.join(codes)} after the classifier: "
+                             "supported are SOFTMAX and a final QUANTIZE / DEQUANTIZE")
+        prev = cur
+        for op in tail:
+            if not op.inputs or op.inputs[0] != prev:
+                raise self.error(op, "the graph is not a plain chain of layers")
+            prev = op.outputs[0]
+        if self.m.outputs and prev != self.m.outputs[0]:
+            raise self.error(None, "the operator chain does not end at the graph output")
 
     # ---------------------------------------------------------------------------------------
 
@@ -317,7 +386,7 @@ class _Converter:
             lq = LayerQuant(empty_f, empty_i, out_scale, out_zp, clamp,
                             np.array([mult], np.int32), np.array([shift], np.int32), "mean")
         self.cur_scale = out_scale
-        return self.add(AveragePool("pool"), lq)
+        return self.add(GlobalPool("pool"), lq)
 
     def check_shapes(self, net: Network) -> None:
         """The TFLite output shapes must equal the ones our padding/stride math predicts."""
