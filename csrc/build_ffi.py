@@ -5,9 +5,7 @@ that disagrees with its definition is a compile error.
 """
 import glob
 import os
-import platform
 import re
-import struct
 
 from cffi import FFI
 
@@ -27,21 +25,15 @@ def c_sources() -> list:
     return [os.path.relpath(f, os.path.dirname(HERE)) for f in files]
 
 
-def compile_args(machine: str = None, pointer_bytes: int = None) -> list:
-    """Compiler flags for a target, by default this interpreter's: ``machine`` as
-    platform.machine() reports it, ``pointer_bytes`` the Python's pointer size.
+def compile_args() -> list:
+    """Compiler flags of the extension: no target flags on any machine, the compiler's defaults.
 
-    32-bit ARM gets NEON with FMA (ARMv7-A, neon-vfpv4): Raspberry Pi OS 32-bit's compiler
-    defaults to ARMv6 (no NEON even with -mfpu), and on a Pi 4/5 its 64-bit kernel reports
-    "aarch64" to a 32-bit Python. The float ABI stays the compiler's default (hard on armhf).
-    ARMv6 (Pi 1, Zero) has no NEON and keeps the defaults: the scalar kernels."""
-    args = ["-O3", "-fno-strict-aliasing"]
-    machine = (machine or platform.machine()).lower()
-    pointer_bytes = pointer_bytes or struct.calcsize("P")
-    arm32 = machine.startswith(("armv7", "armv8")) or (machine in ("aarch64", "arm64") and pointer_bytes == 4)
-    if arm32:
-        args += ["-march=armv7-a", "-mfpu=neon-vfpv4"]
-    return args
+    Kernels for an ISA beyond the defaults carry their own target (x86: function attributes;
+    32-bit ARM: the NEON files' TM_NEON_BEGIN pragma; aarch64 udot: a pragma) and run only where
+    dispatch.c finds the CPU has it. So a 32-bit ARM wheel built on a Pi 2/3/4 (piwheels builds on
+    ARMv7 and serves the same wheel to ARMv6) still runs on a Pi 1 / Zero, on the scalar kernels:
+    Raspberry Pi OS 32-bit's compiler defaults to ARMv6 + VFP."""
+    return ["-O3", "-fno-strict-aliasing"]
 
 
 ffi = FFI()

@@ -67,7 +67,23 @@ static const tm_f32_kernels tm_neon_in_order_table = {
 #endif
 #endif
 
+#ifdef TM_NEON_AT_RUNTIME
+/* 32-bit ARM: NEON with FMA (VFPv4) only where the kernel reports both. Pi 1 / Zero (ARMv6)
+ * have neither, Cortex-A8/A9 boards NEON without FMA; a 32-bit process under a 64-bit kernel
+ * (Pi 4/5) gets the 32-bit hwcaps. Values of the kernel's arch/arm/include/uapi/asm/hwcap.h. */
+#include <sys/auxv.h>
+#define TM_HWCAP_NEON (1UL << 12)
+#define TM_HWCAP_VFPV4 (1UL << 16)
+static int tm_cpu_has_neon(void) {
+    const unsigned long hwcap = getauxval(AT_HWCAP);
+    return (hwcap & TM_HWCAP_NEON) && (hwcap & TM_HWCAP_VFPV4);
+}
+#else
+static int tm_cpu_has_neon(void) { return 1; } /* aarch64: NEON is baseline (x86: no NEON case) */
+#endif
+
 const tm_f32_kernels* tm_f32_kernels_for(int isa) {
+    if (isa == TM_ISA_NEON && !tm_cpu_has_neon()) return NULL;
     switch (isa) {
         case TM_ISA_SCALAR:
             return &tm_scalar_table;
@@ -82,7 +98,7 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
             return tm_cpu_has_avx512vnni() ? &tm_avx512_table : NULL;
 #endif
 #ifdef TM_ARCH_NEON
-        case TM_ISA_NEON: { /* NEON is part of the build target (aarch64, armv7 neon-vfpv4) */
+        case TM_ISA_NEON: { /* NEON: baseline on aarch64, tm_cpu_has_neon on 32-bit ARM */
             const int core = tm_arm_core();
             if (core < 0) return NULL;
 #if defined(__aarch64__)
@@ -134,6 +150,7 @@ static int tm_cpu_has_dotprod(void) {
 #endif
 
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa) {
+    if (isa == TM_ISA_NEON && !tm_cpu_has_neon()) return NULL;
     switch (isa) {
         case TM_ISA_SCALAR:
             return &tm_qu8_scalar_table;

@@ -34,6 +34,7 @@ TM_TARGET_AVX512 static double tm_probe_avx512(long iterations) {
 #endif
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
 #include <arm_neon.h>
 static double tm_probe_neon(long iterations) {
     float32x4_t acc[8];
@@ -45,6 +46,7 @@ static double tm_probe_neon(long iterations) {
     for (int i = 1; i < 8; i++) s = vaddq_f32(s, acc[i]);
     return (double)vgetq_lane_f32(s, 0);
 }
+TM_NEON_END
 #endif
 
 static double tm_now(void) {
@@ -65,7 +67,7 @@ double tm_fma_peak_gflops(int isa, double seconds) {
     if (isa == TM_ISA_AVX512 && tm_f32_kernels_for(TM_ISA_AVX512)) { probe = tm_probe_avx512; flops_per_iteration = 12 * 16 * 2; }
 #endif
 #ifdef TM_ARCH_NEON
-    if (isa == TM_ISA_NEON) { probe = tm_probe_neon; flops_per_iteration = 8 * 4 * 2; }
+    if (isa == TM_ISA_NEON && tm_f32_kernels_for(TM_ISA_NEON)) { probe = tm_probe_neon; flops_per_iteration = 8 * 4 * 2; }
 #endif
     if (probe == NULL) return 0.0;
     long iterations = 1 << 16;

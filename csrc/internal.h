@@ -14,8 +14,27 @@
 #define TM_TARGET_AVX512BW __attribute__((target("avx512f,avx512bw,avx512vl,avx2,fma")))
 #define TM_TARGET_AVXVNNI __attribute__((target("avxvnni,avx2,fma")))
 #endif
-#if defined(__ARM_NEON) || defined(__ARM_NEON__)
+/* NEON kernels: on aarch64 NEON is baseline. On 32-bit ARM the extension is built with the
+ * compiler's defaults (Raspberry Pi OS: ARMv6 + VFPv2, which Pi 1 / Zero run), so only the NEON
+ * kernel files are compiled for NEON with FMA: each opens with TM_NEON_BEGIN (a GCC target
+ * pragma) before it includes arm_neon.h, and dispatch.c picks them only where the CPU reports
+ * NEON and VFPv4 (getauxval(AT_HWCAP); TM_NEON_AT_RUNTIME). Other 32-bit compilers get NEON
+ * only where their own flags give NEON with FMA. */
+#if defined(__aarch64__) && defined(__ARM_NEON)
 #define TM_ARCH_NEON 1
+#define TM_NEON_BEGIN
+#define TM_NEON_END
+#elif defined(__arm__) && defined(__linux__) && defined(__ARM_FP) && \
+    ((defined(__GNUC__) && !defined(__clang__)) || (defined(__ARM_NEON) && defined(__ARM_FEATURE_FMA)))
+#define TM_ARCH_NEON 1
+#define TM_NEON_AT_RUNTIME 1
+#if defined(__GNUC__) && !defined(__clang__)
+#define TM_NEON_BEGIN _Pragma("GCC push_options") _Pragma("GCC target(\"fpu=neon-vfpv4\")")
+#define TM_NEON_END _Pragma("GCC pop_options")
+#else
+#define TM_NEON_BEGIN
+#define TM_NEON_END
+#endif
 #endif
 
 /* Largest gemm_mr of any table (the aarch64 NEON and AVX-512 tiles). */

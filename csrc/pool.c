@@ -24,6 +24,18 @@
 
 #include "internal.h"
 
+/* The claim counters are 64-bit atomics. ARMv6 (the default target of Raspberry Pi OS 32-bit's
+ * compiler) has no 64-bit exclusive load/store, so GCC would call libatomic; the Pi 1 / Zero core
+ * (ARM1176JZF-S) is ARMv6KZ, which has them (ldrexd/strexd), as has every later core. */
+#if defined(__arm__) && defined(__GNUC__) && !defined(__clang__) && __ARM_ARCH == 6 && \
+    !(defined(__ARM_FEATURE_LDREX) && (__ARM_FEATURE_LDREX & 8))
+#if defined(__ARM_FP)
+#pragma GCC target("arch=armv6kz+fp")
+#else
+#pragma GCC target("arch=armv6kz")
+#endif
+#endif
+
 #define TM_SPIN_ITERATIONS 2000
 #define TM_YIELD_ITERATIONS 200
 

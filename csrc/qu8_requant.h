@@ -169,7 +169,8 @@ static inline TM_TARGET_AVX2 __m128i tm_qu8_pack16_avx2(__m256i a, __m256i b) {
 }
 #endif
 
-#ifdef TM_ARCH_NEON
+/* Only in files compiled for NEON (on 32-bit ARM: after TM_NEON_BEGIN). */
+#if defined(TM_ARCH_NEON) && defined(__ARM_NEON)
 #include <arm_neon.h>
 
 /* 4 lanes. vqrdmulh is exactly SaturatingRoundingDoublingHighMul; the fixup makes the rounding

@@ -1,6 +1,7 @@
 #include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
 #include <arm_neon.h>
 
 /* Global average pool, 4 channels per vector; scalar channel tail. */
@@ -18,4 +19,5 @@ void tm_f32_avgpool__neon(size_t pixels, size_t channels, const float* in, float
         out[c] = acc * scale;
     }
 }
+TM_NEON_END
 #endif

@@ -1,6 +1,7 @@
 #include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
 #include <arm_neon.h>
 
 /* One output row of a depthwise 3x3 convolution, NEON with FMA (ARMv7 neon-vfpv4 and aarch64), 4
@@ -173,4 +174,5 @@ void tm_f32_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
         ox++;
     }
 }
+TM_NEON_END
 #endif

@@ -1,6 +1,7 @@
 #include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
 #include <arm_neon.h>
 
 /* 4x12 indirect-GEMM tile for NEON with FMA, for ARMv7 (neon-vfpv4: 16 quad registers). ARMv7 has
@@ -81,4 +82,5 @@ void tm_f32_igemm_4x12__neonfma(size_t mr, size_t nc, size_t kc, size_t ks, cons
     TM_STORE(3) TM_STORE(2) TM_STORE(1) TM_STORE(0)
 #undef TM_STORE
 }
+TM_NEON_END
 #endif

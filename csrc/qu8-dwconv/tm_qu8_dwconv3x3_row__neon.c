@@ -1,6 +1,9 @@
-#include "../qu8_requant.h"
+#include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
+#include "../qu8_requant.h"
+
 /* One output row of a quantized depthwise 3x3 convolution, NEON (ARMv7 and aarch64), 8 channels
  * per step: pixels widened u8 -> s16 -> s32, multiply-accumulated with int32 weights (exact).
  * Leftover channels (channels % 8) take the scalar path. */
@@ -32,4 +35,5 @@ void tm_qu8_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
         out += channels;
     }
 }
+TM_NEON_END
 #endif

@@ -1,8 +1,11 @@
 #include <string.h>
 
-#include "../qu8_requant.h"
+#include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
+#include "../qu8_requant.h"
+
 /* 4x8 quantized GEMM tile for NEON (ARMv7 and aarch64: only vmlal_n_s16, no aarch64-only
  * intrinsics): int16 x int16 -> int32 widening multiply-accumulate, 8 quad accumulators.
  * vld2q_s16 splits a k-pair group into the 8 weights of k and the 8 of k + 1. */
@@ -51,4 +54,5 @@ void tm_qu8_gemm_4x8__neon(size_t mr, size_t nc, size_t kc, const int16_t* a, si
         }
     }
 }
+TM_NEON_END
 #endif

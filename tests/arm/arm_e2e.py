@@ -6,6 +6,9 @@ Not collected by the x86 test run (the file name does not start with test_); run
   TM_E2E_DIR   models and x86 results written by tests/arm/e2e_prepare.py (default build/arm-e2e)
   TM_SHARED    the shared data folder (default ../shared)
   TM_MACHINE   the platform.machine() this run must be on (aarch64, armv7l)
+  TM_EXPECT_ISA  the ISA tinymobile must pick on the emulated CPU: neon (default), or scalar on
+               a CPU without NEON with FMA; a scalar run checks that NEON is refused and runs
+               the same models on the scalar kernels
 
 Models are the Keras 2 fixtures of shared/fixtures, two real pretrained models of
 shared/models dequantized to float, and one of them as it is (uint8, integer kernels), all
@@ -28,6 +31,10 @@ FIXTURES = {"mobilenet_0.25_128": ("reference_0.25_128.npz", 4),
             "mobilenet_0.5_160": ("reference_0.5_160.npz", 4),
             "mobilenet_1_224": ("reference_1.0_224.npz", 1)}
 REAL_MODELS = ("real_0.5_160", "real_0.75_192")
+EXPECT_ISA = os.environ.get("TM_EXPECT_ISA") or "neon"
+assert EXPECT_ISA in ("neon", "scalar"), f"TM_EXPECT_ISA={EXPECT_ISA!r}"
+#: the NEON paths, run only where the CPU has NEON (elsewhere their refusal is checked)
+needs_neon = pytest.mark.skipif(EXPECT_ISA != "neon", reason="this CPU has no NEON with FMA")
 #: models and images of the top-5 comparison with x86. The fixtures give the same top-5 for
 #: every input, so one of them is enough; the real models' answers depend on the image. The
 #: 0.75 model (~4 s per image under qemu) runs on the golden image only.
@@ -56,19 +63,32 @@ def assert_logits_close(got, want, what):
     assert err <= tol, f"{what}: max |difference| {err:.3g} > 1e-4 * std = {tol:.3g}"
 
 
-def test_runs_on_the_expected_arm_machine_with_neon():
+def test_picks_the_isa_of_the_cpu_it_runs_on():
     expected = os.environ.get("TM_MACHINE")
     if expected:
         assert platform.machine() == expected
-    assert tinymobile.isa() == "neon"
-    assert tinymobile.available_isas() == ["scalar", "neon"]
+    assert tinymobile.isa() == EXPECT_ISA
+    assert tinymobile.available_isas() == (["scalar", "neon"] if EXPECT_ISA == "neon" else ["scalar"])
 
 
-def test_model_reports_the_neon_path():
+@pytest.mark.skipif(EXPECT_ISA == "neon", reason="this CPU has NEON")
+def test_neon_is_refused_on_the_cpu_it_runs_on_without_neon(monkeypatch):
+    from tinymobile.errors import TinyMobileError
+
+    with pytest.raises(TinyMobileError, match="not available"):
+        tinymobile.load(model_path("mobilenet_0.25_128"), isa="neon")
+    with pytest.raises(TinyMobileError, match="not available"):
+        tinymobile.load(model_path("quant_0.5_160"), isa="neon")
+    monkeypatch.setenv("TINYMOBILE_ISA", "neon")
+    with pytest.raises(TinyMobileError, match="TINYMOBILE_ISA"):
+        tinymobile.isa()
+
+
+def test_model_reports_the_path_it_runs():
     model = tinymobile.load(model_path("mobilenet_0.25_128"), threads=1)
-    assert model.isa == "neon"
-    assert "isa=neon" in model.summary().splitlines()[0]
-    assert "isa=neon" in repr(model)
+    assert model.isa == EXPECT_ISA
+    assert f"isa={EXPECT_ISA}" in model.summary().splitlines()[0]
+    assert f"isa={EXPECT_ISA}" in repr(model)
 
 
 @pytest.mark.parametrize("name", sorted(FIXTURES))
@@ -78,9 +98,8 @@ def test_fixture_matches_tensorflow_logits(name):
     assert_logits_close(model.forward(x), y, f"{name} on {model.isa}")
 
 
-@pytest.mark.parametrize("isa,threads,core", [("scalar", 1, None), ("neon", 1, "a72"),
-                                              ("neon", 3, "a72"), ("neon", 1, "a53"),
-                                              ("neon", 3, "a53")])
+@pytest.mark.parametrize("isa,threads,core", [("scalar", 1, None), ("scalar", 3, None)] + [
+    pytest.param("neon", threads, core, marks=needs_neon) for core in ("a72", "a53") for threads in (1, 3)])
 def test_every_path_and_thread_count_matches_tensorflow(isa, threads, core, monkeypatch):
     # TINYMOBILE_CORE: on aarch64 the float GEMM scheduled for out-of-order (a72) or in-order
     # (a53) cores; ARMv7 has one.
@@ -108,7 +127,8 @@ def test_top5_of_sample_images_is_the_same_as_on_x86(name, x86):
     assert_logits_close(logits, x86[name + "/logits"][use], f"{name} vs x86 ({x86['isa']})")
 
 
-@pytest.mark.parametrize("path", ["neon", "neon-widening", "scalar"])
+@pytest.mark.parametrize("path", [pytest.param("neon", marks=needs_neon),
+                                  pytest.param("neon-widening", marks=needs_neon), "scalar"])
 def test_quantized_model_is_bit_exact_with_x86(path, x86, monkeypatch):
     # The uint8 model on the integer kernels: on aarch64 "neon" is the udot GEMM (qemu's CPU has
     # the dot-product extension) and TINYMOBILE_NO_DOTPROD gives the widening one.

@@ -3,7 +3,7 @@
 # the ARM cross compilers, qemu user-mode emulation, and the arm64/armhf package indices that
 # tests/arm/sysroot.sh downloads Python from. Idempotent: does nothing when all is there.
 set -eu
-PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross qemu-user"
+PACKAGES="gcc-aarch64-linux-gnu libc6-dev-arm64-cross gcc-arm-linux-gnueabihf libc6-dev-armhf-cross gcc-arm-linux-gnueabi libc6-dev-armel-cross qemu-user"
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO="sudo"
 
@@ -27,4 +27,4 @@ if [ -n "$missing" ]; then
     echo "install_deps: apt-get install$missing"
     DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
-echo "install_deps: $(aarch64-linux-gnu-gcc -dumpfullversion) aarch64 / $(arm-linux-gnueabihf-gcc -dumpfullversion) armhf cross compilers, $(qemu-aarch64 --version | head -n1)"
+echo "install_deps: $(aarch64-linux-gnu-gcc -dumpfullversion) aarch64 / $(arm-linux-gnueabihf-gcc -dumpfullversion) armhf / $(arm-linux-gnueabi-gcc -dumpfullversion) armel cross compilers, $(qemu-aarch64 --version | head -n1)"

@@ -8,6 +8,10 @@
  *
  *   kernel_check CASES.bin [LABEL]
  *
+ * On ARM the environment variable TM_EXPECT_ISA (neon or scalar; neon if unset) names the ISA
+ * the build must pick on the CPU it runs on: scalar where the CPU lacks NEON with FMA (ARMv6,
+ * Cortex-A8), and then no NEON table may be offered.
+ *
  * Float outputs are prefilled with a NaN pattern and followed by a guard band of it; quantized
  * outputs are run twice, prefilled with 0x00 and with 0xFF, each with a guard band. So an output
  * the kernel forgot to write and a write past the end both fail. Every step gets a workspace of
@@ -409,15 +413,25 @@ int main(int argc, char** argv) {
     int passed = 0, failed = 0;
     char why[256] = "";
 
-    /* Dispatch: NEON is the default on ARM, TINYMOBILE_ISA can force scalar, AVX2 is absent. */
-#if defined(__ARM_NEON) || defined(__ARM_NEON__)
-    const int expect_default = TM_ISA_NEON;
+    /* Dispatch: on ARM the default is TM_EXPECT_ISA's, TINYMOBILE_ISA can force scalar, AVX2 is
+     * absent; where NEON is not expected, no NEON table is given and TINYMOBILE_ISA=neon is
+     * refused. */
+#if defined(__arm__) || defined(__aarch64__)
+    const char* expect_name = getenv("TM_EXPECT_ISA");
+    if (expect_name == NULL || expect_name[0] == '\0') expect_name = "neon";
+    if (strcmp(expect_name, "neon") != 0 && strcmp(expect_name, "scalar") != 0) {
+        fprintf(stderr, "TM_EXPECT_ISA must be neon or scalar, not '%s'\n", expect_name);
+        return 2;
+    }
+    const int expect_default = strcmp(expect_name, "neon") == 0 ? TM_ISA_NEON : TM_ISA_SCALAR;
 #else
     const int expect_default = -2; /* only ARM builds are checked for their default */
 #endif
     if (expect_default != -2) {
+        char title[64];
+        snprintf(title, sizeof(title), "default ISA is %s", tm_isa_name(expect_default));
         snprintf(why, sizeof(why), "tm_default_isa() = %d", tm_default_isa());
-        passed += report(&failed, label, "default ISA is NEON", tm_default_isa() == expect_default, why);
+        passed += report(&failed, label, title, tm_default_isa() == expect_default, why);
         passed += report(&failed, label, "AVX2 table absent", tm_f32_kernels_for(TM_ISA_AVX2) == NULL,
                          "AVX2 table present on ARM");
         setenv("TINYMOBILE_ISA", "scalar", 1);
@@ -426,7 +440,17 @@ int main(int argc, char** argv) {
         setenv("TINYMOBILE_ISA", "avx2", 1);
         snprintf(why, sizeof(why), "tm_default_isa() = %d", tm_default_isa());
         passed += report(&failed, label, "TINYMOBILE_ISA=avx2 refused", tm_default_isa() == -1, why);
+        setenv("TINYMOBILE_ISA", "neon", 1);
+        snprintf(why, sizeof(why), "tm_default_isa() = %d", tm_default_isa());
+        passed += report(&failed, label,
+                         expect_default == TM_ISA_NEON ? "TINYMOBILE_ISA=neon" : "TINYMOBILE_ISA=neon refused",
+                         tm_default_isa() == (expect_default == TM_ISA_NEON ? TM_ISA_NEON : -1), why);
         unsetenv("TINYMOBILE_ISA");
+        if (expect_default == TM_ISA_SCALAR) {
+            passed += report(&failed, label, "no NEON tables",
+                             tm_f32_kernels_for(TM_ISA_NEON) == NULL && tm_qu8_kernels_for(TM_ISA_NEON) == NULL,
+                             "a NEON table on a CPU without NEON with FMA");
+        }
         /* Cores: TINYMOBILE_CORE picks the GEMM on aarch64 (one table on ARMv7); a name that is
          * no core is refused, not ignored. */
         setenv("TINYMOBILE_CORE", "a53", 1);
@@ -442,10 +466,11 @@ int main(int argc, char** argv) {
 #endif
         snprintf(why, sizeof(why), "a53: %s, a72: %s", in_order ? in_order->igemm_name : "NULL",
                  out_of_order ? out_of_order->igemm_name : "NULL");
-        passed += report(&failed, label, "TINYMOBILE_CORE=a53|a72 pick the GEMMs",
-                         in_order != NULL && out_of_order != NULL &&
-                             strcmp(in_order->igemm_name, want_in_order) == 0 &&
-                             strcmp(out_of_order->igemm_name, want_out_of_order) == 0, why);
+        if (expect_default == TM_ISA_NEON) /* else no NEON table (checked above) */
+            passed += report(&failed, label, "TINYMOBILE_CORE=a53|a72 pick the GEMMs",
+                             in_order != NULL && out_of_order != NULL &&
+                                 strcmp(in_order->igemm_name, want_in_order) == 0 &&
+                                 strcmp(out_of_order->igemm_name, want_out_of_order) == 0, why);
         setenv("TINYMOBILE_CORE", "a9000", 1);
         snprintf(why, sizeof(why), "tm_default_isa() = %d, tm_arm_core() = %d", tm_default_isa(),
                  tm_arm_core());
@@ -459,7 +484,10 @@ int main(int argc, char** argv) {
                          why);
         const double gflops = tm_fma_peak_gflops(TM_ISA_NEON, 0.02);
         snprintf(why, sizeof(why), "%.3g GFLOP/s", gflops);
-        passed += report(&failed, label, "NEON FMA probe runs", gflops > 0.0, why);
+        if (expect_default == TM_ISA_NEON)
+            passed += report(&failed, label, "NEON FMA probe runs", gflops > 0.0, why);
+        else
+            passed += report(&failed, label, "NEON FMA probe declines", gflops == 0.0, why);
     }
 
     const size_t thread_counts[3] = {1, 3, 4};
@@ -487,7 +515,7 @@ int main(int argc, char** argv) {
         unsetenv("TINYMOBILE_CORE");
         const void* table = spec.quantized ? (const void*)qk : (const void*)fk;
         if (table == NULL) {
-            if (spec.isa == TM_ISA_NEON && expect_default != -2) {
+            if (spec.isa == TM_ISA_NEON && expect_default == TM_ISA_NEON) {
                 printf("FAIL %s: no %s NEON table in an ARM build\n", label,
                        spec.quantized ? "quantized" : "float32");
                 failed++;
