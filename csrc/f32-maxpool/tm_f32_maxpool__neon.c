@@ -1,6 +1,7 @@
 #include "../internal.h"
 
 #ifdef TM_ARCH_NEON
+TM_NEON_BEGIN
 #include <arm_neon.h>
 
 /* Global max pool, 16 channels per iteration in four vectors, then 4 per vector; scalar channel
@@ -37,4 +38,5 @@ void tm_f32_maxpool__neon(size_t pixels, size_t channels, const float* in, float
         out[c] = m;
     }
 }
+TM_NEON_END
 #endif
