@@ -73,7 +73,7 @@ def timed_process(argv: List[str]) -> float:
 
 
 def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path, paths: List[str],
-                cores: int, with_ray: bool) -> Dict[str, Callable[[], float]]:
+                cores: int, with_ray: bool, sweep: List[str] = ()) -> Dict[str, Callable[[], float]]:
     """name -> a function that classifies every image once and returns the seconds it took."""
     py = sys.executable
     out: Dict[str, Callable[[], float]] = {
@@ -89,6 +89,15 @@ def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path,
         model.predict(paths)
         return time.perf_counter() - t0
     out["api"] = api
+    for conf in sweep:  # "threads,jobs,batch": the pipeline's settings, to pick the defaults
+        t, j, b = (int(v) for v in conf.split(","))
+        m = tinymobile.load(npz, threads=t)
+
+        def api_conf(m=m, j=j, b=b) -> float:
+            t0 = time.perf_counter()
+            m.predict(paths, jobs=j, batch=b)
+            return time.perf_counter() - t0
+        out[f"api t{t} j{j} b{b}"] = api_conf
     if onnx_ok and _importable("onnxruntime") and _importable("onnx"):
         out["ort loop"] = lambda: timed_process([py, str(ROOT / "benchmarks" / "ort_loop.py"),
                                                  str(npz), str(folder), str(cores)])
@@ -154,6 +163,9 @@ def main(argv=None) -> int:
     ap.add_argument("--images", type=int, default=900)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
+    ap.add_argument("--no-cli", action="store_true", help="skip the whole-process engines")
+    ap.add_argument("--sweep", nargs="*", default=[], metavar="T,J,B",
+                    help="also time Model.predict with model threads T, jobs J, batch B")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     cores = tinymobile.kernels.default_threads()
@@ -177,7 +189,10 @@ def main(argv=None) -> int:
             npz = tmp / f"{name}.npz"
             with contextlib.redirect_stdout(io.StringIO()):
                 assert cli.main(["-q", "convert", str(tflite), "-o", str(npz)]) == 0
-            engines = engines_for(name, npz, tflite, onnx_ok, folder, paths, cores, with_ray)
+            engines = engines_for(name, npz, tflite, onnx_ok, folder, paths, cores, with_ray,
+                                  args.sweep)
+            if args.no_cli:
+                engines = {e: f for e, f in engines.items() if e not in ("cli", "ort loop")}
             for fn in engines.values():  # warm-up: page cache, imports, Ray actors' first start
                 fn()
             times: Dict[str, List[float]] = {e: [] for e in engines}
@@ -202,6 +217,8 @@ def main(argv=None) -> int:
             ray.shutdown()
         shutil.rmtree(tmp, ignore_errors=True)
     args.out.mkdir(parents=True, exist_ok=True)
+    report["load_note"] = ("os.getloadavg() before and after: the machine is shared; a busy "
+                           "neighbour slows every engine, the interleaved rounds share it")
     stem = args.out / f"throughput-{time.strftime('%Y%m%d-%H%M%S')}"
     stem.with_suffix(".json").write_text(json.dumps(report, indent=1))
     print(f"saved {stem.with_suffix('.json')}")

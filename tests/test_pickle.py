@@ -77,3 +77,18 @@ def test_loading_a_model_file_never_unpickles(tmp_path):
     with pytest.raises(tinymobile.ModelFormatError):
         tinymobile.load(tmp_path / "evil.npz")
     assert not marker.exists()
+
+
+def test_a_trained_classifier_pickles_with_its_training_state():
+    base = tinymobile.build(0.25, 128, num_classes=10, threads=1)
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (60, 70, 3), np.uint8) for _ in range(6)]
+    trained = base.train_classifier(images, ["a", "b", "c"] * 2, method="imprint")
+    assert trained.training_state is not None
+    copy = pickle.loads(pickle.dumps(trained))
+    assert copy.labels == trained.labels
+    np.testing.assert_array_equal(copy.predict(images), trained.predict(images))
+    state, want = copy.training_state, trained.training_state
+    assert state is not None
+    for k, v in want.to_arrays().items():
+        np.testing.assert_array_equal(state.to_arrays()[k], v)

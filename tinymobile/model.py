@@ -372,18 +372,30 @@ class Model:
 
     def __reduce__(self):
         """Pickle (Ray, Dask, multiprocessing): the model file's arrays -- weights, labels,
-        preprocessing -- and the thread count; unpickling checks them as a model file is checked
-        and rebuilds the C state. (Loading a model file never unpickles anything.)"""
+        preprocessing, and a trained classifier's training state -- and the thread count;
+        unpickling checks them as a model file is checked and rebuilds the C state. (Loading a
+        model file never unpickles anything.)"""
         from . import kernels
         isa = self.isa if self.isa != kernels.default_isa() else None
-        return (_unpickle, (model_format.to_arrays(self.network), self.threads, isa))
+        arrays = model_format.to_arrays(self.network)
+        state = self.training_state
+        if state is not None:
+            arrays.update(state.to_arrays())
+        return (_unpickle, (arrays, self.threads, isa))
 
 
 def _unpickle(arrays: Dict[str, np.ndarray], threads: int, isa: Optional[str]) -> "Model":
     from . import kernels
+    from .training import HEAD_PREFIX
     if isa not in kernels.available_isas():
         isa = None  # a forced kernel path this machine lacks: its best one
-    return Model(model_format.from_arrays(arrays), threads=threads, isa=isa)
+    head = {k: v for k, v in arrays.items() if k.startswith(HEAD_PREFIX)}
+    model = Model(model_format.from_arrays({k: v for k, v in arrays.items() if k not in head}),
+                  threads=threads, isa=isa)
+    if head:
+        from .heads import TrainingState
+        model.training_state = TrainingState.from_arrays(head, model.network.feature_size)
+    return model
 
 
 #: The same class: quantized networks run on it too (kept for code that names it).
