@@ -10,7 +10,8 @@ files) and the same models:
   ort loop     benchmarks/ort_loop.py: the same loop on ONNX Runtime (float models only)
   ray 1 / 2    tinymobile.ray_data.classify on a local Ray with 1 actor x all cores and
                2 actors x half the cores (Ray started beforehand, not timed)
-Rounds interleave the engines (each engine runs once per round) so a busy neighbour slows all of
+CPU ms/img: user + system CPU time of the run per image (all threads; not for Ray), what the
+work costs whatever the neighbours do. Rounds interleave the engines (each engine runs once per round) so a busy neighbour slows all of
 them alike; the median and best round are reported. JSON (and a PNG with matplotlib) under
 benchmarks/results/.
 
@@ -24,6 +25,7 @@ import contextlib
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -31,7 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 from tinymobile.benchmark import cpu_info, default_threads_env
 
@@ -66,10 +68,32 @@ def image_folder(dst: Path, count: int) -> Path:
     return dst
 
 
+#: CPU seconds (user + system) the last engine run used, or None where it cannot be told (Ray's
+#: actors are other processes).
+LAST_CPU: List[Optional[float]] = [None]
+
+
+def _cpu(who) -> float:
+    r = resource.getrusage(who)
+    return r.ru_utime + r.ru_stime
+
+
 def timed_process(argv: List[str]) -> float:
+    c0 = _cpu(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(argv, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    LAST_CPU[0] = _cpu(resource.RUSAGE_CHILDREN) - c0
+    return wall
+
+
+def timed_call(fn: Callable[[], object]) -> float:
+    c0 = _cpu(resource.RUSAGE_SELF)
+    t0 = time.perf_counter()
+    fn()
+    wall = time.perf_counter() - t0
+    LAST_CPU[0] = _cpu(resource.RUSAGE_SELF) - c0
+    return wall
 
 
 def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path, paths: List[str],
@@ -84,20 +108,13 @@ def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path,
     }
     model = tinymobile.load(npz)
 
-    def api() -> float:
-        t0 = time.perf_counter()
-        model.predict(paths)
-        return time.perf_counter() - t0
-    out["api"] = api
+    out["api"] = lambda: timed_call(lambda: model.predict(paths))
     for conf in sweep:  # "threads,jobs,batch": the pipeline's settings, to pick the defaults
         t, j, b = (int(v) for v in conf.split(","))
         m = tinymobile.load(npz, threads=t)
 
-        def api_conf(m=m, j=j, b=b) -> float:
-            t0 = time.perf_counter()
-            m.predict(paths, jobs=j, batch=b)
-            return time.perf_counter() - t0
-        out[f"api t{t} j{j} b{b}"] = api_conf
+        out[f"api t{t} j{j} b{b}"] = lambda m=m, j=j, b=b: timed_call(
+            lambda: m.predict(paths, jobs=j, batch=b))
     if onnx_ok and _importable("onnxruntime") and _importable("onnx"):
         out["ort loop"] = lambda: timed_process([py, str(ROOT / "benchmarks" / "ort_loop.py"),
                                                  str(npz), str(folder), str(cores)])
@@ -111,6 +128,7 @@ def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path,
                 t0 = time.perf_counter()
                 ray_data.classify(ds, npz, actors=actors, threads_per_actor=max(1, cores // actors),
                                   batch_size=64).materialize()
+                LAST_CPU[0] = None
                 return time.perf_counter() - t0
             out[f"ray {actors} actor{'s' if actors > 1 else ''}"] = ray_run
     return out
@@ -175,6 +193,10 @@ def main(argv=None) -> int:
               "images": args.images, "rounds": args.rounds, "load_average_before": load_average(),
               "models": {}}
     try:
+        # Byte-compile the package first, as a pip install does (an editable install under
+        # PYTHONDONTWRITEBYTECODE=1 would compile every module at each CLI start).
+        import compileall
+        compileall.compile_dir(str(ROOT / "tinymobile"), quiet=1)
         folder = image_folder(tmp / "images", args.images)
         paths = [str(p) for p in sorted(folder.iterdir())]
         if with_ray:
@@ -196,18 +218,25 @@ def main(argv=None) -> int:
             for fn in engines.values():  # warm-up: page cache, imports, Ray actors' first start
                 fn()
             times: Dict[str, List[float]] = {e: [] for e in engines}
+            cpu: Dict[str, List[float]] = {e: [] for e in engines}
             for _ in range(args.rounds):
                 for e, fn in engines.items():
                     times[e].append(fn())
+                    if LAST_CPU[0] is not None:
+                        cpu[e].append(LAST_CPU[0])
             base = args.images / statistics.median(times["tflite loop"])
             stats = {}
             print(f"\n{name}")
-            print(f"  {'engine':<14} {'median img/s':>12} {'best img/s':>11} {'÷ tflite loop':>14}")
+            print(f"  {'engine':<14} {'median img/s':>12} {'best img/s':>11} {'÷ tflite loop':>14} "
+                  f"{'CPU ms/img':>11}")
             for e, ts in times.items():
                 med = args.images / statistics.median(ts)
+                cpu_ms = 1e3 * statistics.median(cpu[e]) / args.images if cpu[e] else None
                 stats[e] = {"seconds": ts, "median_images_per_s": med,
-                            "best_images_per_s": args.images / min(ts), "ratio_to_tflite_loop": med / base}
-                print(f"  {e:<14} {med:>12.0f} {args.images / min(ts):>11.0f} {med / base:>14.2f}")
+                            "best_images_per_s": args.images / min(ts), "ratio_to_tflite_loop": med / base,
+                            "cpu_ms_per_image": cpu_ms}
+                print(f"  {e:<14} {med:>12.0f} {args.images / min(ts):>11.0f} {med / base:>14.2f} "
+                      f"{cpu_ms if cpu_ms is not None else float('nan'):>11.2f}")
             report["models"][name] = {"engines": stats}
         report["load_average_after"] = load_average()
         print(f"\nload average after: {report['load_average_after']}")
