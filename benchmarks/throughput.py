@@ -40,7 +40,7 @@ from tinymobile.benchmark import cpu_info, default_threads_env
 default_threads_env()
 
 import tinymobile  # noqa: E402
-from tinymobile import cli  # noqa: E402
+from tinymobile import cli, pipeline  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared"
@@ -109,12 +109,11 @@ def engines_for(name: str, npz: Path, tflite: Path, onnx_ok: bool, folder: Path,
     model = tinymobile.load(npz)
 
     out["api"] = lambda: timed_call(lambda: model.predict(paths))
-    for conf in sweep:  # "threads,jobs,batch": the pipeline's settings, to pick the defaults
-        t, j, b = (int(v) for v in conf.split(","))
+    for conf in sweep:  # "threads,jobs,batch[,streams]": pipeline settings, to pick defaults
+        t, j, b, st = ([int(v) for v in conf.split(",")] + [1])[:4]
         m = tinymobile.load(npz, threads=t)
-
-        out[f"api t{t} j{j} b{b}"] = lambda m=m, j=j, b=b: timed_call(
-            lambda: m.predict(paths, jobs=j, batch=b))
+        out[f"api t{t} j{j} b{b} s{st}"] = lambda m=m, j=j, b=b, st=st: timed_call(
+            lambda: pipeline.logits_of(m, paths, jobs=j, batch=b, streams=st))
     if onnx_ok and _importable("onnxruntime") and _importable("onnx"):
         out["ort loop"] = lambda: timed_process([py, str(ROOT / "benchmarks" / "ort_loop.py"),
                                                  str(npz), str(folder), str(cores)])
@@ -182,8 +181,8 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--no-ray", action="store_true")
     ap.add_argument("--no-cli", action="store_true", help="skip the whole-process engines")
-    ap.add_argument("--sweep", nargs="*", default=[], metavar="T,J,B",
-                    help="also time Model.predict with model threads T, jobs J, batch B")
+    ap.add_argument("--sweep", nargs="*", default=[], metavar="T,J,B[,S]",
+                    help="also time the pipeline with model threads T, jobs J, batch B, streams S")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     cores = tinymobile.kernels.default_threads()

@@ -203,10 +203,11 @@ def mixed_images(tmp_path_factory):
 
 
 @pytest.mark.parametrize("dtype", ["uint8", "float32"])
-@pytest.mark.parametrize("batch,jobs", [(1, 0), (3, 1), (16, 3), (64, 2)])
-def test_pipeline_equals_one_by_one(models, mixed_images, dtype, batch, jobs):
+@pytest.mark.parametrize("batch,jobs,streams", [(1, 0, 1), (3, 1, 1), (16, 3, 1), (64, 2, 1),
+                                                (2, 2, 2), (3, 0, 3)])
+def test_pipeline_equals_one_by_one(models, mixed_images, dtype, batch, jobs, streams):
     model = models[dtype]
-    results = list(pipeline.run(model, mixed_images, batch=batch, jobs=jobs))
+    results = list(pipeline.run(model, mixed_images, batch=batch, jobs=jobs, streams=streams))
     assert [r.index for r in results] == list(range(len(mixed_images)))
     for r, image in zip(results, mixed_images):
         assert r.image is image
@@ -241,6 +242,8 @@ def test_pipeline_rejects_bad_settings(models):
         list(pipeline.run(models["uint8"], ["x"], batch=0))
     with pytest.raises(tinymobile.InputError, match="jobs"):
         list(pipeline.run(models["uint8"], ["x"], jobs=-1))
+    with pytest.raises(tinymobile.InputError, match="streams"):
+        list(pipeline.run(models["uint8"], ["x"], streams=0))
 
 
 def test_fast_decode_decodes_large_jpegs_smaller(models):
@@ -265,10 +268,11 @@ def test_cli_predict_same_output_for_any_jobs_and_batch(models, tmp_path, capsys
     for p in sorted(DEV.glob("*.JPEG"))[:9]:
         os.symlink(p, folder / p.name)
     outs = []
-    for extra in ([], ["--jobs", "0", "--batch", "1"], ["-j", "3", "-b", "4"]):
+    for extra in ([], ["--jobs", "0", "--batch", "1"], ["-j", "3", "-b", "4"],
+                  ["-b", "2", "--streams", "2"], ["-b", "2", "--threads", "2"], ["-b", "2"]):
         assert cli.main(["-q", "predict", str(folder), "-m", str(model_file), "-f", "json", *extra]) == 0
         outs.append(capsys.readouterr().out)
-    assert outs[0] == outs[1] == outs[2] and len(outs[0].splitlines()) == 9
+    assert all(o == outs[0] for o in outs) and len(outs[0].splitlines()) == 9
     assert cli.main(["-q", "predict", str(folder), "-m", str(model_file), "--jobs", "-1"]) == 1
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--jobs" in err

@@ -106,13 +106,14 @@ def _progress(iterable, total: int, desc: str, enabled: bool):
 
 
 def run_images(model, paths: Sequence[str], progress: bool, desc: str, batch: Optional[int] = None,
-               jobs: Optional[int] = None, fast_decode: bool = False):
+               jobs: Optional[int] = None, fast_decode: bool = False, streams: int = 1):
     """Yield (path, logits or None, error message or None) per image, in order: decoded and
     preprocessed in worker threads ahead of batched inference (tinymobile.pipeline)."""
     from . import pipeline
     bar = _progress(None, len(paths), desc, progress and len(paths) > 1)
     try:
-        for r in pipeline.run(model, paths, batch=batch, jobs=jobs, fast_decode=fast_decode):
+        for r in pipeline.run(model, paths, batch=batch, jobs=jobs, fast_decode=fast_decode,
+                              streams=streams):
             yield r.image, r.logits, r.error
             bar.update(1)
     finally:
@@ -126,12 +127,34 @@ def add_pipeline_arguments(p: argparse.ArgumentParser) -> None:
                         "(default: one per core; 0: none)")
     p.add_argument("--batch", "-b", type=int, metavar="N",
                    help="images per forward pass (default 16)")
+    p.add_argument("--streams", type=int, metavar="N",
+                   help="forward passes running at once (default: one per core on a one-thread "
+                        "model for many images, else 1)")
     p.add_argument("--fast-decode", action="store_true",
                    help="decode JPEGs much larger than the model input at 1/2, 1/4 or 1/8 scale "
                         "(faster; not the exact TF-slim pixels: see docs/SCALE.md)")
 
 
+def pipeline_model(args, count: int):
+    """The model for predict / eval on ``count`` images, and the pipeline's forward streams.
+
+    Without --threads / --streams, many images (more than two batches) run one batch per core,
+    each on a one-thread model (no pool hand-offs; measured faster on the 2-core machine,
+    docs/SCALE.md), and a few images one batch at a time on every core (lower latency)."""
+    from . import pipeline
+    from .kernels import default_threads
+    streams, threads = args.streams, args.threads
+    batch = args.batch or pipeline.DEFAULT_BATCH
+    if streams is None:
+        many = threads is None and count > 2 * batch and default_threads() > 1
+        streams = default_threads() if many else 1
+        threads = 1 if many else threads
+    return load_model(args.model, threads, progress=not args.quiet), streams
+
+
 def _check_pipeline_arguments(args) -> None:
+    if args.streams is not None and args.streams < 1:
+        raise CLIError(f"--streams must be at least 1, got {args.streams}")
     if args.jobs is not None and args.jobs < 0:
         raise CLIError(f"--jobs must be 0 or more, got {args.jobs}")
     if args.batch is not None and args.batch < 1:
@@ -143,7 +166,7 @@ def _check_pipeline_arguments(args) -> None:
 def cmd_predict(args) -> int:
     _check_pipeline_arguments(args)
     paths = expand_images(args.images)
-    model = load_model(args.model, args.threads, progress=not args.quiet)
+    model, streams = pipeline_model(args, len(paths))
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to predict")
     labels = model.labels
@@ -157,7 +180,7 @@ def cmd_predict(args) -> int:
         writer.writerow(header)
     failures = 0
     for path, logits, err in run_images(model, paths, not args.quiet, "predict", args.batch,
-                                        args.jobs, args.fast_decode):
+                                        args.jobs, args.fast_decode, streams):
         if err is not None:
             failures += 1
             print(f"tinymobile: error: {err}", file=sys.stderr)
@@ -351,7 +374,8 @@ def cmd_eval(args) -> int:
     if _is_folder_layout(args.dir, args.labels):
         return cmd_eval_folders(args, model)
     top1, top5, n = evaluate(model, args.dir, args.labels, progress=not args.quiet,
-                             batch=args.batch, jobs=args.jobs, fast_decode=args.fast_decode)
+                             batch=args.batch, jobs=args.jobs, fast_decode=args.fast_decode,
+                             streams=args.streams or 1)
     print(f"top-1 {top1:.3f}  top-5 {top5:.3f}  ({n} images)")
     return 0
 

@@ -152,21 +152,26 @@ class Stages:
 # ---- the pipeline ------------------------------------------------------------------------------
 
 def run(model, images: Iterable[Any], batch: Optional[int] = None, jobs: Optional[int] = None,
-        fast_decode: bool = False) -> Iterator[Result]:
+        fast_decode: bool = False, streams: int = 1) -> Iterator[Result]:
     """Yield a :class:`Result` per image of ``images`` (paths, PIL images or (H, W, 3) arrays;
     any iterable, read lazily), in input order.
 
     batch: images per forward call (default DEFAULT_BATCH); jobs: decode / preprocess worker
     threads (default one per core; 0: everything in the calling thread); fast_decode: JPEGs
-    much larger than the input decoded at reduced scale (not TF-slim's exact pixels). Images
-    that cannot be read give a Result with ``error`` set and the others go on; inference runs in
-    the calling thread with the model's threads."""
+    much larger than the input decoded at reduced scale (not TF-slim's exact pixels); streams:
+    forward calls running at once (1: in the calling thread, on the model's thread pool; with a
+    one-thread model, streams = cores runs one batch per core, each on one thread, which on a
+    2-core machine beat one batch on a 2-thread pool: docs/SCALE.md). Images that cannot be
+    read give a Result with ``error`` set and the others go on."""
     batch = DEFAULT_BATCH if batch is None else int(batch)
     jobs = default_jobs() if jobs is None else int(jobs)
+    streams = int(streams)
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     if jobs < 0:
         raise InputError(f"jobs must be at least 0, got {jobs}")
+    if streams < 1:
+        raise InputError(f"streams must be at least 1, got {streams}")
     stages = Stages(model, fast_decode)
 
     def prepare(item):
@@ -176,22 +181,36 @@ def run(model, images: Iterable[Any], batch: Optional[int] = None, jobs: Optiona
             return item, None, str(e)
 
     h, w = stages.size
-    buf = np.empty((batch, h, w, 3), stages.dtype)
-    window = []  # (index, image, error) of the images since the last forward call
-    filled = 0
     prepared = ordered_map(prepare, images, jobs, ahead=batch + 2 * jobs)
-    try:
+
+    def batches():
+        """(window of (index, image, error), input buffer, images in it) per forward call; one
+        buffer reused when calls run one at a time, a new one per call otherwise."""
+        buf = np.empty((batch, h, w, 3), stages.dtype)
+        window, filled = [], 0
         for index, (image, x, err) in enumerate(prepared):
             window.append((index, image, err))
             if x is not None:
                 buf[filled] = x
                 filled += 1
                 if filled == batch:
-                    yield from _flush(stages, buf, filled, window)
+                    yield window, buf, filled
                     window, filled = [], 0
+                    if streams > 1:
+                        buf = np.empty((batch, h, w, 3), stages.dtype)
         if window:
-            yield from _flush(stages, buf, filled, window)
+            yield window, buf, filled
+
+    def infer(item):
+        window, buf, filled = item
+        return list(_flush(stages, buf, filled, window))
+
+    outputs = ordered_map(infer, batches(), streams if streams > 1 else 0, ahead=streams)
+    try:
+        for results in outputs:
+            yield from results
     finally:
+        outputs.close()
         prepared.close()
 
 
@@ -207,11 +226,11 @@ def _flush(stages: Stages, buf: np.ndarray, filled: int, window) -> Iterator[Res
 
 
 def logits_of(model, images: Iterable[Any], batch: Optional[int] = None,
-              jobs: Optional[int] = None, fast_decode: bool = False) -> np.ndarray:
+              jobs: Optional[int] = None, fast_decode: bool = False, streams: int = 1) -> np.ndarray:
     """float32 logits (N, classes) of every image, in order (``Model.predict``'s batch path);
     the first image that cannot be read raises its ImageError."""
     rows = []
-    for r in run(model, images, batch=batch, jobs=jobs, fast_decode=fast_decode):
+    for r in run(model, images, batch=batch, jobs=jobs, fast_decode=fast_decode, streams=streams):
         if r.error is not None:
             raise ImageError(r.error)
         rows.append(r.logits)
