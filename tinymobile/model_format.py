@@ -44,11 +44,17 @@ VERSIONS = (FLOAT_VERSION, QUANTIZED_VERSION, EXTENDED_VERSION)
 # Writing
 # ---------------------------------------------------------------------------------------------
 
-def save(network: Network, path: "os.PathLike[str] | str") -> None:
-    """Write ``network`` as a ``.npz`` model (the lowest version that expresses it). Written to a
-    temporary file beside ``path``, then renamed, so an interrupted write never leaves a
-    half-written model under the final name."""
+def save(network: Network, path: "os.PathLike[str] | str",
+         extra: Optional[Mapping[str, np.ndarray]] = None) -> None:
+    """Write ``network`` as a ``.npz`` model (the lowest version that expresses it), with the
+    ``extra`` arrays beside it (keys inference ignores, e.g. training state under ``head/``).
+    Written to a temporary file beside ``path``, then renamed, so an interrupted write never
+    leaves a half-written model under the final name."""
     arrays = to_arrays(network)
+    for key in extra or {}:
+        if key in arrays:
+            raise ModelFormatError(f"extra array {key!r} would replace the model's own")
+    arrays.update(extra or {})
     path = os.fspath(path)
     tmp = path + ".tmp"
     try:

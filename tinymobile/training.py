@@ -378,25 +378,18 @@ def save_model(model, path: "os.PathLike[str] | str", overwrite: bool = False) -
         raise TrainingError(f"{path}: is a directory")
     if os.path.exists(path) and not overwrite:
         raise TrainingError(f"{path}: exists (not overwritten; pass overwrite=True / --force)")
-    arrays = model_format.to_arrays(model.network)
     state = model.training_state
+    head = None
     if state is not None:
         from .limits import MAX_ARRAY_BYTES, MAX_MODEL_BYTES
         head = state.to_arrays()
-        total = sum(a.nbytes for a in arrays.values()) + sum(a.nbytes for a in head.values())
+        model_bytes = sum(a.nbytes for a in model_format.to_arrays(model.network).values())
+        total = model_bytes + sum(a.nbytes for a in head.values())
         if max(a.nbytes for a in head.values()) > MAX_ARRAY_BYTES or total > MAX_MODEL_BYTES:
             raise TrainingError(f"the training embeddings of {state.num_images:,} images are too "
                                 "large for a model file that can be read back; train with "
                                 "--no-embeddings (keep_embeddings=False)")
-        arrays.update(head)
-    tmp = path + ".tmp"
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    model_format.save(model.network, path, extra=head)
 
 
 def read_state(path: "os.PathLike[str] | str", network) -> Optional[TrainingState]:
