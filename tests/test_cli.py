@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from tinymobile import cli
+from helpers.cli import one_error_line as _one_error_line, run
 from tinymobile import download as dl
 from tinymobile import preprocess
 
@@ -26,23 +27,6 @@ DEV = os.path.join(SHARED, "images", "imagenet-dev")
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 pytestmark = pytest.mark.skipif(not os.path.isdir(FIXTURES), reason="../shared is not present")
-
-
-def run(capsys, *argv):
-    """(exit code, stdout, stderr) of ``tinymobile argv``."""
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def _one_error_line(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1, err
-    assert lines[0].startswith("tinymobile: error: ") and "Traceback" not in err
-    return lines[0]
 
 
 @pytest.fixture(scope="module")

@@ -11,20 +11,12 @@ import pytest
 import tinymobile
 from conftest import IMAGES, MODELS, SHARED
 from tinymobile import cli
+from helpers.cli import run as _run
 from tinymobile.converters.netbuild import alpha_of
 from tinymobile.labels import read_labels
 from tinymobile.network import mobilenet_v1
 
 USER_MODELS = SHARED / "user-models"
-
-
-def _run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_shipped_labels_file_reads_back_as_1000_labels(tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 import tinymobile
 from tinymobile import cli
+from helpers.cli import one_error_line as one_error, run
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 DEV = os.path.join(SHARED, "images", "imagenet-dev")
@@ -17,21 +18,6 @@ SAMPLES = os.path.join(SHARED, "images", "samples")
 BASE = os.path.join(SHARED, "models", "mobilenet_v1_0.25_128_quant.tflite")
 
 pytestmark = pytest.mark.skipif(not os.path.isfile(BASE), reason="../shared is not present")
-
-
-def run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def one_error(err: str) -> str:
-    lines = [l for l in err.splitlines() if l.strip()]
-    assert len(lines) == 1 and lines[0].startswith("tinymobile: error: "), err
-    return lines[0]
 
 
 @pytest.fixture()

@@ -20,6 +20,7 @@ import pytest
 import tinymobile
 from conftest import IMAGES, SHARED
 from tinymobile import cli
+from helpers.cli import run as _run
 from tinymobile.convert import load_source
 from tinymobile.errors import TinyMobileError
 from tinymobile.fixedpoint import dequantize, sigmoid, softmax
@@ -38,15 +39,6 @@ EXTRA_ARGS = {"f_rescale255.tflite": ["--mean", "0", "--std", "1"]}
 FORWARD_TOL = 1e-4      # max|diff| / std(y)
 PREDICT_TOL = 1e-3      # max|diff| of probabilities
 FLOAT_IO_TOL = 1e-6     # quantized models with float I/O: logits vs dequantized y_pre
-
-
-def _run(capsys, *argv):
-    try:
-        code = cli.main([str(a) for a in argv])
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def _args(case) -> List[str]:
