@@ -53,6 +53,38 @@ def inputs(args):
     return arrays + files
 
 
+class RssReport:
+    """The soak's progress rows (count, seconds, rate, RSS, threads) every ``report_every``
+    counts, the RSS at ``warmup`` taken as the baseline, and the verdict on its growth.
+    ``rate(count, seconds)`` gives the third column for ``count`` more items in ``seconds``."""
+
+    def __init__(self, args, title: str, rate_header: str, rate):
+        self.args, self.rate = args, rate
+        self.baseline = None
+        self.t0 = self.last_t = time.perf_counter()
+        self.last_i = 0
+        print(f"{title:>10} {'seconds':>9} {rate_header:>12} {'RSS MB':>9} {'threads':>8}")
+
+    def step(self, i: int) -> None:
+        args = self.args
+        if not (i == args.warmup or i % args.report_every == 0 or i == args.iterations):
+            return
+        gc.collect()
+        now = time.perf_counter()
+        rss = proc_status("VmRSS") / 1024
+        rate = self.rate(i - self.last_i, now - self.last_t)
+        print(f"{i:>10} {now - self.t0:>9.1f} {rate:>12.2f} {rss:>9.1f} {proc_status('Threads'):>8}",
+              flush=True)
+        self.last_t, self.last_i = now, i
+        if i == args.warmup:
+            self.baseline = rss
+
+    def verdict(self) -> int:
+        growth = proc_status("VmRSS") / 1024 - (self.baseline or 0)
+        print(f"RSS growth after warm-up: {growth:+.1f} MB (limit {self.args.max_growth_mb} MB)")
+        return 1 if self.baseline is not None and growth > self.args.max_growth_mb else 0
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", help="a tinymobile .npz (default: a random model, see --alpha)")
@@ -77,10 +109,7 @@ def main(argv=None) -> int:
     images = inputs(args)
     print(f"soak: {model!r}, {len(images)} inputs ({sum(isinstance(i, Path) for i in images)} files), "
           f"{args.iterations} iterations")
-    print(f"{'iteration':>10} {'seconds':>9} {'per call ms':>12} {'RSS MB':>9} {'threads':>8}")
-    baseline = None
-    t0 = last_t = time.perf_counter()
-    last_i = 0
+    report = RssReport(args, "iteration", "per call ms", lambda n, dt: 1000 * dt / max(n, 1))
     for i in range(1, args.iterations + 1):
         if args.reload_every and i % args.reload_every == 0:
             del model
@@ -91,19 +120,8 @@ def main(argv=None) -> int:
         if not np.isfinite(probs).all():
             print(f"iteration {i}: non-finite probabilities", file=sys.stderr)
             return 2
-        if i == args.warmup or i % args.report_every == 0 or i == args.iterations:
-            gc.collect()
-            now = time.perf_counter()
-            rss = proc_status("VmRSS") / 1024
-            per_call = 1000 * (now - last_t) / max(i - last_i, 1)
-            print(f"{i:>10} {now - t0:>9.1f} {per_call:>12.2f} {rss:>9.1f} {proc_status('Threads'):>8}",
-                  flush=True)
-            last_t, last_i = now, i
-            if i == args.warmup:
-                baseline = rss
-    growth = proc_status("VmRSS") / 1024 - (baseline or 0)
-    print(f"RSS growth after warm-up: {growth:+.1f} MB (limit {args.max_growth_mb} MB)")
-    return 1 if baseline is not None and growth > args.max_growth_mb else 0
+        report.step(i)
+    return report.verdict()
 
 
 def soak_pipeline(model, args) -> int:
@@ -119,28 +137,13 @@ def soak_pipeline(model, args) -> int:
         return 2
     stream = itertools.islice(itertools.cycle(files), args.iterations)
     print(f"soak --pipeline: {model!r}, {len(files)} files cycled, {args.iterations} images")
-    print(f"{'images':>10} {'seconds':>9} {'images/s':>9} {'RSS MB':>9} {'threads':>8}")
-    baseline = None
-    t0 = last_t = time.perf_counter()
-    last_i = 0
+    report = RssReport(args, "images", "images/s", lambda n, dt: n / max(dt, 1e-9))
     for r in pipeline.run(model, stream, jobs=args.jobs):
-        i = r.index + 1
         if r.error is not None or not np.isfinite(r.logits).all():
-            print(f"image {i}: {r.error or 'non-finite logits'}", file=sys.stderr)
+            print(f"image {r.index + 1}: {r.error or 'non-finite logits'}", file=sys.stderr)
             return 2
-        if i == args.warmup or i % args.report_every == 0 or i == args.iterations:
-            gc.collect()
-            now = time.perf_counter()
-            rss = proc_status("VmRSS") / 1024
-            rate = (i - last_i) / max(now - last_t, 1e-9)
-            print(f"{i:>10} {now - t0:>9.1f} {rate:>9.0f} {rss:>9.1f} {proc_status('Threads'):>8}",
-                  flush=True)
-            last_t, last_i = now, i
-            if i == args.warmup:
-                baseline = rss
-    growth = proc_status("VmRSS") / 1024 - (baseline or 0)
-    print(f"RSS growth after warm-up: {growth:+.1f} MB (limit {args.max_growth_mb} MB)")
-    return 1 if baseline is not None and growth > args.max_growth_mb else 0
+        report.step(r.index + 1)
+    return report.verdict()
 
 
 if __name__ == "__main__":
