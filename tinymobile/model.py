@@ -25,7 +25,7 @@ from .fixedpoint import dequantize, quantize, sigmoid, softmax
 from .limits import MAX_ACTIVATION_BYTES, MAX_INPUT_SIZE, MIN_INPUT_SIZE
 from .network import Network, mobilenet_v1
 from .preprocess import as_image_list, preprocess
-from .runner import runner_for
+from .runner import Runner
 
 
 class FloatCodec:
@@ -89,7 +89,7 @@ class Model:
 
     def __init__(self, network: Network, threads: Optional[int] = None, isa: Optional[str] = None):
         self.network = network
-        self._runner = runner_for(network, isa=isa, threads=threads)  # checks the network first
+        self._runner = Runner(network, isa=isa, threads=threads)  # checks the network first
         self._codec = QuantizedCodec(network) if network.is_quantized else FloatCodec(network)
 
     # ---- description -------------------------------------------------------------------

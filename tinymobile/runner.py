@@ -159,9 +159,6 @@ class Runner:
         all), same dtype."""
         return self.from_domain(self.run(x, layers, check_finite))
 
-    #: The name the quantized runner had for run_raw.
-    run_quantized = run_raw
-
     def run_all(self, x: np.ndarray) -> List[np.ndarray]:
         """x of the network's dtype -> a copy of every layer's output, in layer order."""
         plan = self.acquire(x.shape[:3])
@@ -194,12 +191,3 @@ class Runner:
                 raise InputError("input contains NaN or infinity")
         else:
             np.copyto(plan.input, x, casting="same_kind")
-
-
-#: One runner for every dtype (the integer runner's old name).
-QuantizedRunner = Runner
-
-
-def runner_for(network: Network, isa: Optional[str] = None, threads: Optional[int] = None) -> Runner:
-    """The runner of ``network`` (the kernel table of its dtype)."""
-    return Runner(network, isa=isa, threads=threads)
