@@ -13,7 +13,7 @@ from conftest import IMAGES, ISAS, MODELS, require_shared
 from tinymobile import model_format
 from tinymobile import quantized_reference as qr
 from tinymobile.quantize import activation_params, calibration_images, quantize_model, weight_params
-from tinymobile.model import QuantizedModel
+from tinymobile.model import Model
 
 
 def test_activation_params_cover_the_range_and_zero():
@@ -51,12 +51,12 @@ def test_quantized_model_is_exact_on_every_isa_and_keeps_accuracy(float_model, t
     assert qnet.dtype == "int8" and all(qnet.quant[l.name].per_channel for l in qnet.layers[:-2])
     paths = sorted(str(p) for p in (IMAGES / "imagenet-dev").iterdir() if p.suffix == ".JPEG")
     for isa in ISAS:
-        qm = QuantizedModel(qnet, threads=2, isa=isa)
+        qm = Model(qnet, threads=2, isa=isa)
         x = qm.quantize_input(qm.preprocess(paths[:6]))
         np.testing.assert_array_equal(qm.forward(x), qr.forward(qnet, x))
     from tinymobile.cli import evaluate
     f1, _, n = evaluate(fm, str(IMAGES / "imagenet-dev"))
-    q1, _, _ = evaluate(QuantizedModel(qnet, threads=2), str(IMAGES / "imagenet-dev"))
+    q1, _, _ = evaluate(Model(qnet, threads=2), str(IMAGES / "imagenet-dev"))
     assert n == 100 and abs(q1 - f1) <= 0.05, (f1, q1)
 
 
@@ -67,7 +67,7 @@ def test_cli_quantize(float_model, tmp_path):
         assert cli.main(["-q", "quantize", str(float_model), "-o", str(tmp_path / "q.npz"),
                          "--calibrate", str(IMAGES / "samples"), "--limit", "3"]) == 0
     assert "calibrated on 3 images" in out.getvalue()
-    assert isinstance(tinymobile.load(tmp_path / "q.npz"), QuantizedModel)
+    assert isinstance(tinymobile.load(tmp_path / "q.npz"), Model)
     with redirect_stdout(io.StringIO()):
         assert cli.main(["-q", "quantize", str(tmp_path / "q.npz"), "-o", str(tmp_path / "q2.npz"),
                          "--calibrate", str(IMAGES / "samples")]) == 1

@@ -1,5 +1,5 @@
 """Quantized models through the public API: format version 2 round trip and refusals, the
-QuantizedModel calls (forward / predict / classify / features / threads), the CLI."""
+Model calls (forward / predict / classify / features / threads), the CLI."""
 import io
 from contextlib import redirect_stdout
 
@@ -11,7 +11,7 @@ from conftest import IMAGES, ISAS, MODELS, require_shared
 from tinymobile import model_format, reference
 from tinymobile import quantized_reference as qr
 from tinymobile.errors import InputError, ModelFormatError
-from tinymobile.model import QuantizedModel
+from tinymobile.model import Model
 
 SMALL = "mobilenet_v1_0.25_128_quant"
 EXTRACTOR = "mobilenet_v1_1.0_224_quant_embedding_extractor"
@@ -77,7 +77,7 @@ def test_malformed_files_are_refused_by_name(tmp_path, arrays, key, value, messa
 
 def test_quantized_model_api(q_npz):
     model = tinymobile.load(q_npz, threads=1)
-    assert isinstance(model, QuantizedModel) and model.dtype == "uint8"
+    assert isinstance(model, Model) and model.dtype == "uint8"
     assert (model.resolution, model.num_classes, model.labels[0]) == (128, 1001, "background")
     assert model.input_quantization == (0.0078125, 128)
     rng = np.random.default_rng(0)

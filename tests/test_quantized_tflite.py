@@ -21,7 +21,7 @@ from ai_edge_litert.interpreter import Interpreter, OpResolverType  # noqa: E402
 from tinymobile import model_format  # noqa: E402
 from tinymobile.converters import tflite_file  # noqa: E402
 from tinymobile.converters.tflite_quantized import convert_with_map  # noqa: E402
-from tinymobile.model import QuantizedModel  # noqa: E402
+from tinymobile.model import Model  # noqa: E402
 
 pytestmark = [pytest.mark.slow,  # preserving all tensors is the point here: no warning about it
               pytest.mark.filterwarnings("ignore:.*experimental_preserve_all_tensors:UserWarning")]
@@ -93,7 +93,7 @@ def test_every_layer_matches_tflite_on_samples_every_isa(name):
     ref = TFLiteReference(path)
     for isa in ISAS:
         for threads in (1, 3):
-            model = QuantizedModel(net, threads=threads, isa=isa)
+            model = Model(net, threads=threads, isa=isa)
             x = quantized_inputs(model, sample_images())
             assert_layers_equal(model, tmap, ref, x, f"{name} {isa} threads={threads}")
 
@@ -103,7 +103,7 @@ def test_every_layer_matches_tflite_on_imagenet_dev(name):
     """All 100 imagenet-dev images, every layer, best ISA; so the top-1 equals TFLite's too."""
     path, net, tmap = load(name)
     ref = TFLiteReference(path)
-    model = QuantizedModel(net, threads=2, isa=BEST)
+    model = Model(net, threads=2, isa=BEST)
     images = dev_images()
     correct = 0
     for i in range(0, len(images), CHUNK):
@@ -121,7 +121,7 @@ def test_embedding_extractor_matches_tflite_on_imagenet_dev():
     the layer-by-layer check on the samples is above)."""
     path, net, tmap = load(EXTRACTOR)
     ref = TFLiteReference(path)
-    model = QuantizedModel(net, threads=2, isa=BEST)
+    model = Model(net, threads=2, isa=BEST)
     step = 1 if os.environ.get("TINYMOBILE_FULL_PARITY") else 4
     images = [p for p, _ in dev_images()][::step]
     for i in range(0, len(images), CHUNK):
@@ -139,7 +139,7 @@ def test_converted_file_round_trip_is_exact(tmp_path):
     path, net, tmap = load(CLASSIFIERS[0])
     convert(str(path), tmp_path / "q.npz")
     model = tinymobile.load(tmp_path / "q.npz", threads=1)
-    assert isinstance(model, QuantizedModel)
+    assert isinstance(model, Model)
     x = quantized_inputs(model, sample_images())
     ref = TFLiteReference(path)
     assert_layers_equal(model, tmap, ref, x, "loaded .npz")
@@ -153,7 +153,7 @@ def test_golden_grace_hopper():
     """README's golden check: grace_hopper, whole image resized, 0.75_192 -> military uniform."""
     from PIL import Image
     path, net, _ = load("mobilenet_v1_0.75_192_quant")
-    model = QuantizedModel(net, threads=1)
+    model = Model(net, threads=1)
     with Image.open(IMAGES / "samples" / "grace_hopper.bmp") as im:
         pixels = np.asarray(im.convert("RGB").resize((192, 192), Image.BILINEAR), np.uint8)
     logits = model.forward(pixels[None])
@@ -176,7 +176,7 @@ def int8_model(request, tmp_path_factory):
         src = open(FIXTURES / "mobilenet_0.25_128_f32.tflite", "rb").read()
         return int8_models.quantize_int8(src, xs, dst), "mean"
     # (RGB - 128) / 128: the input the float copy of the model takes
-    xs = QuantizedModel(load("mobilenet_v1_0.25_128_quant")[1], threads=1).preprocess(sample_images())
+    xs = Model(load("mobilenet_v1_0.25_128_quant")[1], threads=1).preprocess(sample_images())
     return int8_models.int8_from_coral(str(MODELS / "mobilenet_v1_0.25_128_quant.tflite"), xs,
                                        dst), "average_pool_2d"
 
@@ -191,7 +191,7 @@ def test_int8_per_channel_matches_tflite(int8_model, tmp_path):
     ref = TFLiteReference(path)
     images = sample_images() + [p for p, _ in dev_images()][::10]
     for isa in ISAS:
-        model = QuantizedModel(net, threads=3, isa=isa)
+        model = Model(net, threads=3, isa=isa)
         x = quantized_inputs(model, images)
         assert x.dtype == np.int8
         assert_layers_equal(model, tmap, ref, x, f"int8 {isa}")

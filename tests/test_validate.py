@@ -9,7 +9,7 @@ import pytest
 import tinymobile
 from tinymobile.errors import ModelFormatError
 from tinymobile.model import Model
-from tinymobile.network import AveragePool, Conv3x3, Depthwise3x3, FullyConnected, Pointwise, mobilenet_v1
+from tinymobile.network import Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, Pointwise, mobilenet_v1
 from tinymobile.validate import check_network
 
 
@@ -44,7 +44,7 @@ def f32(*shape):
     (lambda n: setattr(n, "input_std", np.zeros(3)), "input_std"),
     (lambda n: setattr(n, "labels", ["a"]), "labels"),
     (lambda n: n.layers.pop(-2), "fully connected layer must follow"),           # no pool
-    (lambda n: n.layers.insert(3, AveragePool()), "only one fully connected"),
+    (lambda n: n.layers.insert(3, GlobalPool()), "only one fully connected"),
     (lambda n: n.layers.append(FullyConnected("fc2", f32(5, 5), f32(5))), "only one fully connected"),
     (lambda n: n.layers.insert(1, "not a layer"), "does not run"),
 ])

@@ -398,10 +398,6 @@ def _unpickle(arrays: Dict[str, np.ndarray], threads: int, isa: Optional[str]) -
     return model
 
 
-#: The same class: quantized networks run on it too (kept for code that names it).
-QuantizedModel = Model
-
-
 def load(path: "os.PathLike[str] | str", threads: Optional[int] = None,
          isa: Optional[str] = None) -> Model:
     """Load a tinymobile ``.npz`` model (float or quantized). ``threads``: default

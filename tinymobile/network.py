@@ -180,10 +180,6 @@ class GlobalPool:
         return 0
 
 
-#: The global average pool (the name most code knows it by).
-AveragePool = GlobalPool
-
-
 @dataclass(eq=False)
 class FullyConnected:
     """Classifier, ``w`` (Cin, classes), ``b`` (classes,), no activation (logits out)."""

@@ -100,7 +100,7 @@ def _quantized(model) -> bool:
 def quantize_image(x: np.ndarray, scale: float, zero_point: int, dtype: str,
                    out: Optional[np.ndarray] = None) -> np.ndarray:
     """Preprocessed float32 input -> the quantized network input of ``dtype`` ("uint8" or
-    "int8"), as ``QuantizedModel.quantize_input`` (round half away from zero, saturate), in one C
+    "int8"), as ``Model.quantize_input`` (round half away from zero, saturate), in one C
     pass."""
     from ._native import ffi, lib
     info = np.iinfo(dtype)
