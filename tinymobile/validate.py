@@ -68,13 +68,13 @@ def _check_metadata(network: Network) -> None:
         raise ModelFormatError("input_std contains zero")
 
 
-def check_network(network: Network, weight_kinds: str = None) -> None:
+def check_network(network: Network) -> None:
     """Raise ModelFormatError unless ``network`` is a chain the C operators can run safely:
     Conv3x3 / Depthwise3x3 / Pointwise layers, one global pool, then at most one FullyConnected,
     every weight of the exact shape the channel chain implies (float32 and finite for a float
     network; integer weights, int32 biases and valid quantization parameters for a quantized one),
-    and activations of one image within MAX_ACTIVATION_BYTES. ``weight_kinds`` is accepted for
-    older callers and ignored: the network's dtype decides."""
+    and activations of one image within MAX_ACTIVATION_BYTES; the network's dtype decides which
+    weight types are allowed."""
     _check_metadata(network)
     kinds = "f" if network.dtype == "float32" else "iu"
     layers = network.layers
