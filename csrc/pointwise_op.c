@@ -15,6 +15,8 @@
 /* ---- float32 ----------------------------------------------------------------------------- */
 typedef struct {
     const tm_f32_kernels* kern;
+    tm_f32_igemm_ukernel_fn igemm; /* the table's main tile or its short one */
+    size_t mr;
     size_t k, n;
     const float* a;
     const float* packed;
@@ -26,13 +28,13 @@ typedef struct {
 static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
     (void)thread;
     const tm_f32_pointwise_ctx* ctx = (const tm_f32_pointwise_ctx*)p;
-    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    const size_t mr = ctx->mr, nr = ctx->kern->gemm_nr;
     size_t m0, m1, p0, p1;
     tm_gemm_task(&ctx->split, task, &m0, &m1, &p0, &p1);
     const size_t panel_floats = nr * (ctx->k + 1);
-    /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer) runs through the GEMV
-     * ukernel four panels at a time: as one row of the GEMM tile its two FMA chains would
-     * leave the FMA units three-quarters idle. */
+    /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer on an 8-row tile) runs
+     * through the GEMV ukernel four panels at a time: as one row of the GEMM tile its two FMA
+     * chains would leave the FMA units three-quarters idle. */
     const int lone_row = ctx->kern->gemv != NULL && (m1 - m0) % mr == 1;
     const size_t m_tiles = lone_row ? m1 - 1 : m1;
     for (size_t p = p0; p < p1 && m0 < m_tiles; p++) {
@@ -43,8 +45,7 @@ static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
             const size_t rows = TM_MIN(mr, m_tiles - i);
             const float* a[TM_MAX_MR];
             for (size_t r = 0; r < mr; r++) a[r] = ctx->a + (i + TM_MIN(r, rows - 1)) * ctx->k;
-            ctx->kern->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n,
-                             &ctx->params);
+            ctx->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
         }
     }
     if (lone_row) {
@@ -59,6 +60,17 @@ static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
     }
 }
 
+/* The short tile where it pads fewer of the m rows than the main one (49 rows: 7 tiles of 7,
+ * not 7 of 8 of which the last has one row). */
+static int tm_f32_pointwise_short_tile(const tm_f32_kernels* kern, size_t m) {
+    return kern->igemm_short != NULL &&
+           TM_ROUND_UP(m, kern->gemm_mr_short) < TM_ROUND_UP(m, kern->gemm_mr);
+}
+
+const char* tm_f32_pointwise_igemm_name(const tm_f32_kernels* kern, size_t m) {
+    return tm_f32_pointwise_short_tile(kern, m) ? kern->igemm_short_name : kern->igemm_name;
+}
+
 size_t tm_f32_pointwise_workspace(const tm_step* s) {
     (void)s;
     return 0;
@@ -68,9 +80,11 @@ void tm_f32_pointwise_run(const tm_step* s) {
     const tm_f32_kernels* kern = s->f32;
     const size_t m = s->batch, k = s->cin, n = s->cout;
     if (m == 0 || n == 0) return;
-    const size_t mr = kern->gemm_mr, nr = kern->gemm_nr;
+    const int short_tile = tm_f32_pointwise_short_tile(kern, m);
+    const size_t mr = short_tile ? kern->gemm_mr_short : kern->gemm_mr, nr = kern->gemm_nr;
     const size_t mb = TM_MAX(mr, (TM_F32_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
-    tm_f32_pointwise_ctx ctx = {kern, k, n, (const float*)s->in, (const float*)s->packed,
+    tm_f32_pointwise_ctx ctx = {kern, short_tile ? kern->igemm_short : kern->igemm, mr, k, n,
+                                (const float*)s->in, (const float*)s->packed,
                                 (float*)s->out,
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   (k + 1) * n * sizeof(float),

@@ -69,6 +69,12 @@ typedef struct {
     tm_f32_gemv_ukernel_fn gemv;  /* NULL: single rows go through igemm */
     const char* igemm_name;       /* the igemm ukernel's function name (which one ran) */
     tm_f32_maxpool_fn maxpool;
+    /* A second tile of gemm_mr_short (< gemm_mr) rows, the same gemm_nr and packing (NULL:
+     * none): pointwise layers whose rows it pads less run on it (same bits, see the igemm
+     * contract). */
+    size_t gemm_mr_short;
+    tm_f32_igemm_ukernel_fn igemm_short;
+    const char* igemm_short_name;
 } tm_f32_kernels;
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64 the NEON
@@ -181,6 +187,9 @@ typedef struct {
 const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
 const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part);
 const char* tm_qu8_ukernel_name(const tm_qu8_kernels* kern, int part);
+/* The igemm tile a float pointwise layer of m rows (batch x pixels) runs on: the table's main
+ * one, or its short one where that pads fewer rows. */
+const char* tm_f32_pointwise_igemm_name(const tm_f32_kernels* kern, size_t m);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */
 size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n);

@@ -129,9 +129,11 @@ def test_lone_last_row_equals_the_same_row_in_a_full_tile(isa, m, threads):
 
 
 @pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
-@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (8, 64, 32), (13, 33, 47), (49, 1024, 1000)])
+@pytest.mark.parametrize("m,k,n", [(1, 5, 3), (8, 64, 32), (13, 33, 47), (49, 1024, 1000),
+                                   (56, 40, 33), (196, 17, 64)])
 def test_avx512_gemm_gives_the_avx2_bits(m, k, n):
-    """The 8x32 AVX-512 tile sums every output in the same order as the 6x16 AVX2 one."""
+    """The 8x32 AVX-512 tile and its 7x32 short tile (M = 13, 49, 196 run on it) sum every
+    output in the same order as the 6x16 AVX2 one."""
     rng = np.random.default_rng(m * k + n)
     x, w, b = arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n)
     outs = [run_nan_filled(PointwiseOp(kernels.kernel_table(isa), kernels.create_pool(2), w, b,

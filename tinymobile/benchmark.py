@@ -93,10 +93,11 @@ def profile(model: Model, batch: int = 1, warmup: int = 3, runs: int = 20) -> Li
         runner.release(plan)
     med = np.median(per_run, axis=0)
     rows = []
-    for row, t, op in zip(model.network.summary_rows(), med, runner.ops):
+    for row, t, op, out in zip(model.network.summary_rows(), med, runner.ops, plan.outputs):
         rows.append({"layer": row.name, "kind": row.kind, "ms": float(t) * 1e3,
                      "gflops": 2 * row.macs * batch / t / 1e9 if t > 0 else 0.0,
-                     "share": float(t / med.sum()), "kernel": op.kernel_path()})
+                     "share": float(t / med.sum()),
+                     "kernel": op.kernel_path(rows=int(np.prod(out.shape[:-1])))})
     return rows
 
 

@@ -198,19 +198,30 @@ class Op:
         """A step running this operator from x into out (both checked), not yet set up."""
         raise NotImplementedError
 
-    def kernel_path(self) -> str:
+    def kernel_path(self, rows: Optional[int] = None) -> str:
         """The ukernel(s) this operator runs, by function name (what the benchmark's per-layer
         profile shows): the GEMM tile of a pointwise / full 3x3 layer (float pointwise: and the
-        GEMV of a lone last row where the table has one), the depthwise row kernel, the pool."""
+        GEMV of a lone last row where the table has one), the depthwise row kernel, the pool.
+        ``rows``: a float pointwise layer's batch x pixels, when known — the tile it runs on
+        (and whether a lone row takes the GEMV) depends on it."""
         name = lib.tm_qu8_ukernel_name if self.integer else lib.tm_f32_ukernel_name
 
         def part(p):
             c = name(self.kern, p)
             return ffi.string(c).decode() if c != ffi.NULL else None
 
+        if self.kind == lib.TM_OP_POINTWISE and not self.integer:
+            gemm = part(lib.TM_UK_GEMM)
+            if rows is not None:
+                gemm = ffi.string(lib.tm_f32_pointwise_igemm_name(self.kern, rows)).decode()
+                short = self.kern.igemm_short != ffi.NULL and gemm == ffi.string(
+                    self.kern.igemm_short_name).decode()
+                mr = self.kern.gemm_mr_short if short else self.kern.gemm_mr
+            gemv = part(lib.TM_UK_GEMV)
+            lone = rows is None or rows % mr == 1
+            return gemm + (f" + {gemv}" if gemv and lone else "")
         if self.kind in (lib.TM_OP_POINTWISE, lib.TM_OP_CONV3X3):
-            gemv = None if self.integer or self.kind != lib.TM_OP_POINTWISE else part(lib.TM_UK_GEMV)
-            return part(lib.TM_UK_GEMM) + (f" + {gemv}" if gemv else "")
+            return part(lib.TM_UK_GEMM)
         if self.kind == lib.TM_OP_DWCONV3X3:
             return part(lib.TM_UK_DWCONV)
         if self.kind == lib.TM_OP_AVGPOOL:
