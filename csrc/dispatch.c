@@ -8,6 +8,7 @@ static const tm_f32_kernels tm_scalar_table = {
     "scalar", 4, 4, tm_f32_igemm_4x4__scalar,
     tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL, "tm_f32_igemm_4x4__scalar",
     tm_f32_maxpool__scalar,
+    0, NULL, NULL, /* no short tile */
 };
 
 #ifdef TM_ARCH_X86
@@ -15,6 +16,7 @@ static const tm_f32_kernels tm_avx2_table = {
     "avx2", 6, 16, tm_f32_igemm_6x16__avx2,
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
     "tm_f32_igemm_6x16__avx2", tm_f32_maxpool__avx2,
+    0, NULL, NULL, /* no short tile */
 };
 
 static const tm_f32_kernels tm_avx512_table = {
@@ -56,6 +58,7 @@ static const tm_f32_kernels tm_neon_table = {
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL, "tm_f32_igemm_4x12__neonfma",
     tm_f32_maxpool__neon,
 #endif
+    0, NULL, NULL, /* no short tile */
 };
 #if defined(__aarch64__)
 /* In-order cores (Cortex-A53/A55: Pi 3, Zero 2 W): the GEMM scheduled for them (tm_arm_core). */
@@ -63,6 +66,7 @@ static const tm_f32_kernels tm_neon_in_order_table = {
     "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53,
     tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
     "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", tm_f32_maxpool__neon,
+    0, NULL, NULL, /* no short tile */
 };
 #endif
 #endif
