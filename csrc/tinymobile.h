@@ -70,8 +70,8 @@ typedef struct {
     const char* igemm_name;       /* the igemm ukernel's function name (which one ran) */
     tm_f32_maxpool_fn maxpool;
     /* A second tile of gemm_mr_short (< gemm_mr) rows, the same gemm_nr and packing (NULL:
-     * none): pointwise layers whose rows it pads less run on it (same bits, see the igemm
-     * contract). */
+     * none): pointwise layers whose rows it pads no more than the main tile run on it (same
+     * bits, see the igemm contract). */
     size_t gemm_mr_short;
     tm_f32_igemm_ukernel_fn igemm_short;
     const char* igemm_short_name;
@@ -188,7 +188,7 @@ const tm_qu8_kernels* tm_qu8_kernels_for(int isa);
 const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part);
 const char* tm_qu8_ukernel_name(const tm_qu8_kernels* kern, int part);
 /* The igemm tile a float pointwise layer of m rows (batch x pixels) runs on: the table's main
- * one, or its short one where that pads fewer rows. */
+ * one, or its short one where that pads no more rows. */
 const char* tm_f32_pointwise_igemm_name(const tm_f32_kernels* kern, size_t m);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */

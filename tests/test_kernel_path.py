@@ -61,11 +61,12 @@ def test_profile_rows_carry_the_kernel():
 
 @pytest.mark.skipif("avx512" not in F32_ISAS, reason="this CPU has no AVX-512")
 def test_avx512_pointwise_names_the_tile_its_rows_run_on():
-    """Rows the 7-row tile pads less (49, 196: the 7x7 and 14x14 layers at 224 pixels) run on
-    the 7x32 tile, multiples of 8 on the 8x32 one."""
+    """Rows the 7-row tile pads no more than the 8-row one (49, 196, 12544: the layers of a
+    224-pixel model) run on the 7x32 tile; multiples of 8 that 7 pads more, on the 8x32 one."""
     kern, pool = kernel_table("avx512"), kernels.create_pool(1)
     op = PointwiseOp(kern, pool, np.ones((4, 8), np.float32), np.zeros(8, np.float32))
     assert op.kernel_path(rows=49).startswith("tm_f32_igemm_7x32__avx512")
     assert op.kernel_path(rows=196).startswith("tm_f32_igemm_7x32__avx512")
+    assert op.kernel_path(rows=12544).startswith("tm_f32_igemm_7x32__avx512")
     assert op.kernel_path(rows=64).startswith("tm_f32_igemm_8x32__avx512")
     assert op.kernel_path(rows=16) == "tm_f32_igemm_8x32__avx512"  # no lone row
