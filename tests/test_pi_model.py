@@ -1,6 +1,6 @@
 """benchmarks/pi_model.py cuts inner loops out of gcc assembly: the extraction is checked on
 hand-written snippets (no cross compiler or llvm-mca needed)."""
-from benchmarks.pi_model import function_body, innermost_loops
+from benchmarks.pi_model import function_body, innermost_loops, mca_source
 
 ASM = """\
 \t.text
@@ -47,3 +47,13 @@ def test_function_body_stops_at_its_size_directive():
     body = function_body(ASM, "f")
     assert body[-1].strip() == "ret" and not any("fmla\tv0.4s, v1.4s, v2.4s" in x for x in body)
     assert [lp.label for lp in innermost_loops(function_body(ASM, "g"))] == [".L9"]
+
+
+def test_numeric_back_branch_gets_a_named_label():
+    # llvm-mca cannot resolve `0b` in a cut-out loop (it drops the branch): the loop is given
+    # a named label; GCC's .L labels and the other lines are left as they are
+    loop = innermost_loops(function_body(ASM, "f"))[1]
+    src = mca_source(loop.body)
+    assert src[0] == "tm_mca_loop:" and src[-1] == "b.ne\ttm_mca_loop" and src[1:-1] == loop.body[:-1]
+    gcc = innermost_loops(function_body(ASM, "f"))[0]
+    assert mca_source(gcc.body) == gcc.body
