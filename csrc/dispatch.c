@@ -21,8 +21,9 @@ static const tm_f32_kernels tm_avx2_table = {
 
 static const tm_f32_kernels tm_avx512_table = {
     "avx512", 8, 32, tm_f32_igemm_8x32__avx512,
-    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, NULL, "tm_f32_igemm_8x32__avx512",
-    tm_f32_maxpool__avx2, 7, tm_f32_igemm_7x32__avx512, "tm_f32_igemm_7x32__avx512",
+    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x32__avx512,
+    "tm_f32_igemm_8x32__avx512", tm_f32_maxpool__avx2,
+    7, tm_f32_igemm_7x32__avx512, "tm_f32_igemm_7x32__avx512",
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -221,6 +222,7 @@ const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part) {
 #ifdef TM_ARCH_X86
         const tm_f32_gemv_ukernel_fn fn = kern->gemv;
         TM_NAME(tm_f32_gemv_4x16__avx2);
+        TM_NAME(tm_f32_gemv_4x32__avx512);
 #endif
         return NULL;
     }

@@ -20,7 +20,7 @@
 
 /* ---- ISA selection ----------------------------------------------------------------------- */
 /* Higher numbers are preferred when available. AVX512 (AVX-512F, x86): the GEMM runs 8x32 AVX-512
- * tiles, the other float kernels and the integer GEMM are the AVX2 ones (the integer depthwise is
+ * tiles (and its GEMV four 32-column panels), the other float kernels and the integer GEMM are the AVX2 ones (the integer depthwise is
  * AVX-512 where the CPU has AVX-512 BW and VL). */
 /* avxvnni and avx512vnni: the avx2 and avx512 float kernels with the vpdpbusd integer GEMM. */
 enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_AVXVNNI = 4,

@@ -16,6 +16,10 @@ X86_QU8 = {"avx2": ("tm_qu8_gemm_6x16__avx2", "tm_qu8_dwconv3x3_row__avx2"),
            "avx512vnni": ("tm_qu8_gemm_8x32__avx512vnni", "tm_qu8_dwconv3x3_row__avx512vnni"),
            "scalar": ("tm_qu8_gemm_4x4__scalar", "tm_qu8_dwconv3x3_row__scalar")}
 
+#: The float GEMV (batch-1 rows) each x86 vector ISA runs.
+X86_F32_GEMV = {"avx2": "tm_f32_gemv_4x16__avx2", "avxvnni": "tm_f32_gemv_4x16__avx2",
+                "avx512": "tm_f32_gemv_4x32__avx512", "avx512vnni": "tm_f32_gemv_4x32__avx512"}
+
 
 def requant(c):
     return qr.Requant(3, np.zeros(c, np.int32), np.full(c, 1 << 30, np.int32),
@@ -44,6 +48,8 @@ def test_float_layers_name_their_ukernels(isa):
     kern, pool = kernel_table(isa), kernels.create_pool(1)
     op = PointwiseOp(kern, pool, np.ones((4, 8), np.float32), np.zeros(8, np.float32))
     assert op.kernel_path().split(" + ")[0] == kernels.gemm_kernel(isa)
+    if isa in X86_F32_GEMV:  # a lone row (fully connected at batch 1) runs the table's GEMV
+        assert op.kernel_path() == f"{kernels.gemm_kernel(isa)} + {X86_F32_GEMV[isa]}"
     dw = Depthwise3x3Op(kern, pool, np.ones((3, 3, 8), np.float32), np.zeros(8, np.float32), 1,
                         "tf_same").kernel_path()
     assert dw.startswith("tm_f32_dwconv3x3_row__")

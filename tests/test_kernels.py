@@ -102,10 +102,11 @@ def test_pointwise_tiles(isa, m, k, n):
 
 
 @pytest.mark.parametrize("k", [1, 7, 256])
-@pytest.mark.parametrize("n", [1, 15, 16, 17, 48, 63, 64, 65, 100, 1000])
+@pytest.mark.parametrize("n", [1, 15, 16, 17, 31, 32, 33, 48, 63, 64, 65, 100, 127, 128, 129, 1000])
 @pytest.mark.parametrize("threads", [1, 2])
 def test_single_row_equals_the_same_row_in_a_batch(isa, k, n, threads):
-    """A fully connected layer at batch 1 (the AVX2 GEMV path, several panels at once) gives
+    """A fully connected layer at batch 1 (the GEMV path where the table has one, up to four
+    panels of 16 or 32 columns at once, the last one partial or full) gives
     exactly the bits of that row computed inside a batch of 7 (the GEMM tiles), and agrees with
     the reference."""
     rng = np.random.default_rng(k * n)
@@ -130,10 +131,10 @@ def test_lone_last_row_equals_the_same_row_in_a_full_tile(isa, m, threads):
 
 @pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
 @pytest.mark.parametrize("m,k,n", [(1, 5, 3), (8, 64, 32), (13, 33, 47), (49, 1024, 1000),
-                                   (56, 40, 33), (196, 17, 64)])
+                                   (56, 40, 33), (196, 17, 64), (1, 1024, 1001), (1, 256, 129)])
 def test_avx512_gemm_gives_the_avx2_bits(m, k, n):
-    """The 8x32 AVX-512 tile and its 7x32 short tile (M = 13, 49, 196 run on it) sum every
-    output in the same order as the 6x16 AVX2 one."""
+    """The 8x32 AVX-512 tile, its 7x32 short tile (M = 13, 49, 196 run on it) and its GEMV (M = 1)
+    sum every output in the same order as the 6x16 AVX2 one."""
     rng = np.random.default_rng(m * k + n)
     x, w, b = arrays(rng, m, k), arrays(rng, k, n), arrays(rng, n)
     outs = [run_nan_filled(PointwiseOp(kernels.kernel_table(isa), kernels.create_pool(2), w, b,
