@@ -272,3 +272,19 @@ def test_the_flavour_follows_the_kernel_table():
         PointwiseOp(pool, pool, w, b)
     with pytest.raises(TinyMobileError, match="no kernels for dtype"):
         kernel_table(None, "float16")
+
+
+@SETTINGS
+@given(n=st.integers(0, 9000), bad=st.lists(st.integers(0, 8999), max_size=5),
+       value=st.sampled_from([np.nan, np.inf, -np.inf]), seed=st.integers(0, 2**31))
+def test_checked_input_copy_counts_every_non_finite_value(n, bad, value, seed):
+    """The input copy of a forward pass (blocks of 4096 values, AVX2 where the CPU has it)
+    copies every bit and counts each NaN / infinity, in a last partial block too."""
+    from tinymobile.kernels import ffi, lib
+    x = np.random.default_rng(seed).standard_normal(n).astype(np.float32)
+    x[[i for i in bad if i < n]] = value
+    out = np.full(n + 1, 7.0, np.float32)
+    count = lib.tm_f32_copy_count_nonfinite(n, ffi.cast("float *", x.ctypes.data),
+                                            ffi.cast("float *", out.ctypes.data))
+    assert count == int(np.count_nonzero(~np.isfinite(x)))
+    assert np.array_equal(out[:n].view(np.uint32), x.view(np.uint32)) and out[n] == 7.0
