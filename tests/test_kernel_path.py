@@ -76,3 +76,5 @@ def test_avx512_pointwise_names_the_tile_its_rows_run_on():
     assert op.kernel_path(rows=12544).startswith("tm_f32_igemm_7x32__avx512")
     assert op.kernel_path(rows=64).startswith("tm_f32_igemm_8x32__avx512")
     assert op.kernel_path(rows=16) == "tm_f32_igemm_8x32__avx512"  # no lone row
+    assert op.kernel_path(rows=1) == "tm_f32_gemv_4x32__avx512"  # batch-1 classifier: GEMV only
+    assert op.kernel_path(rows=57) == "tm_f32_igemm_7x32__avx512 + tm_f32_gemv_4x32__avx512"

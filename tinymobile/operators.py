@@ -218,6 +218,8 @@ class Op:
                     self.kern.igemm_short_name).decode()
                 mr = self.kern.gemm_mr_short if short else self.kern.gemm_mr
             gemv = part(lib.TM_UK_GEMV)
+            if gemv and rows == 1:
+                return gemv  # batch 1 of a classifier: the GEMV alone
             lone = rows is None or rows % mr == 1
             return gemm + (f" + {gemv}" if gemv and lone else "")
         if self.kind in (lib.TM_OP_POINTWISE, lib.TM_OP_CONV3X3):
