@@ -69,6 +69,7 @@ class Kernel:
 
 
 DW_HELPERS = (("tm_dw_group_s1", "stride 1"), ("tm_dw_group_s2", "stride 2"))
+DW_A53_HELPERS = (("tm_dw_a53_s1", "stride 1"), ("tm_dw_a53_s2", "stride 2"))
 
 KERNELS = [
     Kernel("aarch64", "f32-igemm/tm_f32_igemm_8x8__aarch64_neonfma.c",
@@ -76,7 +77,10 @@ KERNELS = [
     Kernel("aarch64", "f32-igemm/tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53.c",
            "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", "gemm", "in-order", (8, 8)),
     Kernel("aarch64", "f32-dwconv/tm_f32_dwconv3x3_row__neon.c",
-           "tm_f32_dwconv3x3_row__neon", "dwconv", helpers=DW_HELPERS),
+           "tm_f32_dwconv3x3_row__neon", "dwconv", "out-of-order", helpers=DW_HELPERS),
+    Kernel("aarch64", "f32-dwconv/tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53.c",
+           "tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53", "dwconv", "in-order",
+           helpers=DW_A53_HELPERS),
     Kernel("armv7", "f32-igemm/tm_f32_igemm_4x12__neonfma.c",
            "tm_f32_igemm_4x12__neonfma", "gemm", "any", (4, 12)),
     Kernel("armv7", "f32-dwconv/tm_f32_dwconv3x3_row__neon.c",
@@ -266,7 +270,7 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
         for board, core_name, ghz, cpu in BOARDS:
             inorder = cpu == "cortex-a53"
             gemm = pick(arch, "gemm", "in-order" if inorder else "out-of-order")
-            dw = pick(arch, "dwconv", "any")
+            dw = pick(arch, "dwconv", "in-order" if inorder else "out-of-order")
             if gemm is None or dw is None:
                 continue
             g_main, g_tail = main_loop(gemm, "main"), main_loop(gemm, "tail")

@@ -62,10 +62,11 @@ static const tm_f32_kernels tm_neon_table = {
     0, NULL, NULL, /* no short tile */
 };
 #if defined(__aarch64__)
-/* In-order cores (Cortex-A53/A55: Pi 3, Zero 2 W): the GEMM scheduled for them (tm_arm_core). */
+/* In-order cores (Cortex-A53/A55: Pi 3, Zero 2 W): the GEMM and depthwise kernels scheduled for
+ * them (tm_arm_core). */
 static const tm_f32_kernels tm_neon_in_order_table = {
     "neon", 8, 8, tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53,
-    tm_f32_dwconv3x3_row__neon, tm_f32_avgpool__neon, NULL,
+    tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53, tm_f32_avgpool__neon, NULL,
     "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", tm_f32_maxpool__neon,
     0, NULL, NULL, /* no short tile */
 };
@@ -234,6 +235,9 @@ const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part) {
 #endif
 #ifdef TM_ARCH_NEON
         TM_NAME(tm_f32_dwconv3x3_row__neon);
+#if defined(__aarch64__)
+        TM_NAME(tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53);
+#endif
 #endif
         return NULL;
     }

@@ -1,3 +1,5 @@
+#include <math.h>
+
 #include "../internal.h"
 
 #ifdef TM_ARCH_NEON
@@ -13,7 +15,13 @@ TM_NEON_BEGIN
  * idle for most of its latency) and the weight loads are shared. Neighbouring pixels share input
  * columns: a group reads stride * (P - 1) + 3 columns per row, not 3 * P. Border pixels and the
  * pixels left over run one at a time over the columns inside the image; channels past the last
- * multiple of 4 one at a time. aarch64 (32 vector registers) takes 4 pixels a group, ARMv7 (16) 2. */
+ * multiple of 4 one at a time. aarch64 (32 vector registers) takes 4 pixels a group, ARMv7 (16) 2.
+ *
+ * Whichever path computes it (group, single pixel, scalar channel tail), every output is the bias
+ * and then one fused multiply-add per tap inside the image, in row-major order (ky outer, kx
+ * inner): results do not depend on where a pixel falls, and the kernel scheduled for in-order
+ * cores (tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53), which hands this one its borders,
+ * gives the same bits. */
 #if defined(__aarch64__)
 #define TM_DW_PIXELS 4
 #else
@@ -98,6 +106,20 @@ TM_DW_NOINLINE void tm_dw_group_s2(size_t cv, size_t channels, const float* p0, 
     tm_dw_group(cv, channels, 2, p0, p1, p2, w, o, lo, hi);
 }
 
+/* One channel of one output pixel: the bias, then a fused multiply-add per tap of window columns
+ * kx_lo..kx_hi-1 in row-major order, as every vector lane of this kernel and of the in-order one
+ * (tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53) computes it; `at` indexes column kx_lo. */
+static float tm_dw_channel(const float** rows, size_t at, size_t channels, size_t kx_lo,
+                           size_t kx_hi, const float* w, size_t c,
+                           const tm_f32_minmax_params* params) {
+    float acc = *TM_DW_W(w, c, 0);
+    for (size_t ky = 0; ky < 3; ky++)
+        for (size_t kx = kx_lo; kx < kx_hi; kx++)
+            acc = fmaf(rows[ky][at + (kx - kx_lo) * channels], *TM_DW_W(w, c, 1 + 3 * ky + kx), acc);
+    acc = acc < params->min ? params->min : acc;
+    return acc > params->max ? params->max : acc;
+}
+
 void tm_f32_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_width,
                                 size_t stride, size_t pad_left, const float** rows,
                                 const float* w, float* out, const tm_f32_minmax_params* params) {
@@ -130,16 +152,8 @@ void tm_f32_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
             for (size_t j = 0; j < TM_DW_PIXELS; j++) {
                 float* oj = out + (ox + j) * channels;
                 const size_t off = (ix0 + j * stride) * channels;
-                for (size_t c = cv; c < channels; c++) {
-                    float acc = *TM_DW_W(w, c, 0);
-                    for (size_t kx = 0; kx < 3; kx++) {
-                        const size_t at = off + kx * channels + c;
-                        acc += r0[at] * *TM_DW_W(w, c, 1 + kx) + r1[at] * *TM_DW_W(w, c, 4 + kx) +
-                               r2[at] * *TM_DW_W(w, c, 7 + kx);
-                    }
-                    acc = acc < params->min ? params->min : acc;
-                    oj[c] = acc > params->max ? params->max : acc;
-                }
+                for (size_t c = cv; c < channels; c++)
+                    oj[c] = tm_dw_channel(rows, off + c, channels, 0, 3, w, c, params);
             }
             ox += TM_DW_PIXELS;
             continue;
@@ -150,27 +164,37 @@ void tm_f32_dwconv3x3_row__neon(size_t channels, size_t in_width, size_t out_wid
         const ptrdiff_t room = (ptrdiff_t)in_width - ix0;
         const size_t kx_hi = room >= 3 ? 3 : (room > 0 ? (size_t)room : 0);
         float* o = out + ox * channels;
-        for (size_t c = 0; c < cv; c += 4) {
+        /* Column kx of the window is input column ix0 + kx (inside the image for kx_lo..kx_hi). */
+        const size_t base = (size_t)(ix0 + (ptrdiff_t)kx_lo) * channels;
+        size_t c = 0;
+        /* 16 channels at a time: four independent chains (one would wait out the FMA latency
+         * at every tap). */
+        for (; c + 16 <= cv; c += 16) {
+            float32x4_t a[4];
+            for (size_t k = 0; k < 4; k++) a[k] = vld1q_f32(TM_DW_W(w, c + 4 * k, 0));
+            for (size_t ky = 0; ky < 3; ky++) {
+                for (size_t kx = kx_lo; kx < kx_hi; kx++) {
+                    const float* x = rows[ky] + base + (kx - kx_lo) * channels + c;
+                    for (size_t k = 0; k < 4; k++)
+                        a[k] = vfmaq_f32(a[k], vld1q_f32(x + 4 * k),
+                                         vld1q_f32(TM_DW_W(w, c + 4 * k, 1 + 3 * ky + kx)));
+                }
+            }
+            for (size_t k = 0; k < 4; k++) vst1q_f32(o + c + 4 * k, tm_clamp4(a[k], lo, hi));
+        }
+        for (; c < cv; c += 4) {
             const float* wc = TM_DW_W(w, c, 0);
-            float32x4_t a0 = vld1q_f32(wc), a1 = vdupq_n_f32(0.0f), a2 = vdupq_n_f32(0.0f);
-            for (size_t kx = kx_lo; kx < kx_hi; kx++) {
-                const size_t off = (size_t)(ix0 + (ptrdiff_t)kx) * channels + c;
-                a0 = vfmaq_f32(a0, vld1q_f32(r0 + off), vld1q_f32(wc + 8 * (1 + kx)));
-                a1 = vfmaq_f32(a1, vld1q_f32(r1 + off), vld1q_f32(wc + 8 * (4 + kx)));
-                a2 = vfmaq_f32(a2, vld1q_f32(r2 + off), vld1q_f32(wc + 8 * (7 + kx)));
+            float32x4_t a = vld1q_f32(wc);
+            for (size_t ky = 0; ky < 3; ky++) {
+                for (size_t kx = kx_lo; kx < kx_hi; kx++) {
+                    const size_t off = base + (kx - kx_lo) * channels + c;
+                    a = vfmaq_f32(a, vld1q_f32(rows[ky] + off), vld1q_f32(wc + 8 * (1 + 3 * ky + kx)));
+                }
             }
-            vst1q_f32(o + c, tm_clamp4(vaddq_f32(vaddq_f32(a0, a1), a2), lo, hi));
+            vst1q_f32(o + c, tm_clamp4(a, lo, hi));
         }
-        for (size_t c = cv; c < channels; c++) {
-            float acc = *TM_DW_W(w, c, 0);
-            for (size_t kx = kx_lo; kx < kx_hi; kx++) {
-                const size_t off = (size_t)(ix0 + (ptrdiff_t)kx) * channels + c;
-                acc += r0[off] * *TM_DW_W(w, c, 1 + kx) + r1[off] * *TM_DW_W(w, c, 4 + kx) +
-                       r2[off] * *TM_DW_W(w, c, 7 + kx);
-            }
-            acc = acc < params->min ? params->min : acc;
-            o[c] = acc > params->max ? params->max : acc;
-        }
+        for (; c < channels; c++)
+            o[c] = tm_dw_channel(rows, base + c, channels, kx_lo, kx_hi, w, c, params);
         ox++;
     }
 }

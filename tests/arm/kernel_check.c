@@ -379,6 +379,102 @@ static int compare_with_scalar(const tm_qu8_kernels* kv, const char* label) {
     return fails;
 }
 
+#if defined(__aarch64__)
+/* The float depthwise row kernels of the in-order and out-of-order NEON tables (aarch64:
+ * TINYMOBILE_CORE=a53 / a72) on random rows, bit for bit against each other (both compute every
+ * output as the bias, then one FMA per tap inside the image in row-major order) and within the
+ * rounding bound of a double-precision reference: channel counts with and without a multiple of
+ * 8 (the in-order kernel's assembly takes only those), both strides and stride 3, 0-2 columns of
+ * padding either side, the clamps, outputs prefilled with NaNs and followed by a guard band.
+ * Returns the number of failures. */
+static int compare_dwconv_cores(const char* label) {
+    setenv("TINYMOBILE_CORE", "a53", 1);
+    const tm_f32_kernels* ki = tm_f32_kernels_for(TM_ISA_NEON);
+    setenv("TINYMOBILE_CORE", "a72", 1);
+    const tm_f32_kernels* ko = tm_f32_kernels_for(TM_ISA_NEON);
+    unsetenv("TINYMOBILE_CORE");
+    if (ki == NULL || ko == NULL) return 0; /* no NEON here: checked elsewhere */
+    const char* ni = tm_f32_ukernel_name(ki, TM_UK_DWCONV);
+    const char* no = tm_f32_ukernel_name(ko, TM_UK_DWCONV);
+    int fails = 0, cases = 0;
+    if (ni == NULL || no == NULL ||
+        strcmp(ni, "tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53") != 0 ||
+        strcmp(no, "tm_f32_dwconv3x3_row__neon") != 0) {
+        printf("FAIL %s f32 depthwise per core: a53 %s, a72 %s\n", label, ni ? ni : "NULL",
+               no ? no : "NULL");
+        return 1;
+    }
+    static const size_t chans[] = {8, 16, 24, 32, 40, 64, 1, 3, 4, 5, 7, 9, 12, 13, 20, 33};
+    static const float clamps[4][2] = {{-INFINITY, INFINITY}, {0.0f, 6.0f}, {-0.25f, 0.5f},
+                                       {0.0f, INFINITY}};
+    const float pattern = nan_pattern();
+    rnd_state = 4242;
+    for (int trial = 0; trial < 400; trial++) {
+        const size_t c = chans[trial % (sizeof chans / sizeof *chans)];
+        const size_t stride = trial % 7 == 6 ? 3 : 1 + (size_t)(trial % 2);
+        const size_t in_w = 1 + rnd() % 45, pl = rnd() % 3, pr = rnd() % 3;
+        if (in_w + pl + pr < 3) continue;
+        const size_t ow = (in_w + pl + pr - 3) / stride + 1;
+        tm_f32_minmax_params params = {clamps[trial % 4][0], clamps[trial % 4][1]};
+        float* rows[3];
+        for (int r = 0; r < 3; r++) {
+            rows[r] = (float*)malloc(sizeof(float) * in_w * c);
+            for (size_t i = 0; i < in_w * c; i++)
+                rows[r][i] = (trial % 11 == 0 && r == 2) ? 0.0f : (float)((int)(rnd() % 2001) - 1000) / 997.0f;
+        }
+        float* wt = (float*)malloc(sizeof(float) * 9 * c);
+        float* b = (float*)malloc(sizeof(float) * c);
+        for (size_t i = 0; i < 9 * c; i++) wt[i] = (float)((int)(rnd() % 2001) - 1000) / 733.0f;
+        for (size_t i = 0; i < c; i++) b[i] = (float)((int)(rnd() % 2001) - 1000) / 1000.0f;
+        float* packed = (float*)aligned(sizeof(float) * tm_f32_dwconv3x3_packed_size(c));
+        tm_f32_dwconv3x3_pack(c, wt, b, packed);
+        const size_t n_out = ow * c;
+        float* oi = (float*)malloc(sizeof(float) * (n_out + GUARD));
+        float* oo = (float*)malloc(sizeof(float) * (n_out + GUARD));
+        for (size_t i = 0; i < n_out + GUARD; i++) oi[i] = oo[i] = pattern;
+        const float* crows[3] = {rows[0], rows[1], rows[2]};
+        ki->dwconv3x3_row(c, in_w, ow, stride, pl, crows, packed, oi, &params);
+        ko->dwconv3x3_row(c, in_w, ow, stride, pl, crows, packed, oo, &params);
+        cases++;
+        int bad = memcmp(oi, oo, sizeof(float) * (n_out + GUARD)) != 0;
+        for (size_t i = n_out; i < n_out + GUARD; i++) bad |= !is_pattern(oi[i]);
+        for (size_t ox = 0; ox < ow && !bad; ox++) {
+            for (size_t ch = 0; ch < c && !bad; ch++) {
+                double acc = b[ch], mag = fabs((double)b[ch]);
+                for (size_t ky = 0; ky < 3; ky++)
+                    for (size_t kx = 0; kx < 3; kx++) {
+                        const ptrdiff_t ix = (ptrdiff_t)(ox * stride + kx) - (ptrdiff_t)pl;
+                        if (ix < 0 || ix >= (ptrdiff_t)in_w) continue;
+                        const double x = rows[ky][(size_t)ix * c + ch], k = wt[(ky * 3 + kx) * c + ch];
+                        acc += x * k;
+                        mag += fabs(x * k);
+                    }
+                acc = acc < params.min ? params.min : acc;
+                acc = acc > params.max ? params.max : acc;
+                const double got = oi[ox * c + ch];
+                bad |= !(fabs(got - acc) <= 2.0 * 11 * 0x1p-23 * mag);
+            }
+        }
+        if (bad) {
+            if (fails < MAX_REPORTS)
+                printf("FAIL %s f32 depthwise a53 vs a72 / reference: trial %d (c=%zu in_w=%zu "
+                       "out_w=%zu stride=%zu pad_left=%zu min=%g max=%g)\n", label, trial, c, in_w,
+                       ow, stride, pl, (double)params.min, (double)params.max);
+            fails++;
+        }
+        for (int r = 0; r < 3; r++) free(rows[r]);
+        free(wt);
+        free(b);
+        free(packed);
+        free(oi);
+        free(oo);
+    }
+    printf("%s f32 depthwise %s vs %s on random rows: %d cases, %d differ\n", label, ni, no,
+           cases, fails);
+    return fails;
+}
+#endif
+
 static int report(int* failed, const char* label, const char* what, int ok, const char* why) {
     if (!ok) {
         if (*failed < MAX_REPORTS) printf("FAIL %s %s: %s\n", label, what, why);
@@ -482,6 +578,13 @@ int main(int argc, char** argv) {
         passed += report(&failed, label, "core detected (or out-of-order when unknown)",
                          tm_arm_core() == TM_CORE_IN_ORDER || tm_arm_core() == TM_CORE_OUT_OF_ORDER,
                          why);
+#if defined(__aarch64__)
+        if (expect_default == TM_ISA_NEON) {
+            const int differ = compare_dwconv_cores(label);
+            failed += differ;
+            passed += differ == 0;
+        }
+#endif
         const double gflops = tm_fma_peak_gflops(TM_ISA_NEON, 0.02);
         snprintf(why, sizeof(why), "%.3g GFLOP/s", gflops);
         if (expect_default == TM_ISA_NEON)

@@ -122,6 +122,23 @@ def dwconv_cases(out: Writer, rng: np.random.Generator) -> None:
                             f"{CLAMP_NAMES[clamp]}")
                     out.add("dwconv3x3", [batch, h, w, c, c, stride, top, left, oh, ow], clamp,
                             name, [x, wt, b, y, _tolerance(mag, 9)])
+    # Rows wide enough for the aarch64 in-order kernel's groups (10 pixels at stride 1, 8 at
+    # stride 2) with channel counts that are multiples of 8 (its assembly) and not.
+    for k, (h, w, c) in enumerate([(3, 24, 8), (2, 40, 16), (3, 21, 24), (2, 57, 8), (2, 12, 40),
+                                   (2, 31, 12)]):
+        for stride in (1, 2):
+            for padding in ("tf_same", "symmetric"):
+                clamp = CLAMPS[(k + stride) % len(CLAMPS)]
+                x = rng.uniform(-1, 1, (1, h, w, c)).astype(np.float32)
+                wt = (rng.standard_normal((3, 3, c)) * 0.8).astype(np.float32)
+                b = rng.uniform(-1, 1, c).astype(np.float32)
+                y = reference.depthwise3x3(x, wt, b, stride, padding, clamp)
+                mag = reference.depthwise3x3(np.abs(x), np.abs(wt), np.abs(b), stride, padding)
+                oh, top = conv_output(h, stride, padding)
+                ow, left = conv_output(w, stride, padding)
+                out.add("dwconv3x3", [1, h, w, c, c, stride, top, left, oh, ow], clamp,
+                        f"dwconv3x3 n=1 {h}x{w}x{c} s={stride} {padding} {CLAMP_NAMES[clamp]}",
+                        [x, wt, b, y, _tolerance(mag, 9)])
 
 
 def pointwise_cases(out: Writer, rng: np.random.Generator) -> None:
