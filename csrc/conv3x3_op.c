@@ -16,11 +16,18 @@
 #define TM_CONV_TILES_PER_TASK 8
 
 /* ---- float32 ----------------------------------------------------------------------------- */
-/* Workspace: the indirection table (9 pointers per pixel, pixels rounded up to whole tiles),
+/* Pixels of one indirection group: the GEMM tile's gemm_mr, or the table's narrow tile's
+ * conv_narrow_mr (a multiple of it) when it has one. The table is laid out in gemm_mr-row tiles
+ * with the pixels rounded up to whole groups, so both tiles find valid rows everywhere. */
+static size_t tm_f32_conv_group(const tm_f32_kernels* kern) {
+    return kern->conv_narrow != NULL ? TM_MAX(kern->gemm_mr, kern->conv_narrow_mr) : kern->gemm_mr;
+}
+
+/* Workspace: the indirection table (9 pointers per pixel, pixels rounded up to whole groups),
  * then cin zero floats, 64-byte aligned. */
 static size_t tm_f32_conv_indirection_bytes(const tm_step* s) {
     const size_t pixels = s->batch * s->oh * s->ow;
-    return TM_ROUND_UP(TM_ROUND_UP(pixels, s->f32->gemm_mr) * 9 * sizeof(float*), 64);
+    return TM_ROUND_UP(TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32)) * 9 * sizeof(float*), 64);
 }
 
 size_t tm_f32_conv3x3_workspace(const tm_step* s) {
@@ -31,7 +38,7 @@ void tm_f32_conv3x3_setup(const tm_step* s) {
     const size_t mr = s->f32->gemm_mr;
     const size_t h = s->h, w = s->w, cin = s->cin, oh = s->oh, ow = s->ow;
     const size_t pixels = s->batch * oh * ow;
-    const size_t tiles = tm_task_count(pixels, mr);
+    const size_t tiles = TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32)) / mr;
     const float** indirection = (const float**)s->workspace;
     float* zero = (float*)((char*)s->workspace + tm_f32_conv_indirection_bytes(s));
     const float* in = (const float*)s->in;
@@ -60,35 +67,45 @@ void tm_f32_conv3x3_setup(const tm_step* s) {
 typedef struct {
     const tm_f32_kernels* kern;
     size_t pixels, cin, cout;
+    size_t task_pixels;  /* a multiple of the indirection group */
     const float** indirection;
     const float* packed;
     float* out;
     tm_f32_minmax_params params;
 } tm_f32_conv_ctx;
 
+/* Pixels [first, end) of every panel: a panel of at most conv_narrow_nr columns (the first
+ * layer's 8 or 16 channels) on the table's narrow tile where it has one, the others on the
+ * GEMM tile. Both read the same packed panel in the same order: the same bits either way. */
 static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
     (void)thread;
     const tm_f32_conv_ctx* ctx = (const tm_f32_conv_ctx*)p;
-    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    const tm_f32_kernels* kern = ctx->kern;
+    const size_t mr = kern->gemm_mr, nr = kern->gemm_nr;
     const size_t panel_floats = nr * (9 * ctx->cin + 1);
-    const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
-    const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
-    for (size_t p0 = first; p0 < end; p0 += mr) {
-        const float** ind = ctx->indirection + p0 * 9;
-        for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
-            ctx->kern->igemm(TM_MIN(mr, end - p0), TM_MIN(nr, ctx->cout - n0), ctx->cin, 9, ind,
-                             ctx->packed + (n0 / nr) * panel_floats, ctx->out + p0 * ctx->cout + n0,
-                             ctx->cout, &ctx->params);
+    const size_t first = task * ctx->task_pixels;
+    const size_t end = TM_MIN(ctx->pixels, first + ctx->task_pixels);
+    for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
+        const size_t nc = TM_MIN(nr, ctx->cout - n0);
+        const float* w = ctx->packed + (n0 / nr) * panel_floats;
+        const int narrow = kern->conv_narrow != NULL && nc <= kern->conv_narrow_nr;
+        const tm_f32_igemm_ukernel_fn tile = narrow ? kern->conv_narrow : kern->igemm;
+        const size_t rows = narrow ? kern->conv_narrow_mr : mr;
+        for (size_t p0 = first; p0 < end; p0 += rows) {
+            tile(TM_MIN(rows, end - p0), nc, ctx->cin, 9, ctx->indirection + p0 * 9, w,
+                 ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
         }
     }
 }
 
 void tm_f32_conv3x3_run(const tm_step* s) {
     const size_t pixels = s->batch * s->oh * s->ow;
-    tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, (const float**)s->workspace,
-                           (const float*)s->packed, (float*)s->out, {s->f32_min, s->f32_max}};
-    tm_pool_parallelize(s->pool, tm_f32_conv_task, &ctx,
-                        tm_task_count(pixels, TM_CONV_TILES_PER_TASK * s->f32->gemm_mr));
+    const size_t task_pixels =
+        TM_ROUND_UP(TM_CONV_TILES_PER_TASK * s->f32->gemm_mr, tm_f32_conv_group(s->f32));
+    tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, task_pixels,
+                           (const float**)s->workspace, (const float*)s->packed, (float*)s->out,
+                           {s->f32_min, s->f32_max}};
+    tm_pool_parallelize(s->pool, tm_f32_conv_task, &ctx, tm_task_count(pixels, task_pixels));
 }
 
 /* ---- quantized --------------------------------------------------------------------------- */

@@ -9,6 +9,7 @@ static const tm_f32_kernels tm_scalar_table = {
     tm_f32_dwconv3x3_row__scalar, tm_f32_avgpool__scalar, NULL, "tm_f32_igemm_4x4__scalar",
     tm_f32_maxpool__scalar,
     0, NULL, NULL, /* no short tile */
+    NULL, 0, 0,    /* no narrow conv tile */
 };
 
 #ifdef TM_ARCH_X86
@@ -17,6 +18,7 @@ static const tm_f32_kernels tm_avx2_table = {
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x16__avx2,
     "tm_f32_igemm_6x16__avx2", tm_f32_maxpool__avx2,
     0, NULL, NULL, /* no short tile */
+    NULL, 0, 0,    /* no narrow conv tile */
 };
 
 static const tm_f32_kernels tm_avx512_table = {
@@ -24,6 +26,7 @@ static const tm_f32_kernels tm_avx512_table = {
     tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x32__avx512,
     "tm_f32_igemm_8x32__avx512", tm_f32_maxpool__avx2,
     7, tm_f32_igemm_7x32__avx512, "tm_f32_igemm_7x32__avx512",
+    tm_f32_igemm_16x16__avx512, 16, 16,
 };
 
 static int tm_cpu_has_avx2_fma(void) {
@@ -60,6 +63,7 @@ static const tm_f32_kernels tm_neon_table = {
     tm_f32_maxpool__neon,
 #endif
     0, NULL, NULL, /* no short tile */
+    NULL, 0, 0,    /* no narrow conv tile */
 };
 #if defined(__aarch64__)
 /* In-order cores (Cortex-A53/A55: Pi 3, Zero 2 W): the GEMM and depthwise kernels scheduled for
@@ -69,6 +73,7 @@ static const tm_f32_kernels tm_neon_in_order_table = {
     tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53, tm_f32_avgpool__neon, NULL,
     "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", tm_f32_maxpool__neon,
     0, NULL, NULL, /* no short tile */
+    NULL, 0, 0,    /* no narrow conv tile */
 };
 #endif
 #endif
@@ -219,6 +224,13 @@ int tm_default_isa(void) {
 const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part) {
     if (kern == NULL) return NULL;
     if (part == TM_UK_GEMM) return kern->igemm_name;
+    if (part == TM_UK_CONV_NARROW) {
+#ifdef TM_ARCH_X86
+        const tm_f32_igemm_ukernel_fn fn = kern->conv_narrow;
+        TM_NAME(tm_f32_igemm_16x16__avx512);
+#endif
+        return NULL;
+    }
     if (part == TM_UK_GEMV) {
 #ifdef TM_ARCH_X86
         const tm_f32_gemv_ukernel_fn fn = kern->gemv;

@@ -123,6 +123,8 @@ void tm_f32_igemm_8x32__avx512(size_t, size_t, size_t, size_t, const float**, co
                                size_t, const tm_f32_minmax_params*);
 void tm_f32_igemm_7x32__avx512(size_t, size_t, size_t, size_t, const float**, const float*, float*,
                                size_t, const tm_f32_minmax_params*);
+void tm_f32_igemm_16x16__avx512(size_t, size_t, size_t, size_t, const float**, const float*,
+                                float*, size_t, const tm_f32_minmax_params*);
 void tm_f32_gemv_4x16__avx2(size_t, size_t, size_t, const float*, const float*, size_t, float*,
                             const tm_f32_minmax_params*);
 void tm_f32_gemv_4x32__avx512(size_t, size_t, size_t, const float*, const float*, size_t, float*,

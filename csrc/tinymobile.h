@@ -75,6 +75,13 @@ typedef struct {
     size_t gemm_mr_short;
     tm_f32_igemm_ukernel_fn igemm_short;
     const char* igemm_short_name;
+    /* Full 3x3 convolution panels of at most conv_narrow_nr columns (the first layer's 8 or 16
+     * output channels) run this tile of conv_narrow_mr rows (a multiple of gemm_mr: its rows are
+     * that many consecutive gemm_mr-row indirection groups) on the igemm's packed weights
+     * instead; NULL: the igemm runs every panel. */
+    tm_f32_igemm_ukernel_fn conv_narrow;
+    size_t conv_narrow_mr;
+    size_t conv_narrow_nr;
 } tm_f32_kernels;
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64 the NEON
@@ -105,9 +112,10 @@ int tm_arm_core_from_cpuinfo(const char* path, int use_affinity);
 const char* tm_isa_name(int isa);
 /* Which ukernel a table runs for a part of a layer: the function's name ("tm_qu8_gemm_8x32__
  * avx512vnni"), NULL when the table has none there. f32 parts: TM_UK_GEMM (igemm), TM_UK_GEMV
- * (the lone-row GEMV), TM_UK_DWCONV, TM_UK_AVGPOOL; quantized: TM_UK_GEMM (dot_gemm where the
+ * (the lone-row GEMV), TM_UK_DWCONV, TM_UK_AVGPOOL, TM_UK_CONV_NARROW (the narrow-panel tile of
+ * a full 3x3 convolution); quantized: TM_UK_GEMM (dot_gemm where the
  * table has one, else gemm) and TM_UK_DWCONV (the quantized pool is plain C in avgpool_op.c). */
-enum { TM_UK_GEMM = 0, TM_UK_GEMV = 1, TM_UK_DWCONV = 2, TM_UK_AVGPOOL = 3 };
+enum { TM_UK_GEMM = 0, TM_UK_GEMV = 1, TM_UK_DWCONV = 2, TM_UK_AVGPOOL = 3, TM_UK_CONV_NARROW = 4 };
 /* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */
 double tm_fma_peak_gflops(int isa, double seconds);
 

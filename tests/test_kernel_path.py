@@ -56,6 +56,22 @@ def test_float_layers_name_their_ukernels(isa):
     assert AveragePoolOp(kern).kernel_path().startswith("tm_f32_avgpool__")
 
 
+@pytest.mark.parametrize("isa", F32_ISAS)
+@pytest.mark.parametrize("cout", [8, 16, 24, 32, 40])
+def test_first_layer_names_its_tiles(isa, cout):
+    """A full 3x3 layer names every tile its panels run: on avx512 a panel of at most 16 output
+    channels (8 and 16: alpha 0.25 and 0.5; the 8 left of 40) runs the 16x16 tile, wider ones the
+    8x32 GEMM tile; tables without a narrow tile name their GEMM tile alone."""
+    w = np.ones((3, 3, 3, cout), np.float32)
+    path = Conv3x3Op(kernel_table(isa), kernels.create_pool(1), w, np.zeros(cout, np.float32), 2,
+                     "tf_same").kernel_path()
+    if isa in ("avx512", "avx512vnni"):
+        gemm, narrow = "tm_f32_igemm_8x32__avx512", "tm_f32_igemm_16x16__avx512"
+        assert path == {8: narrow, 16: narrow, 24: gemm, 32: gemm, 40: f"{gemm} + {narrow}"}[cout]
+    else:
+        assert path == kernels.gemm_kernel(isa)
+
+
 def test_profile_rows_carry_the_kernel():
     model = build(0.25, 64, threads=1)
     rows = benchmark.profile(model, warmup=1, runs=2)

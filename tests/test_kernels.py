@@ -14,7 +14,7 @@ from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depth
                             compare_max_pool,
                             compare_pointwise, run_nan_filled)
 from tinymobile import kernels
-from tinymobile.operators import PointwiseOp
+from tinymobile.operators import Conv3x3Op, PointwiseOp
 
 CLAMPS = st.sampled_from([(-np.inf, np.inf), (0.0, 6.0), (0.0, np.inf), (-0.5, 0.25)])
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -142,12 +142,29 @@ def test_avx512_gemm_gives_the_avx2_bits(m, k, n):
     assert np.array_equal(outs[0], outs[1])
 
 
+@pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("cout", [1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 48])
+@pytest.mark.parametrize("cin,stride,size", [(3, 2, 37), (3, 1, 9), (5, 2, 11), (1, 1, 5), (9, 2, 8)])
+def test_avx512_conv3x3_gives_the_avx2_bits(cout, cin, stride, size):
+    """A full 3x3 layer on avx512 (its panels of at most 16 channels on the 16x16 tile, wider ones
+    on the 8x32 GEMM tile; channels in chunks of four and a tail) sums every output in the same
+    order as the 6x16 AVX2 tile: the same bits, ragged pixel counts and both clamps included."""
+    rng = np.random.default_rng(cout * 100 + cin * 10 + stride)
+    x, w, b = arrays(rng, 2, size, size + 3, cin), arrays(rng, 3, 3, cin, cout), arrays(rng, cout)
+    for clamp in ((0.0, 6.0), (-np.inf, np.inf)):
+        outs = [run_nan_filled(Conv3x3Op(kernels.kernel_table(isa), kernels.create_pool(2), w, b,
+                                         stride, "tf_same", clamp), x) for isa in ("avx2", "avx512")]
+        assert np.array_equal(outs[0], outs[1])
+
+
 @pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
-def test_first_layer_shape(isa, size):
-    """The first layer as the network runs it: 3 -> 32 channels, stride 2."""
+@pytest.mark.parametrize("cout", [8, 16, 24, 32])
+def test_first_layer_shape(isa, size, cout):
+    """The first layer as the network runs it: 3 -> 8, 16, 24 or 32 channels (alpha 0.25 to 1),
+    stride 2."""
     rng = np.random.default_rng(size)
-    compare_conv3x3(isa, 2, arrays(rng, 1, size, size, 3), arrays(rng, 3, 3, 3, 32), arrays(rng, 32),
-                    2, "tf_same", (0.0, 6.0))
+    compare_conv3x3(isa, 2, arrays(rng, 1, size, size, 3), arrays(rng, 3, 3, 3, cout),
+                    arrays(rng, cout), 2, "tf_same", (0.0, 6.0))
 
 
 def test_bad_shapes_are_refused_under_python_O():

@@ -201,7 +201,8 @@ class Op:
     def kernel_path(self, rows: Optional[int] = None) -> str:
         """The ukernel(s) this operator runs, by function name (what the benchmark's per-layer
         profile shows): the GEMM tile of a pointwise / full 3x3 layer (float pointwise: and the
-        GEMV of a lone last row where the table has one), the depthwise row kernel, the pool.
+        GEMV of a lone last row where the table has one; float 3x3: and the narrow tile of
+        panels of few output channels), the depthwise row kernel, the pool.
         ``rows``: a float pointwise layer's batch x pixels, when known — the tile it runs on
         (and whether a lone row takes the GEMV) depends on it."""
         name = lib.tm_qu8_ukernel_name if self.integer else lib.tm_f32_ukernel_name
@@ -222,6 +223,16 @@ class Op:
                 return gemv  # batch 1 of a classifier: the GEMV alone
             lone = rows is None or rows % mr == 1
             return gemm + (f" + {gemv}" if gemv and lone else "")
+        if self.kind == lib.TM_OP_CONV3X3 and not self.integer:
+            # Panels of at most conv_narrow_nr columns run the table's narrow tile, if any.
+            nr, narrow = self.kern.gemm_nr, part(lib.TM_UK_CONV_NARROW)
+            tiles = []
+            for n0 in range(0, self.cout, nr):
+                tile = (narrow if narrow and min(nr, self.cout - n0) <= self.kern.conv_narrow_nr
+                        else part(lib.TM_UK_GEMM))
+                if tile not in tiles:
+                    tiles.append(tile)
+            return " + ".join(tiles)
         if self.kind in (lib.TM_OP_POINTWISE, lib.TM_OP_CONV3X3):
             return part(lib.TM_UK_GEMM)
         if self.kind == lib.TM_OP_DWCONV3X3:
