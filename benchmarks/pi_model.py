@@ -238,9 +238,10 @@ def analyse(keep_asm: Optional[str], csrc: str = os.path.join(ROOT, "csrc")) -> 
 
 
 def main_loop(entry: dict, kind: str) -> Optional[dict]:
-    """The loop the model uses: for a GEMM the one with the most FMAs (the k-by-4 loop; "tail"
-    = the one-channel-at-a-time loop); for depthwise ("stride 1", "stride 2") the interior-pixel
-    loop of that stride's helper, else the loop with the most FMAs."""
+    """The loop the model uses: for a GEMM the one with the most FMAs (the main channel loop;
+    "tail" = the one with the fewest, for the leftover channels); for depthwise ("stride 1",
+    "stride 2") the interior-pixel loop of that stride's helper, else the loop with the most
+    FMAs."""
     loops = sorted(entry["loops"], key=lambda r: r["fmas"], reverse=True)
     if not loops:
         return None
@@ -281,6 +282,8 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
                 continue
             mr, nr = gemm["tile"]
             k_per_iter = g_main["fmas"] * 4 // (mr * nr)       # channels per main-loop iteration
+            # leftover channels at the tail loop's cost per channel (it may take several a turn)
+            tail_k = g_tail["fmas"] * 4 // (mr * nr) if g_tail else 0
             layers, total = [], 0.0
             h = w = resolution
             for r in rows:
@@ -292,7 +295,7 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
                     k, n = layer.cin, layer.cout
                     tiles = -(-pixels // mr) * -(-n // nr)
                     main_iters, tail = divmod(k, k_per_iter)
-                    per_tap = main_iters * gc + tail * (tc if tc else gc / k_per_iter)
+                    per_tap = main_iters * gc + tail * (tc / tail_k if tc and tail_k else gc / k_per_iter)
                     cyc = tiles * taps * per_tap
                 elif r.kind == "depthwise3x3":
                     layer = next(L for L in net.layers if L.name == r.name)

@@ -23,6 +23,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <stddef.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 #include "tinymobile.h"
 
@@ -36,6 +41,7 @@ static int is_qu8(int32_t op) { return op >= OP_QU8_CONV3X3 && op <= OP_QU8_AVGP
 #define MAX_REPORTS 20
 #define MAX_ARRAYS 8
 #define TM_MAXZ(a, b) ((a) > (b) ? (a) : (b))
+#define TM_MINZ(a, b) ((a) < (b) ? (a) : (b))
 
 static const size_t DTYPE_SIZE[4] = {4, 1, 2, 4}; /* float32, uint8, int16, int32 */
 
@@ -483,6 +489,104 @@ static int report(int* failed, const char* label, const char* what, int ok, cons
     return ok;
 }
 
+#if defined(__aarch64__)
+/* `bytes` of memory ending where an inaccessible page starts (reads past the end fault), inside
+ * *region (free with guarded_free). NULL if it cannot be had. */
+static void* guarded_end(size_t bytes, void** region, size_t* span) {
+    const size_t page = (size_t)sysconf(_SC_PAGESIZE);
+    *span = (bytes + page - 1) / page * page;
+    if (posix_memalign(region, page, *span + page) != 0) return NULL;
+    if (mprotect((char*)*region + *span, page, PROT_NONE) != 0) return NULL;
+    return (char*)*region + *span - bytes;
+}
+
+static void guarded_free(void* region, size_t span) {
+    mprotect((char*)region + span, (size_t)sysconf(_SC_PAGESIZE), PROT_READ | PROT_WRITE);
+    free(region);
+}
+
+/* The two aarch64 float GEMMs (scheduled for in-order and for out-of-order cores) take each
+ * accumulator's FMAs in the same order, so they must agree bit for bit: every mr and nc up to 8,
+ * kc across the remainders of both kernels' channel loops (16, 4, 2 and 1 at a time), 1-3 taps,
+ * with and without a clamp, on values of mixed magnitudes (an FMA order change shows), outputs
+ * NaN-prefilled with a guard band (what a kernel must not write stays the pattern), and the
+ * packed weights and the rows of A each ending where an inaccessible page starts (a load ahead
+ * past them faults). Returns the number of differing calls (reported, up to MAX_REPORTS,
+ * through `failed`). */
+static int compare_gemm_cores(int* failed, const char* label) {
+    setenv("TINYMOBILE_CORE", "a53", 1);
+    const tm_f32_kernels* in_order = tm_f32_kernels_for(TM_ISA_NEON);
+    setenv("TINYMOBILE_CORE", "a72", 1);
+    const tm_f32_kernels* out_of_order = tm_f32_kernels_for(TM_ISA_NEON);
+    unsetenv("TINYMOBILE_CORE");
+    if (in_order == NULL || out_of_order == NULL || in_order->gemm_mr != 8 ||
+        out_of_order->gemm_mr != 8 || in_order->gemm_nr != 8 || out_of_order->gemm_nr != 8)
+        return !report(failed, label, "in-order and out-of-order GEMMs 8x8", 0, "missing");
+    enum { MAXK = 70, MAXT = 3, STRIDE = 8 + 5 };
+    static const size_t kcs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19,
+                                 20, 23, 28, 31, 32, 33, 34, 35, 36, 47, 48, 49, 63, 64, 65, 70};
+    const size_t x_max = 8 * MAXT * MAXK, packed_max = tm_f32_gemm_packed_size(in_order, MAXT * MAXK, 8);
+    void *x_region, *packed_region;
+    size_t x_span, packed_span;
+    float* x_end = guarded_end(sizeof(float) * x_max, &x_region, &x_span);
+    float* packed_end = guarded_end(sizeof(float) * packed_max, &packed_region, &packed_span);
+    if (x_end == NULL || packed_end == NULL)
+        return !report(failed, label, "GEMM cores: guard pages", 0, "posix_memalign / mprotect failed");
+    x_end += x_max;
+    packed_end += packed_max;
+    float* wt = aligned(sizeof(float) * MAXT * MAXK * 8);
+    float* bias = aligned(sizeof(float) * 8);
+    float* out[2] = {aligned(sizeof(float) * 8 * STRIDE), aligned(sizeof(float) * 8 * STRIDE)};
+    int differ = 0;
+    for (size_t i = 0; i < x_max; i++) /* +-[0.5, 1) x 2^-6 .. 2^6 */
+        x_end[-1 - (ptrdiff_t)i] = (rnd() & 1 ? -1.0f : 1.0f) *
+                                   (0.5f + (float)(rnd() % 1024) / 2048.0f) *
+                                   ldexpf(1.0f, (int)(rnd() % 13) - 6);
+    for (size_t i = 0; i < MAXT * MAXK * 8; i++)
+        wt[i] = (float)((int)(rnd() % 2001) - 1000) / 997.0f * ldexpf(1.0f, (int)(rnd() % 9) - 4);
+    for (size_t j = 0; j < 8; j++) bias[j] = (float)((int)(rnd() % 201) - 100) / 50.0f;
+    for (size_t ks = 1; ks <= MAXT; ks++) {
+        for (size_t ki = 0; ki < sizeof kcs / sizeof *kcs; ki++) {
+            const size_t kc = kcs[ki];
+            float* packed = packed_end - tm_f32_gemm_packed_size(in_order, ks * kc, 8);
+            const float* x = x_end - 8 * ks * kc;
+            tm_f32_gemm_pack(in_order, ks * kc, 8, wt, bias, packed);
+            for (size_t mr = 1; mr <= 8; mr++) {
+                const float* a[8 * MAXT];
+                for (size_t t = 0; t < ks; t++)
+                    for (size_t r = 0; r < 8; r++) a[t * 8 + r] = x + (t * 8 + TM_MINZ(r, mr - 1)) * kc;
+                for (size_t nc = 1; nc <= 8; nc++) {
+                    const tm_f32_minmax_params params = (ks + kc + mr + nc) % 3 == 0
+                        ? (tm_f32_minmax_params){-1.5f, 2.0f}
+                        : (tm_f32_minmax_params){-INFINITY, INFINITY};
+                    for (int v = 0; v < 2; v++) {
+                        for (size_t i = 0; i < 8 * STRIDE; i++) out[v][i] = nan_pattern();
+                        (v ? out_of_order : in_order)->igemm(mr, nc, kc, ks, a, packed, out[v],
+                                                             STRIDE, &params);
+                    }
+                    int ok = memcmp(out[0], out[1], sizeof(float) * 8 * STRIDE) == 0;
+                    for (size_t r = 0; r < 8; r++)
+                        for (size_t j = 0; j < STRIDE; j++)
+                            ok &= (r < mr && j < nc) != is_pattern(out[0][r * STRIDE + j]);
+                    char what[128];
+                    snprintf(what, sizeof what, "GEMM cores bit for bit mr=%zu nc=%zu kc=%zu ks=%zu", mr,
+                             nc, kc, ks);
+                    differ += !report(failed, label, what, ok, "in-order and out-of-order differ "
+                                                             "(or a write outside the tile)");
+                }
+            }
+        }
+    }
+    guarded_free(x_region, x_span);
+    guarded_free(packed_region, packed_span);
+    free(wt);
+    free(bias);
+    free(out[0]);
+    free(out[1]);
+    return differ;
+}
+#endif
+
 int main(int argc, char** argv) {
     if (argc < 2) {
         fprintf(stderr, "usage: %s CASES.bin [LABEL]\n", argv[0]);
@@ -574,6 +678,14 @@ int main(int argc, char** argv) {
                          tm_default_isa() == -1 && tm_arm_core() == -1 &&
                              tm_f32_kernels_for(TM_ISA_NEON) == NULL, why);
         unsetenv("TINYMOBILE_CORE");
+#if defined(__aarch64__)
+        if (expect_default == TM_ISA_NEON) {
+            const int differ = compare_gemm_cores(&failed, label);
+            passed += differ == 0;
+            printf("%s GEMM in-order vs out-of-order, bit for bit: %s\n", label,
+                   differ ? "DIFFER" : "identical");
+        }
+#endif
         snprintf(why, sizeof(why), "tm_arm_core() = %d", tm_arm_core());
         passed += report(&failed, label, "core detected (or out-of-order when unknown)",
                          tm_arm_core() == TM_CORE_IN_ORDER || tm_arm_core() == TM_CORE_OUT_OF_ORDER,
