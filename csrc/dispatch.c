@@ -23,7 +23,7 @@ static const tm_f32_kernels tm_avx2_table = {
 
 static const tm_f32_kernels tm_avx512_table = {
     "avx512", 8, 32, tm_f32_igemm_8x32__avx512,
-    tm_f32_dwconv3x3_row__avx2, tm_f32_avgpool__avx2, tm_f32_gemv_4x32__avx512,
+    tm_f32_dwconv3x3_row__avx512, tm_f32_avgpool__avx2, tm_f32_gemv_4x32__avx512,
     "tm_f32_igemm_8x32__avx512", tm_f32_maxpool__avx2,
     7, tm_f32_igemm_7x32__avx512, "tm_f32_igemm_7x32__avx512",
     tm_f32_igemm_16x16__avx512, 16, 16,
@@ -244,6 +244,7 @@ const char* tm_f32_ukernel_name(const tm_f32_kernels* kern, int part) {
         TM_NAME(tm_f32_dwconv3x3_row__scalar);
 #ifdef TM_ARCH_X86
         TM_NAME(tm_f32_dwconv3x3_row__avx2);
+        TM_NAME(tm_f32_dwconv3x3_row__avx512);
 #endif
 #ifdef TM_ARCH_NEON
         TM_NAME(tm_f32_dwconv3x3_row__neon);

@@ -117,6 +117,8 @@ void tm_f32_igemm_6x16__avx2(size_t, size_t, size_t, size_t, const float**, cons
                              size_t, const tm_f32_minmax_params*);
 void tm_f32_dwconv3x3_row__avx2(size_t, size_t, size_t, size_t, size_t, const float**,
                                 const float*, float*, const tm_f32_minmax_params*);
+void tm_f32_dwconv3x3_row__avx512(size_t, size_t, size_t, size_t, size_t, const float**,
+                                  const float*, float*, const tm_f32_minmax_params*);
 void tm_f32_avgpool__avx2(size_t, size_t, const float*, float*);
 void tm_f32_maxpool__avx2(size_t, size_t, const float*, float*);
 void tm_f32_igemm_8x32__avx512(size_t, size_t, size_t, size_t, const float**, const float*, float*,

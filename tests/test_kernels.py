@@ -14,7 +14,7 @@ from helpers.oracle import (compare_average_pool, compare_conv3x3, compare_depth
                             compare_max_pool,
                             compare_pointwise, run_nan_filled)
 from tinymobile import kernels
-from tinymobile.operators import Conv3x3Op, PointwiseOp
+from tinymobile.operators import Conv3x3Op, Depthwise3x3Op, PointwiseOp
 
 CLAMPS = st.sampled_from([(-np.inf, np.inf), (0.0, 6.0), (0.0, np.inf), (-0.5, 0.25)])
 SETTINGS = settings(max_examples=40, deadline=None)
@@ -86,7 +86,7 @@ def test_max_pool_channels_around_vector_width(isa, c):
 
 
 # Named edge cases, so a failure says which shape broke.
-@pytest.mark.parametrize("c", [1, 3, 4, 7, 8, 9, 15, 16, 17, 32, 33])
+@pytest.mark.parametrize("c", [1, 3, 4, 7, 8, 9, 15, 16, 17, 24, 32, 33, 128, 136, 1024])
 @pytest.mark.parametrize("stride", [1, 2])
 def test_depthwise3x3_channels_around_vector_width(isa, c, stride):
     rng = np.random.default_rng(c)
@@ -155,6 +155,62 @@ def test_avx512_conv3x3_gives_the_avx2_bits(cout, cin, stride, size):
         outs = [run_nan_filled(Conv3x3Op(kernels.kernel_table(isa), kernels.create_pool(2), w, b,
                                          stride, "tf_same", clamp), x) for isa in ("avx2", "avx512")]
         assert np.array_equal(outs[0], outs[1])
+
+
+def depthwise_on(isa, x, w, b, stride, padding, clamp, threads=2):
+    op = Depthwise3x3Op(kernels.kernel_table(isa), kernels.create_pool(threads), w, b, stride,
+                        padding, clamp)
+    return run_nan_filled(op, x)
+
+
+def signed_zeros(rng, x):
+    """x with about a fifth of its elements multiplied by zero (+0 and -0), so the sign of a zero
+    sum, which depends on the order of the additions, shows."""
+    x = x.copy()
+    x[rng.random(x.shape) < 0.2] *= 0.0
+    return x
+
+
+#: (h, w, c, stride): MobileNet v1's depthwise rows (widths 1.0 and 0.25; few rows), every walk
+#: and vector width of the AVX-512 row kernel (8 channels two pixels a vector, group- and
+#: pixel-major, masked tails, a pixel of 4 KiB), and rows of a pixel or two.
+AVX512_DEPTHWISE_SHAPES = [(3, 112, 8, 1), (4, 112, 16, 2), (3, 112, 32, 1), (4, 112, 64, 2),
+                           (3, 56, 128, 1), (4, 56, 128, 2), (3, 28, 256, 1), (4, 28, 256, 2),
+                           (3, 14, 512, 1), (4, 14, 512, 2), (3, 7, 1024, 1), (3, 8, 1024, 2),
+                           (5, 9, 1, 1), (5, 9, 8, 2), (5, 10, 15, 2), (5, 10, 17, 1),
+                           (5, 6, 24, 1), (5, 11, 33, 2), (3, 13, 40, 1), (3, 9, 135, 1),
+                           (3, 9, 136, 2), (2, 1, 8, 1), (2, 2, 40, 2), (1, 3, 200, 1)]
+
+
+@pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("h,w,c,stride", AVX512_DEPTHWISE_SHAPES)
+@pytest.mark.parametrize("padding", ["tf_same", "symmetric"])
+def test_avx512_depthwise_gives_the_avx2_bits(h, w, c, stride, padding):
+    """The AVX-512 row kernel sums every output in the order the AVX2 one does (tm_f32_dwconv3x3
+    _row__avx512.c: SEQ / PAIR / SINGLE by pixel and channel), so the two agree bit for bit; and
+    both stay within the reference's tolerance."""
+    rng = np.random.default_rng(h * 100003 + w * 1009 + c * 7 + stride)
+    x = signed_zeros(rng, arrays(rng, 2, h, w, c))
+    wt, b = signed_zeros(rng, arrays(rng, 3, 3, c)), arrays(rng, c)
+    for clamp in [(-np.inf, np.inf), (0.0, 6.0), (-0.5, 0.25)]:
+        outs = [depthwise_on(isa, x, wt, b, stride, padding, clamp) for isa in ("avx2", "avx512")]
+        assert np.array_equal(outs[0], outs[1], equal_nan=True), (clamp, np.argwhere(outs[0] != outs[1])[:5])
+    compare_depthwise3x3("avx512", 2, x, wt, b, stride, padding, (0.0, 6.0))
+
+
+@pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
+@SETTINGS
+@given(n=st.integers(1, 2), h=st.integers(1, 6), w=st.integers(1, 40),
+       c=st.one_of(st.integers(1, 40), st.sampled_from([48, 64, 100, 128, 136, 256, 1024])),
+       stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
+       clamp=CLAMPS, threads=st.sampled_from([1, 3]), seed=st.integers(0, 2**31))
+def test_avx512_depthwise_gives_the_avx2_bits_on_any_shape(n, h, w, c, stride, padding, clamp,
+                                                           threads, seed):
+    rng = np.random.default_rng(seed)
+    x = signed_zeros(rng, arrays(rng, n, h, w, c))
+    wt, b = arrays(rng, 3, 3, c), arrays(rng, c)
+    outs = [depthwise_on(isa, x, wt, b, stride, padding, clamp, threads) for isa in ("avx2", "avx512")]
+    assert np.array_equal(outs[0], outs[1])
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 224, 225])
@@ -273,7 +329,7 @@ def test_the_flavour_follows_the_kernel_table():
     without requantization, a float one with it, or something that is no table is refused."""
     from tinymobile.errors import TinyMobileError
     from tinymobile.fixedpoint import Requant
-    from tinymobile.operators import PointwiseOp, kernel_table
+    from tinymobile.operators import Depthwise3x3Op, PointwiseOp, kernel_table
     pool = kernels.create_pool(1)
     w, b = np.ones((4, 2), np.float32), np.zeros(2, np.float32)
     rq = Requant(0, np.zeros(2, np.int32), np.full(2, 1 << 30, np.int32), np.zeros(2, np.int32),
