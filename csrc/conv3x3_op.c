@@ -1,10 +1,13 @@
 /* Full 3x3 convolution, float32 and quantized, as a GEMM over packed (9 * cin) x cout weights;
  * tasks of TM_CONV_TILES_PER_TASK tiles of gemm_mr output pixels.
  *
- * float32, an indirect GEMM (the XNNPACK way): at setup, every output pixel gets nine pointers,
- * one per tap, into the input (or at a zero row where the window leaves the image), kept in the
- * step's workspace; the igemm ukernel then reads its A rows straight from the input through
- * them. No patch is copied per call, and padding costs no branch.
+ * float32, an indirect GEMM (the XNNPACK way): at setup, every output pixel gets three pointers,
+ * one per window row, each to the 3 * cin input floats of its three taps (or at a zero row
+ * above or below the image; a row crossing the left or right edge points at an edge row of the
+ * workspace that each run fills from the input, zeros off the image), kept in the step's
+ * workspace; the igemm ukernel then reads its A rows through them as ks = 3 taps of
+ * kc = 3 * cin channels: the same products in the same order as nine taps of cin, a third of
+ * the pointer loads. Only the few edge rows are copied per call.
  *
  * Quantized, an implicit GEMM: each task gathers the 3x3 x cin patches of its tiles into its
  * thread's scratch rows (the input zero point where the window leaves the image) and runs the
@@ -23,43 +26,105 @@ static size_t tm_f32_conv_group(const tm_f32_kernels* kern) {
     return kern->conv_narrow != NULL ? TM_MAX(kern->gemm_mr, kern->conv_narrow_mr) : kern->gemm_mr;
 }
 
-/* Workspace: the indirection table (9 pointers per pixel, pixels rounded up to whole groups),
- * then cin zero floats, 64-byte aligned. */
-static size_t tm_f32_conv_indirection_bytes(const tm_step* s) {
-    const size_t pixels = s->batch * s->oh * s->ow;
-    return TM_ROUND_UP(TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32)) * 9 * sizeof(float*), 64);
+/* The window row (ky) of output row oy inside the image vertically; the window of output
+ * column ox inside horizontally (its three taps then are 3 * cin contiguous input floats). */
+static int tm_conv_iy_inside(const tm_step* s, size_t oy, size_t ky) {
+    const ptrdiff_t iy = (ptrdiff_t)(oy * s->stride + ky) - (ptrdiff_t)s->pad_top;
+    return iy >= 0 && iy < (ptrdiff_t)s->h;
+}
+static int tm_conv_ix_inside(const tm_step* s, size_t ox) {
+    const ptrdiff_t ix0 = (ptrdiff_t)(ox * s->stride) - (ptrdiff_t)s->pad_left;
+    return ix0 >= 0 && ix0 + 2 < (ptrdiff_t)s->w;
+}
+
+/* Edge rows: (pixel, ky) pairs whose window row is inside vertically but not horizontally.
+ * Each gets a 3 * cin float row in the workspace, filled from the input (zeros off the image)
+ * at the start of every run. */
+static size_t tm_f32_conv_edge_rows(const tm_step* s) {
+    size_t cols = 0, rows = 0;
+    for (size_t ox = 0; ox < s->ow; ox++) cols += !tm_conv_ix_inside(s, ox);
+    for (size_t oy = 0; oy < s->oh; oy++)
+        for (size_t ky = 0; ky < 3; ky++) rows += tm_conv_iy_inside(s, oy, ky);
+    return s->batch * cols * rows;
+}
+
+/* Workspace, each part 64-byte aligned: the indirection table (3 pointers per pixel, one per
+ * window row, pixels rounded up to whole groups); a zero row of 3 * cin floats (window rows
+ * above or below the image); the edge rows; the edge rows' (pixel * 3 + ky). */
+typedef struct { size_t edge_rows, zero, edges, list, total; } tm_f32_conv_layout;
+
+static tm_f32_conv_layout tm_f32_conv_workspace_layout(const tm_step* s) {
+    const size_t pixels = s->batch * s->oh * s->ow, row = 3 * s->cin * sizeof(float);
+    const size_t edges = tm_f32_conv_edge_rows(s);
+    tm_f32_conv_layout l;
+    l.edge_rows = edges;
+    l.zero = TM_ROUND_UP(TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32)) * 3 * sizeof(float*), 64);
+    l.edges = l.zero + TM_ROUND_UP(row, 64);
+    l.list = l.edges + TM_ROUND_UP(edges * row, 64);
+    l.total = l.list + TM_ROUND_UP(edges * sizeof(size_t), 64);
+    return l;
 }
 
 size_t tm_f32_conv3x3_workspace(const tm_step* s) {
-    return tm_f32_conv_indirection_bytes(s) + TM_ROUND_UP(s->cin * sizeof(float), 64);
+    return tm_f32_conv_workspace_layout(s).total;
 }
 
 void tm_f32_conv3x3_setup(const tm_step* s) {
     const size_t mr = s->f32->gemm_mr;
     const size_t h = s->h, w = s->w, cin = s->cin, oh = s->oh, ow = s->ow;
     const size_t pixels = s->batch * oh * ow;
-    const size_t tiles = TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32)) / mr;
+    const size_t padded = TM_ROUND_UP(pixels, tm_f32_conv_group(s->f32));
+    const tm_f32_conv_layout l = tm_f32_conv_workspace_layout(s);
     const float** indirection = (const float**)s->workspace;
-    float* zero = (float*)((char*)s->workspace + tm_f32_conv_indirection_bytes(s));
+    float* zero = (float*)((char*)s->workspace + l.zero);
+    float* edges = (float*)((char*)s->workspace + l.edges);
+    size_t* list = (size_t*)((char*)s->workspace + l.list);
     const float* in = (const float*)s->in;
-    for (size_t c = 0; c < cin; c++) zero[c] = 0.0f;
+    for (size_t i = 0; i < 3 * cin; i++) zero[i] = 0.0f;
     if (pixels == 0) return;
-    for (size_t tile = 0; tile < tiles; tile++) {
-        const float** ind = indirection + tile * mr * 9;
-        for (size_t r = 0; r < mr; r++) {
-            /* Rows past the last pixel repeat it (the ukernel computes them, stores none). */
-            const size_t p = TM_MIN(tile * mr + r, pixels - 1);
-            const size_t b = p / (oh * ow), oy = (p % (oh * ow)) / ow, ox = p % ow;
-            const float* image = in + b * h * w * cin;
-            for (size_t ky = 0; ky < 3; ky++) {
-                const ptrdiff_t iy = (ptrdiff_t)(oy * s->stride + ky) - (ptrdiff_t)s->pad_top;
-                for (size_t kx = 0; kx < 3; kx++) {
-                    const ptrdiff_t ix = (ptrdiff_t)(ox * s->stride + kx) - (ptrdiff_t)s->pad_left;
-                    const int inside = iy >= 0 && iy < (ptrdiff_t)h && ix >= 0 && ix < (ptrdiff_t)w;
-                    ind[(ky * 3 + kx) * mr + r] =
-                        inside ? image + ((size_t)iy * w + (size_t)ix) * cin : zero;
-                }
+    size_t edge = 0;
+    for (size_t q = 0; q < padded; q++) {
+        /* Row q of tile q / mr; rows past the last pixel repeat it (computed, never stored). */
+        const float** ind = indirection + (q / mr) * mr * 3 + q % mr;
+        if (q >= pixels) {
+            const float** last = indirection + ((pixels - 1) / mr) * mr * 3 + (pixels - 1) % mr;
+            for (size_t ky = 0; ky < 3; ky++) ind[ky * mr] = last[ky * mr];
+            continue;
+        }
+        const size_t b = q / (oh * ow), oy = (q % (oh * ow)) / ow, ox = q % ow;
+        const ptrdiff_t ix0 = (ptrdiff_t)(ox * s->stride) - (ptrdiff_t)s->pad_left;
+        for (size_t ky = 0; ky < 3; ky++) {
+            const ptrdiff_t iy = (ptrdiff_t)(oy * s->stride + ky) - (ptrdiff_t)s->pad_top;
+            if (!tm_conv_iy_inside(s, oy, ky)) {
+                ind[ky * mr] = zero;
+            } else if (tm_conv_ix_inside(s, ox)) {
+                ind[ky * mr] = in + ((b * h + (size_t)iy) * w + (size_t)ix0) * cin;
+            } else {
+                list[edge] = q * 3 + ky;
+                ind[ky * mr] = edges + edge++ * 3 * cin;
             }
+        }
+    }
+}
+
+/* The edge rows from this run's input: the three taps' cin floats, zeros off the image. */
+static void tm_f32_conv_fill_edges(const tm_step* s) {
+    const tm_f32_conv_layout l = tm_f32_conv_workspace_layout(s);
+    const size_t cin = s->cin;
+    float* edges = (float*)((char*)s->workspace + l.edges);
+    const size_t* list = (const size_t*)((const char*)s->workspace + l.list);
+    const float* in = (const float*)s->in;
+    for (size_t e = 0; e < l.edge_rows; e++) {
+        const size_t q = list[e] / 3, ky = list[e] % 3;
+        const size_t b = q / (s->oh * s->ow), oy = (q % (s->oh * s->ow)) / s->ow, ox = q % s->ow;
+        const size_t iy = oy * s->stride + ky - s->pad_top; /* inside: only such rows are listed */
+        float* dst = edges + e * 3 * cin;
+        for (size_t kx = 0; kx < 3; kx++, dst += cin) {
+            const ptrdiff_t ix = (ptrdiff_t)(ox * s->stride + kx) - (ptrdiff_t)s->pad_left;
+            if (ix >= 0 && ix < (ptrdiff_t)s->w)
+                memcpy(dst, in + ((b * s->h + iy) * s->w + (size_t)ix) * cin, cin * sizeof(float));
+            else
+                for (size_t c = 0; c < cin; c++) dst[c] = 0.0f;
         }
     }
 }
@@ -74,7 +139,8 @@ typedef struct {
     tm_f32_minmax_params params;
 } tm_f32_conv_ctx;
 
-/* Pixels [first, end) of every panel: a panel of at most conv_narrow_nr columns (the first
+/* Pixels [first, end) of every panel, as ks = 3 window rows of kc = 3 * cin floats (taps kx
+ * 0..2 in order, channels in order within each: the packed weight rows' order): a panel of at most conv_narrow_nr columns (the first
  * layer's 8 or 16 channels) on the table's narrow tile where it has one, the others on the
  * GEMM tile. Both read the same packed panel in the same order: the same bits either way. */
 static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
@@ -92,7 +158,7 @@ static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
         const tm_f32_igemm_ukernel_fn tile = narrow ? kern->conv_narrow : kern->igemm;
         const size_t rows = narrow ? kern->conv_narrow_mr : mr;
         for (size_t p0 = first; p0 < end; p0 += rows) {
-            tile(TM_MIN(rows, end - p0), nc, ctx->cin, 9, ctx->indirection + p0 * 9, w,
+            tile(TM_MIN(rows, end - p0), nc, 3 * ctx->cin, 3, ctx->indirection + p0 * 3, w,
                  ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
         }
     }
@@ -100,6 +166,7 @@ static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
 
 void tm_f32_conv3x3_run(const tm_step* s) {
     const size_t pixels = s->batch * s->oh * s->ow;
+    tm_f32_conv_fill_edges(s);
     const size_t task_pixels =
         TM_ROUND_UP(TM_CONV_TILES_PER_TASK * s->f32->gemm_mr, tm_f32_conv_group(s->f32));
     tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, task_pixels,
