@@ -32,7 +32,8 @@ typedef struct { float min; float max; } tm_f32_minmax_params;
  * packed panel of W (nc <= nr columns), where the rows of A come through pointers: for each of
  * ks taps, gemm_mr row pointers (a[t * gemm_mr + r], rows past mr repeat a valid row), each
  * giving kc floats. A pointwise layer is ks = 1 (the pointers are its rows); a 3x3 convolution
- * is ks = 9 (the pointers are the taps' input pixels). w: nr biases, then ks * kc rows of nr
+ * is ks = 3, kc = 3 * cin (the pointers are the window rows: three taps' pixels each, see
+ * conv3x3_op.c). w: nr biases, then ks * kc rows of nr
  * weights (tm_f32_gemm_pack); c: row r at c + r * c_stride; mr <= gemm_mr. */
 typedef void (*tm_f32_igemm_ukernel_fn)(size_t mr, size_t nc, size_t kc, size_t ks,
                                         const float** a, const float* w, float* c,
