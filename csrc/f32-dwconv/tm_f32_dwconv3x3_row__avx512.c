@@ -20,16 +20,20 @@
  *
  * Two walks over a row, chosen by measurement on MobileNet v1's shapes (one Zen 5 core):
  *  - group-major: for each group of 16 channels the ten weight vectors are built once and held in
- *    registers over the whole row. Best for few channels (short pixel strides) and where a pixel
- *    is a multiple of 4 KiB (C = 1024: pixel-major streams would all hit one L1 set);
+ *    registers over the whole row. Best for few channels (short pixel strides), where a pixel
+ *    is a multiple of 4 KiB (C = 1024: pixel-major streams would all hit one L1 set) and for
+ *    rows of fewer than TM_DW512_PIXEL_MAJOR_WIDTH output pixels (7x7: pixel-major rebuilds the
+ *    weights for a block of 4, of 1 and for the borders, and ran 1.4x slower at 7x7x512 and
+ *    7x7x768);
  *  - pixel-major (C >= TM_DW512_PIXEL_MAJOR_CHANNELS otherwise): blocks of interior pixels
  *    outer, channel groups inner, weights rebuilt per block, so memory is walked contiguously as
  *    in the AVX2 kernel. Group-major there steps 2-16 KiB per block in each of 27 streams and
- *    ran up to 1.25x slower (56x56x128, 28x28x256) than pixel-major.
+ *    ran up to 1.25x slower (56x56x128, 28x28x256) than pixel-major, and at 14x14 ~7 % slower.
  * Partial vectors (the last block of 8, the channel tail) go group-major with masked loads and
  * stores: nothing outside the buffers is touched (masked-off lanes do not fault). */
 #define TM_DW512_FEW_CHANNELS 32 /* = TM_DW_AVX2_FEW_CHANNELS: the AVX2 kernel's SEQ-only rows */
 #define TM_DW512_PIXEL_MAJOR_CHANNELS 128
+#define TM_DW512_PIXEL_MAJOR_WIDTH 8
 #define TM_DW512_PIXELS 4
 
 enum { TM_DW512_SEQ, TM_DW512_PAIR, TM_DW512_SINGLE };
@@ -108,7 +112,8 @@ TM_DW512_INLINE void tm_dw512_block(const tm_dw512_group* g, const float* const 
                                     const tm_dw512_offsets* off, size_t P, size_t stride,
                                     int order, int full) {
     const __mmask16 m = g->mask;
-#define TM_DW512_X(ky, p, kx) tm_dw512_load(tm_dw512_col(q[ky], (p) * stride + (kx), off, stride), full, m)
+#define TM_DW512_X(ky, p, kx) \
+    tm_dw512_load(tm_dw512_col(q[ky], (p) * stride + (kx), off, stride), full, m)
     __m512 res[TM_DW512_PIXELS];
     if (order == TM_DW512_SEQ) {
         __m512 acc[TM_DW512_PIXELS];
@@ -128,7 +133,8 @@ TM_DW512_INLINE void tm_dw512_block(const tm_dw512_group* g, const float* const 
         for (size_t ky = 0; ky < 3; ky++)
             for (size_t kx = 0; kx < 3; kx++)
                 for (size_t p = 0; p < P; p++)
-                    a[ky][p] = _mm512_fmadd_ps(TM_DW512_X(ky, p, kx), g->k[1 + ky * 3 + kx], a[ky][p]);
+                    a[ky][p] = _mm512_fmadd_ps(TM_DW512_X(ky, p, kx), g->k[1 + ky * 3 + kx],
+                                               a[ky][p]);
         for (size_t p = 0; p < P; p++)
             res[p] = _mm512_add_ps(a[0][p], _mm512_add_ps(a[1][p], a[2][p]));
     } else {
@@ -213,8 +219,9 @@ TM_DW512_INLINE void tm_dw512_run(const tm_dw512_group* g, size_t x0, size_t x1,
  * when `two`; zeros where there is no block. */
 TM_DW512_INLINE __m512 tm_dw512_weights(const float* w, size_t block, size_t t, int two) {
     const __m256 lo = _mm256_load_ps(w + block * TM_DW_BLOCK_FLOATS + t * TM_CHANNEL_TILE);
-    const __m256 hi = two ? _mm256_load_ps(w + (block + 1) * TM_DW_BLOCK_FLOATS + t * TM_CHANNEL_TILE)
-                          : _mm256_setzero_ps();
+    const __m256 hi =
+        two ? _mm256_load_ps(w + (block + 1) * TM_DW_BLOCK_FLOATS + t * TM_CHANNEL_TILE)
+            : _mm256_setzero_ps();
     return _mm512_castpd_ps(_mm512_insertf64x4(_mm512_castpd256_pd512(_mm256_castps_pd(lo)),
                                                _mm256_castps_pd(hi), 1));
 }
@@ -328,10 +335,11 @@ TM_TARGET_AVX512 __attribute__((noinline)) static void tm_dw512_c8_s1(const tm_d
     const tm_dw512_row r = *row;
     __m512 k[10];
     for (size_t t = 0; t < 10; t++)
-        k[t] = _mm512_castpd_ps(_mm512_broadcast_f64x4(_mm256_load_pd((const double*)(r.w + 8 * t))));
+        k[t] = _mm512_castpd_ps(
+            _mm512_broadcast_f64x4(_mm256_load_pd((const double*)(r.w + 8 * t))));
     const size_t n2 = (r.last - r.first) / 2, pe = r.first + 2 * n2;
-    const float* q[3] = {r.rows[0] + (r.first - r.pad_left) * 8, r.rows[1] + (r.first - r.pad_left) * 8,
-                         r.rows[2] + (r.first - r.pad_left) * 8};
+    const size_t ix = r.first - r.pad_left;
+    const float* q[3] = {r.rows[0] + ix * 8, r.rows[1] + ix * 8, r.rows[2] + ix * 8};
     float* o = r.out + r.first * 8;
     size_t i = 0;
     /* TM_DW512_PIXELS vectors (2 * TM_DW512_PIXELS pixels) per step, then one at a time. */
@@ -403,7 +411,8 @@ TM_TARGET_AVX512 void tm_f32_dwconv3x3_row__avx512(size_t channels, size_t in_wi
     r.first = first;
     r.last = last;
     r.pend = pairs ? first + (last - first) / 2 * 2 : first;
-    const int pixel_major = pairs && channels >= TM_DW512_PIXEL_MAJOR_CHANNELS;
+    const int pixel_major = pairs && channels >= TM_DW512_PIXEL_MAJOR_CHANNELS &&
+                            out_width >= TM_DW512_PIXEL_MAJOR_WIDTH;
 
     if (channels == 8 && stride == 1) {
         tm_dw512_c8_s1(&r);
