@@ -140,9 +140,10 @@ typedef struct {
 } tm_f32_conv_ctx;
 
 /* Pixels [first, end) of every panel, as ks = 3 window rows of kc = 3 * cin floats (taps kx
- * 0..2 in order, channels in order within each: the packed weight rows' order): a panel of at most conv_narrow_nr columns (the first
- * layer's 8 or 16 channels) on the table's narrow tile where it has one, the others on the
- * GEMM tile. Both read the same packed panel in the same order: the same bits either way. */
+ * 0..2 in order, channels in order within each: the packed weight rows' order): a panel of at
+ * most conv_narrow_nr columns (the first layer's 8 or 16 channels) on the table's narrow tile
+ * where it has one, the others on the GEMM tile. Both read the same packed panel in the same
+ * order: the same bits either way. */
 static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
     (void)thread;
     const tm_f32_conv_ctx* ctx = (const tm_f32_conv_ctx*)p;

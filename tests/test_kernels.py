@@ -144,7 +144,8 @@ def test_avx512_gemm_gives_the_avx2_bits(m, k, n):
 
 @pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")
 @pytest.mark.parametrize("cout", [1, 7, 8, 9, 15, 16, 17, 24, 31, 32, 33, 40, 48])
-@pytest.mark.parametrize("cin,stride,size", [(3, 2, 37), (3, 1, 9), (5, 2, 11), (1, 1, 5), (9, 2, 8)])
+@pytest.mark.parametrize("cin,stride,size",
+                         [(3, 2, 37), (3, 1, 9), (5, 2, 11), (1, 1, 5), (9, 2, 8)])
 def test_avx512_conv3x3_gives_the_avx2_bits(cout, cin, stride, size):
     """A full 3x3 layer on avx512 (its panels of at most 16 channels on the 16x16 tile, wider ones
     on the 8x32 GEMM tile; channels in chunks of four and a tail) sums every output in the same
@@ -153,7 +154,8 @@ def test_avx512_conv3x3_gives_the_avx2_bits(cout, cin, stride, size):
     x, w, b = arrays(rng, 2, size, size + 3, cin), arrays(rng, 3, 3, cin, cout), arrays(rng, cout)
     for clamp in ((0.0, 6.0), (-np.inf, np.inf)):
         outs = [run_nan_filled(Conv3x3Op(kernels.kernel_table(isa), kernels.create_pool(2), w, b,
-                                         stride, "tf_same", clamp), x) for isa in ("avx2", "avx512")]
+                                         stride, "tf_same", clamp), x)
+                for isa in ("avx2", "avx512")]
         assert np.array_equal(outs[0], outs[1])
 
 

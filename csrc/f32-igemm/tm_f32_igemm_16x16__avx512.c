@@ -11,8 +11,10 @@
  * groups of the 8x32 tile's indirection (rows 0..7: a[t * 8 + r], rows 8..15:
  * a[8 * ks + t * 8 + r - 8]); rows past mr repeat a valid row and alias its output. Sixteen
  * accumulators (sixteen independent FMA chains), up to four weight vectors, the A values
- * broadcast from memory. Every output is bias + the products in tap and channel order, one FMA at a time,
- * exactly as in the 8x32 tile: the same bits. */
+ * broadcast from memory. Every output is bias + the products in tap and channel order, one FMA
+ * at a time, exactly as in the 8x32 tile: the same bits. (Rows paired in one zmm for panels of
+ * <= 8 columns, the A values spread by vpermt2ps, measured no faster: the permutes take FMA
+ * issue slots.) */
 TM_TARGET_AVX512 void tm_f32_igemm_16x16__avx512(size_t mr, size_t nc, size_t kc, size_t ks,
                                                  const float** a, const float* w, float* c,
                                                  size_t c_stride,
