@@ -172,7 +172,7 @@ void tm_f32_conv3x3_run(const tm_step* s) {
         TM_ROUND_UP(TM_CONV_TILES_PER_TASK * s->f32->gemm_mr, tm_f32_conv_group(s->f32));
     tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, task_pixels,
                            (const float**)s->workspace, (const float*)s->packed, (float*)s->out,
-                           {s->f32_min, s->f32_max}};
+                           {s->f32_min, s->f32_max, 0}};
     tm_pool_parallelize(s->pool, tm_f32_conv_task, &ctx, tm_task_count(pixels, task_pixels));
 }
 

@@ -44,7 +44,7 @@ static void tm_f32_dwconv_task(void* p, size_t thread, size_t task) {
 }
 
 void tm_f32_dwconv3x3_run(const tm_step* s) {
-    tm_f32_dwconv_ctx ctx = {s, {s->f32_min, s->f32_max}};
+    tm_f32_dwconv_ctx ctx = {s, {s->f32_min, s->f32_max, 0}};
     tm_pool_parallelize(s->pool, tm_f32_dwconv_task, &ctx, s->batch * s->oh);
 }
 

@@ -10,6 +10,11 @@
 #include "internal.h"
 
 #define TM_F32_L2_BUDGET_BYTES (256 * 1024)
+/* A panel used by at most this many tiles of a row block streams its weights faster than the
+ * hardware prefetcher brings them from DRAM (7x7 layers: 7 tiles); the tiles then prefetch the
+ * next panel as they go (1.0_224 on a Zen 5 EPYC, in sequence: pw12 0.233 -> 0.202 ms, pw13
+ * 0.450 -> 0.400). With more tiles the panel is back in L2 for all but the first. */
+#define TM_F32_PREFETCH_MAX_TILES 8
 #define TM_QU8_L2_BUDGET_BYTES (128 * 1024)
 
 /* ---- float32 ----------------------------------------------------------------------------- */
@@ -41,11 +46,13 @@ static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
         const float* w = ctx->packed + p * panel_floats;
         const size_t n0 = p * nr;
         const size_t nc = TM_MIN(nr, ctx->n - n0);
+        tm_f32_minmax_params params = ctx->params;
+        if (p + 1 == p1) params.prefetch = 0; /* the task's last panel: nothing of ours follows */
         for (size_t i = m0; i < m_tiles; i += mr) {
             const size_t rows = TM_MIN(mr, m_tiles - i);
             const float* a[TM_MAX_MR];
             for (size_t r = 0; r < mr; r++) a[r] = ctx->a + (i + TM_MIN(r, rows - 1)) * ctx->k;
-            ctx->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
+            ctx->igemm(rows, nc, ctx->k, 1, a, w, ctx->c + i * ctx->n + n0, ctx->n, &params);
         }
     }
     if (lone_row) {
@@ -90,7 +97,8 @@ void tm_f32_pointwise_run(const tm_step* s) {
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   (k + 1) * n * sizeof(float),
                                                   TM_F32_L2_BUDGET_BYTES, tm_pool_threads(s->pool)),
-                                {s->f32_min, s->f32_max}};
+                                {s->f32_min, s->f32_max, 0}};
+    if (tm_task_count(TM_MIN(m, mb), mr) <= TM_F32_PREFETCH_MAX_TILES) ctx.params.prefetch = nr * (k + 1);
     tm_pool_parallelize(s->pool, tm_f32_pointwise_task, &ctx,
                         ctx.split.row_blocks * ctx.split.col_blocks);
 }

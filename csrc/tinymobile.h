@@ -26,7 +26,12 @@
 enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, TM_ISA_AVXVNNI = 4,
        TM_ISA_AVX512VNNI = 5, TM_ISA_COUNT = 6 };
 
-typedef struct { float min; float max; } tm_f32_minmax_params;
+/* The clamp of a float kernel's outputs, and for the GEMM tiles a prefetch hint: prefetch > 0 is
+ * the distance in floats from each packed weight row to the same row of the next panel, which
+ * the AVX-512 tiles prefetch as they stream their own (the pointwise operator sets it where a
+ * panel serves few tiles, so the weights come from DRAM at the pace they are used); other
+ * kernels ignore it. */
+typedef struct { float min; float max; size_t prefetch; } tm_f32_minmax_params;
 
 /* The GEMM ukernel, "indirect" (XNNPACK's igemm): C[mr x nc] = clamp(A * W + bias) for one
  * packed panel of W (nc <= nr columns), where the rows of A come through pointers: for each of

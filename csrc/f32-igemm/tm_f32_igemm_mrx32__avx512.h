@@ -7,7 +7,8 @@
  * input channels; rows past mr repeat a valid row and alias its output. Every output is bias +
  * the products in tap and channel order, one FMA at a time, exactly as in the AVX2 and scalar
  * tiles — so any row count gives the same bits and the pointwise operator may pick the tile
- * that pads fewer rows. */
+ * that pads fewer rows. params->prefetch != 0: each weight row's twin that many floats on (the
+ * next panel) is prefetched into L2 as the row is used. */
 #ifndef TM_IGEMM_MR
 #error "define TM_IGEMM_MR and TM_IGEMM_FN before including this file"
 #endif
@@ -29,12 +30,17 @@ TM_TARGET_AVX512 void TM_IGEMM_FN(size_t mr, size_t nc, size_t kc, size_t ks, co
         }
     }
     w += 32;
+    const size_t prefetch = params->prefetch; /* 0, or floats to this row in the next panel */
     for (size_t t = 0; t < ks; t++, a += TM_IGEMM_MR) {
         const float* ar[TM_IGEMM_MR];
 #pragma GCC unroll 16
         for (int r = 0; r < TM_IGEMM_MR; r++) ar[r] = a[r];
         for (size_t k = 0; k < kc; k++) {
             const __m512 b0 = _mm512_loadu_ps(w), b1 = _mm512_loadu_ps(w + 16);
+            if (prefetch != 0) { /* two cache lines: this weight row's twin in the next panel */
+                _mm_prefetch((const char*)(w + prefetch), _MM_HINT_T1);
+                _mm_prefetch((const char*)(w + prefetch + 16), _MM_HINT_T1);
+            }
             w += 32;
 #pragma GCC unroll 16
             for (int r = 0; r < TM_IGEMM_MR; r++) {

@@ -421,7 +421,7 @@ static int compare_dwconv_cores(const char* label) {
         const size_t in_w = 1 + rnd() % 45, pl = rnd() % 3, pr = rnd() % 3;
         if (in_w + pl + pr < 3) continue;
         const size_t ow = (in_w + pl + pr - 3) / stride + 1;
-        tm_f32_minmax_params params = {clamps[trial % 4][0], clamps[trial % 4][1]};
+        tm_f32_minmax_params params = {clamps[trial % 4][0], clamps[trial % 4][1], 0};
         float* rows[3];
         for (int r = 0; r < 3; r++) {
             rows[r] = (float*)malloc(sizeof(float) * in_w * c);
@@ -557,8 +557,8 @@ static int compare_gemm_cores(int* failed, const char* label) {
                     for (size_t r = 0; r < 8; r++) a[t * 8 + r] = x + (t * 8 + TM_MINZ(r, mr - 1)) * kc;
                 for (size_t nc = 1; nc <= 8; nc++) {
                     const tm_f32_minmax_params params = (ks + kc + mr + nc) % 3 == 0
-                        ? (tm_f32_minmax_params){-1.5f, 2.0f}
-                        : (tm_f32_minmax_params){-INFINITY, INFINITY};
+                        ? (tm_f32_minmax_params){-1.5f, 2.0f, 0}
+                        : (tm_f32_minmax_params){-INFINITY, INFINITY, 0};
                     for (int v = 0; v < 2; v++) {
                         for (size_t i = 0; i < 8 * STRIDE; i++) out[v][i] = nan_pattern();
                         (v ? out_of_order : in_order)->igemm(mr, nc, kc, ks, a, packed, out[v],
