@@ -28,9 +28,9 @@ enum { TM_ISA_SCALAR = 0, TM_ISA_AVX2 = 1, TM_ISA_NEON = 2, TM_ISA_AVX512 = 3, T
 
 /* The clamp of a float kernel's outputs, and for the GEMM tiles a prefetch hint: prefetch > 0 is
  * the distance in floats from each packed weight row to the same row of the next panel, which
- * the AVX-512 tiles prefetch as they stream their own (the pointwise operator sets it where a
- * panel serves few tiles, so the weights come from DRAM at the pace they are used); other
- * kernels ignore it. */
+ * the AVX-512 tiles prefetch as they stream their own (the pointwise operator sets it for the
+ * first tiles of each panel, so the next panel's weights come from DRAM at the pace they are
+ * used); other kernels ignore it. */
 typedef struct { float min; float max; size_t prefetch; } tm_f32_minmax_params;
 
 /* The GEMM ukernel, "indirect" (XNNPACK's igemm): C[mr x nc] = clamp(A * W + bias) for one
