@@ -99,6 +99,21 @@ def conv_cases(out: Writer, rng: np.random.Generator) -> None:
                             name, [x, wt, b, y, _tolerance(mag, 9 * cin)])
 
 
+def _dwconv_case(out: Writer, rng: np.random.Generator, batch: int, h: int, w: int, c: int,
+                 stride: int, padding: str, clamp) -> None:
+    """One depthwise case: random input, weights, bias; the reference output and tolerance."""
+    x = rng.uniform(-1, 1, (batch, h, w, c)).astype(np.float32)
+    wt = (rng.standard_normal((3, 3, c)) * 0.8).astype(np.float32)
+    b = rng.uniform(-1, 1, c).astype(np.float32)
+    y = reference.depthwise3x3(x, wt, b, stride, padding, clamp)
+    mag = reference.depthwise3x3(np.abs(x), np.abs(wt), np.abs(b), stride, padding)
+    oh, top = conv_output(h, stride, padding)
+    ow, left = conv_output(w, stride, padding)
+    out.add("dwconv3x3", [batch, h, w, c, c, stride, top, left, oh, ow], clamp,
+            f"dwconv3x3 n={batch} {h}x{w}x{c} s={stride} {padding} {CLAMP_NAMES[clamp]}",
+            [x, wt, b, y, _tolerance(mag, 9)])
+
+
 def dwconv_cases(out: Writer, rng: np.random.Generator) -> None:
     shapes = [(1, 1, 1), (1, 2, 2), (1, 3, 3), (1, 4, 5), (2, 5, 7), (1, 7, 9), (1, 8, 16),
               (1, 9, 17), (1, 14, 14), (1, 3, 33)]
@@ -108,37 +123,17 @@ def dwconv_cases(out: Writer, rng: np.random.Generator) -> None:
         for stride in (1, 2):
             for padding in ("tf_same", "symmetric"):
                 for _ in range(3):
-                    c = channels[i % len(channels)]
-                    clamp = CLAMPS[i % len(CLAMPS)]
+                    _dwconv_case(out, rng, batch, h, w, channels[i % len(channels)], stride,
+                                 padding, CLAMPS[i % len(CLAMPS)])
                     i += 1
-                    x = rng.uniform(-1, 1, (batch, h, w, c)).astype(np.float32)
-                    wt = (rng.standard_normal((3, 3, c)) * 0.8).astype(np.float32)
-                    b = rng.uniform(-1, 1, c).astype(np.float32)
-                    y = reference.depthwise3x3(x, wt, b, stride, padding, clamp)
-                    mag = reference.depthwise3x3(np.abs(x), np.abs(wt), np.abs(b), stride, padding)
-                    oh, top = conv_output(h, stride, padding)
-                    ow, left = conv_output(w, stride, padding)
-                    name = (f"dwconv3x3 n={batch} {h}x{w}x{c} s={stride} {padding} "
-                            f"{CLAMP_NAMES[clamp]}")
-                    out.add("dwconv3x3", [batch, h, w, c, c, stride, top, left, oh, ow], clamp,
-                            name, [x, wt, b, y, _tolerance(mag, 9)])
     # Rows wide enough for the aarch64 in-order kernel's groups (10 pixels at stride 1, 8 at
     # stride 2) with channel counts that are multiples of 8 (its assembly) and not.
     for k, (h, w, c) in enumerate([(3, 24, 8), (2, 40, 16), (3, 21, 24), (2, 57, 8), (2, 12, 40),
                                    (2, 31, 12)]):
         for stride in (1, 2):
             for padding in ("tf_same", "symmetric"):
-                clamp = CLAMPS[(k + stride) % len(CLAMPS)]
-                x = rng.uniform(-1, 1, (1, h, w, c)).astype(np.float32)
-                wt = (rng.standard_normal((3, 3, c)) * 0.8).astype(np.float32)
-                b = rng.uniform(-1, 1, c).astype(np.float32)
-                y = reference.depthwise3x3(x, wt, b, stride, padding, clamp)
-                mag = reference.depthwise3x3(np.abs(x), np.abs(wt), np.abs(b), stride, padding)
-                oh, top = conv_output(h, stride, padding)
-                ow, left = conv_output(w, stride, padding)
-                out.add("dwconv3x3", [1, h, w, c, c, stride, top, left, oh, ow], clamp,
-                        f"dwconv3x3 n=1 {h}x{w}x{c} s={stride} {padding} {CLAMP_NAMES[clamp]}",
-                        [x, wt, b, y, _tolerance(mag, 9)])
+                _dwconv_case(out, rng, 1, h, w, c, stride, padding,
+                             CLAMPS[(k + stride) % len(CLAMPS)])
 
 
 def pointwise_cases(out: Writer, rng: np.random.Generator) -> None:
