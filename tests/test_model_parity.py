@@ -27,6 +27,21 @@ def test_thread_counts_give_identical_results():
         assert np.array_equal(o, outs[0])
 
 
+@pytest.mark.skipif(not {"avx2", "avx512"} <= set(ISAS), reason="this CPU has no AVX-512")
+@pytest.mark.parametrize("alpha,size", [("1.0", (224, 224)), ("0.25", (128, 128)),
+                                        ("0.25", (97, 161)), ("1.0", (224, 160))])
+def test_avx512_network_gives_the_avx2_bits(alpha, size):
+    """Every AVX-512 tile (7x32 / 8x32 pointwise, 16x16 first layer, 4x32 GEMV, depthwise) sums
+    in the AVX2 kernels' order, so whole networks agree bit for bit — at the fixtures' sizes, at
+    other sizes, batched, on one and two threads."""
+    a, r, _ = next(f for f in FIXTURE_SETS if f[0] == alpha)
+    net, _, _ = fixture_network(a, r)
+    x = np.random.default_rng(1).standard_normal((2,) + size + (3,)).astype(np.float32)
+    want = Model(net, isa="avx2", threads=1).forward(x)
+    for threads in (1, 2):
+        assert np.array_equal(Model(net, isa="avx512", threads=threads).forward(x), want)
+
+
 def test_batch_equals_single_images():
     net, x, _ = fixture_network("0.25", 128)
     m = Model(net, threads=2)
