@@ -186,6 +186,25 @@ def test_depthwise3x3_wide(isa, h, w, c, stride, dtype, per_channel, w_zp_extrem
                                   qr.depthwise3x3(x, wt, b, stride, "tf_same", rq))
 
 
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 5), w=st.integers(1, 23), c=st.sampled_from([7, 8, 9]),
+       stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
+       dtype=DTYPES, per_channel=st.booleans(), seed=st.integers(0, 2**31))
+def test_depthwise3x3_eight_channels(isa, h, w, c, stride, padding, dtype, per_channel, seed):
+    """8 channels (alpha 0.25's first depthwise layer; AVX-512 runs two pixels per vector there)
+    and its neighbours, every row width and border case at both strides."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (1, h, w, c), dtype)
+    wt = random_weights(rng, (3, 3, c), dtype, per_channel)
+    b = random_bias(rng, c)
+    rq = random_requant(rng, c, dtype, per_channel)
+    kern, pool = setup(isa, 1)
+    op = Depthwise3x3Op(kern, pool, wt, b, stride, padding, rq=rq, offset=domain_offset(dtype))
+    np.testing.assert_array_equal(run_sentinels(op, x, dtype),
+                                  qr.depthwise3x3(x, wt, b, stride, padding, rq))
+
+
 def test_pointwise_large_k_and_many_rows():
     """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
     rng = np.random.default_rng(7)

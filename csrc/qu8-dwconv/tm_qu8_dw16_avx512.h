@@ -14,6 +14,32 @@
 #include "../qu8_requant.h"
 
 #ifdef TM_ARCH_X86
+/* tm_qu8_mbqm_avx512 with the shift-derived constants hoisted out of the row, then the output
+ * zero point and clamp: 16 int32 accumulators -> 16 int32 outputs. */
+static inline TM_TARGET_AVX512BW __m512i tm_qu8_dw_requant16(__m512i acc, __m512i mult,
+                                                            __m512i mult_odd, __m512i left,
+                                                            __m512i right, __m512i mask,
+                                                            __m512i half, __m512i zp_out,
+                                                            __m512i vmin, __m512i vmax) {
+    const __m512i one = _mm512_set1_epi32(1);
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i xs = _mm512_sllv_epi32(acc, left);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, mult), rnd);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), mult_odd), rnd);
+    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
+                                                 _mm512_slli_epi64(odd, 1));
+    const __m512i remainder = _mm512_and_si512(high, mask);
+    const __m512i threshold = _mm512_sub_epi32(half, _mm512_srai_epi32(high, 31));
+    __m512i y = _mm512_srav_epi32(high, right);
+    y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, one);
+    return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
+}
+
+/* Lanes 0..7 copied to lanes 8..15. */
+static inline TM_TARGET_AVX512BW __m512i tm_qu8_dup8(__m512i v) {
+    return _mm512_shuffle_i64x2(v, v, 0x44);
+}
+
 static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t channels,
                                                          size_t in_width, size_t out_width,
                                                          size_t stride, size_t pad_left,
@@ -28,7 +54,6 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
     size_t ox1 = in_width + pad_left >= 3 ? (in_width + pad_left - 3) / stride + 1 : 0;
     ox1 = TM_MAX(ox0, TM_MIN(out_width, ox1));
     const __m512i one = _mm512_set1_epi32(1);
-    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
     const __m512i zp_out = _mm512_set1_epi32(params->output_zero_point);
     const __m512i vmin = _mm512_set1_epi32(params->min), vmax = _mm512_set1_epi32(params->max);
     for (size_t c = c_begin; c < channels; c += 16) {
@@ -44,7 +69,39 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
         const __m512i right = _mm512_sub_epi32(left, shift);
         const __m512i mask = _mm512_sub_epi32(_mm512_sllv_epi32(one, right), one);
         const __m512i half = _mm512_srli_epi32(mask, 1);
+        /* 8 channels (alpha 0.25's first depthwise layer): two interior output pixels per
+         * vector, lanes 8..15 the right-hand one, every constant in both halves; at stride 1
+         * one 16-byte load holds a tap of both pixels. Integer sums: any order, same bits. */
+        const int pairs = channels == 8 && stride <= 2;
+        __m512i k2[9], bias2 = bias, mult2 = mult, mult_odd2 = mult_odd, left2 = left,
+                       right2 = right, mask2 = mask, half2 = half;
+        if (pairs) {
+            for (size_t t = 0; t < 9; t++) k2[t] = tm_qu8_dup8(k[t]);
+            bias2 = tm_qu8_dup8(bias), mult2 = tm_qu8_dup8(mult);
+            mult_odd2 = _mm512_srli_epi64(mult2, 32), left2 = tm_qu8_dup8(left);
+            right2 = tm_qu8_dup8(right), mask2 = tm_qu8_dup8(mask), half2 = tm_qu8_dup8(half);
+        }
         for (size_t ox = 0; ox < out_width; ox++) {
+            if (pairs && ox >= ox0 && ox + 1 < ox1) {
+                const size_t ix = ox * stride - pad_left;
+                __m512i acc = bias2;
+                for (size_t ky = 0; ky < 3; ky++)
+                    for (size_t kx = 0; kx < 3; kx++) {
+                        const uint8_t* p = rows[ky] + (ix + kx) * 8;
+                        const __m128i both = stride == 1
+                            ? _mm_loadu_si128((const __m128i*)p)
+                            : _mm_unpacklo_epi64(_mm_loadl_epi64((const __m128i*)p),
+                                                 _mm_loadl_epi64((const __m128i*)(p + 16)));
+                        acc = _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_cvtepu8_epi32(both),
+                                                                      k2[ky * 3 + kx]));
+                    }
+                tm_qu8_store16_avx512(out + ox * 8,
+                                      tm_qu8_dw_requant16(acc, mult2, mult_odd2, left2, right2,
+                                                          mask2, half2, zp_out, vmin, vmax),
+                                      (__mmask16)0xFFFF);
+                ox++;
+                continue;
+            }
             const uint8_t* px[9];
             if (ox >= ox0 && ox < ox1) {
                 const size_t ix = ox * stride - pad_left;
@@ -65,17 +122,8 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
                     acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, k[t]));
                 }
             }
-            /* tm_qu8_mbqm_avx512 with the shift-derived constants hoisted out of the loop */
-            const __m512i xs = _mm512_sllv_epi32(acc, left);
-            const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, mult), rnd);
-            const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), mult_odd), rnd);
-            const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
-                                                         _mm512_slli_epi64(odd, 1));
-            const __m512i remainder = _mm512_and_si512(high, mask);
-            const __m512i threshold = _mm512_sub_epi32(half, _mm512_srai_epi32(high, 31));
-            __m512i y = _mm512_srav_epi32(high, right);
-            y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, one);
-            y = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
+            const __m512i y = tm_qu8_dw_requant16(acc, mult, mult_odd, left, right, mask, half,
+                                                  zp_out, vmin, vmax);
             tm_qu8_store16_avx512(out + ox * channels + c, y, m);
         }
     }
