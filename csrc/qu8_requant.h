@@ -112,29 +112,40 @@ static inline TM_TARGET_AVX512 __m512i tm_qu8_mbqm_avx512(__m512i x, __m512i m, 
     return _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, one);
 }
 
-/* tm_qu8_mbqm_avx512 with the constants derived from the shifts precomputed (as
- * tm_qu8_gemm_pack stores them for the int8 dot layout): the odd columns' multipliers in the
- * low halves of the 64-bit lanes, left and right shifts, rounding mask and mask >> 1 at derived
- * + 0, 1, 2, 3, 4 strides); then the zero point and the clamp. 6 operations fewer. */
+/* tm_qu8_mbqm_avx512 with the constants derived from the shifts already in registers (hoisted
+ * out of a loop, or loaded from a packing): the odd columns' multipliers in the low halves of
+ * the 64-bit lanes, left and right shifts, rounding mask and mask >> 1; then the output zero
+ * point and the clamp. 6 operations fewer. */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_requant_derived_avx512(
+    __m512i acc, __m512i mult, __m512i mult_odd, __m512i left, __m512i right, __m512i mask,
+    __m512i half, __m512i zp_out, __m512i vmin, __m512i vmax) {
+    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
+    const __m512i xs = _mm512_sllv_epi32(acc, left);
+    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, mult), rnd);
+    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), mult_odd), rnd);
+    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
+                                                 _mm512_slli_epi64(odd, 1));
+    const __m512i remainder = _mm512_and_si512(high, mask);
+    const __m512i threshold = _mm512_sub_epi32(half, _mm512_srai_epi32(high, 31));
+    __m512i y = _mm512_srav_epi32(high, right);
+    y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, _mm512_set1_epi32(1));
+    return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
+}
+
+/* The same with the derived constants as tm_qu8_gemm_pack stores them for the int8 dot layout
+ * (odd multipliers, left, right, mask, mask >> 1 at derived + 0, 1, 2, 3, 4 strides). */
 static inline TM_TARGET_AVX512 __m512i tm_qu8_requant_pre_avx512(__m512i acc, const int32_t* mult,
                                                                  const int32_t* derived,
                                                                  size_t stride,
                                                                  const tm_qu8_requant_params* p) {
 #define TM_LD(ptr) _mm512_loadu_si512((const void*)(ptr))
-    const __m512i xs = _mm512_sllv_epi32(acc, TM_LD(derived + stride));
-    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
-    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, TM_LD(mult)), rnd);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), TM_LD(derived)), rnd);
-    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
-                                                 _mm512_slli_epi64(odd, 1));
-    const __m512i remainder = _mm512_and_si512(high, TM_LD(derived + 3 * stride));
-    const __m512i threshold = _mm512_sub_epi32(TM_LD(derived + 4 * stride), _mm512_srai_epi32(high, 31));
-    __m512i y = _mm512_srav_epi32(high, TM_LD(derived + 2 * stride));
+    const __m512i y = tm_qu8_requant_derived_avx512(
+        acc, TM_LD(mult), TM_LD(derived), TM_LD(derived + stride), TM_LD(derived + 2 * stride),
+        TM_LD(derived + 3 * stride), TM_LD(derived + 4 * stride),
+        _mm512_set1_epi32(p->output_zero_point), _mm512_set1_epi32(p->min),
+        _mm512_set1_epi32(p->max));
 #undef TM_LD
-    y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, _mm512_set1_epi32(1));
-    y = _mm512_add_epi32(y, _mm512_set1_epi32(p->output_zero_point));
-    y = _mm512_max_epi32(y, _mm512_set1_epi32(p->min));
-    return _mm512_min_epi32(y, _mm512_set1_epi32(p->max));
+    return y;
 }
 
 /* requantize 16 accumulators, add the zero point, clamp: int32 lanes in [min, max]. */

@@ -3,46 +3,18 @@
 #if defined(TM_ARCH_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 
+#include "tm_f32_igemm_8x8_aarch64.h"
+
 /* 8x8 indirect-GEMM tile for aarch64 NEON, scheduled for out-of-order cores (Cortex-A72/A76:
  * Pi 4, Pi 5). 16 accumulators + 8 rows + 2 weight vectors = 26 of the 32 vector registers. The
  * accumulators are named variables, not an array: GCC -O2 keeps an array of vectors in memory
  * and reloads/stores it around every FMLA. For each tap it reads the eight rows four channels at
  * a time and multiplies by lanes (vfmaq_laneq_f32, aarch64 only); the out-of-order core finds
  * the parallelism, so the order is plain. Leftover channels go one at a time. */
-#define TM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
-/* Stores nc <= 8 floats of one row from two vectors. */
-static inline void tm_store_row8(float* c, size_t nc, float32x4_t lo, float32x4_t hi) {
-    if (nc == 8) {
-        vst1q_f32(c, lo);
-        vst1q_f32(c + 4, hi);
-        return;
-    }
-    if (nc & 4) {
-        vst1q_f32(c, lo);
-        lo = hi;
-        c += 4;
-    }
-    float32x2_t h = vget_low_f32(lo);
-    if (nc & 2) {
-        vst1_f32(c, h);
-        h = vget_high_f32(lo);
-        c += 2;
-    }
-    if (nc & 1) vst1_lane_f32(c, h, 0);
-}
-
 void tm_f32_igemm_8x8__aarch64_neonfma(size_t mr, size_t nc, size_t kc, size_t ks,
                                        const float** a, const float* w, float* c,
                                        size_t c_stride, const tm_f32_minmax_params* params) {
-    float* c0 = c;
-    float* c1 = mr > 1 ? c0 + c_stride : c0;
-    float* c2 = mr > 2 ? c1 + c_stride : c1;
-    float* c3 = mr > 3 ? c2 + c_stride : c2;
-    float* c4 = mr > 4 ? c3 + c_stride : c3;
-    float* c5 = mr > 5 ? c4 + c_stride : c4;
-    float* c6 = mr > 6 ? c5 + c_stride : c5;
-    float* c7 = mr > 7 ? c6 + c_stride : c6;
+    TM_8X8_OUTPUT_ROWS(c, mr, c_stride)
 #define TM_INIT(i) float32x4_t lo##i = vld1q_f32(w), hi##i = vld1q_f32(w + 4);
     TM_ROWS(TM_INIT)
 #undef TM_INIT
@@ -84,16 +56,6 @@ void tm_f32_igemm_8x8__aarch64_neonfma(size_t mr, size_t nc, size_t kc, size_t k
 #undef TM_ONE
         }
     }
-    const float32x4_t vmin = vdupq_n_f32(params->min), vmax = vdupq_n_f32(params->max);
-#define TM_CLAMP(i)                                   \
-    lo##i = vminq_f32(vmaxq_f32(lo##i, vmin), vmax);  \
-    hi##i = vminq_f32(vmaxq_f32(hi##i, vmin), vmax);
-    TM_ROWS(TM_CLAMP)
-#undef TM_CLAMP
-    /* Rows past mr alias the last valid row: store from the highest row down, so the valid
-     * row's own values land last. */
-#define TM_STORE(i) tm_store_row8(c##i, nc, lo##i, hi##i);
-    TM_STORE(7) TM_STORE(6) TM_STORE(5) TM_STORE(4) TM_STORE(3) TM_STORE(2) TM_STORE(1) TM_STORE(0)
-#undef TM_STORE
+    TM_8X8_CLAMP_STORE(params, nc);
 }
 #endif

@@ -3,6 +3,8 @@
 #if defined(TM_ARCH_NEON) && defined(__aarch64__)
 #include <arm_neon.h>
 
+#include "tm_f32_igemm_8x8_aarch64.h"
+
 /* 8x8 indirect-GEMM tile for aarch64 NEON, scheduled for in-order cores (Cortex-A53/A55: Pi 3,
  * Zero 2 W). Same contract, packing and FMA order as tm_f32_igemm_8x8__aarch64_neonfma: each
  * accumulator takes its FMAs tap by tap, channel by channel, so the two give the same bits
@@ -29,28 +31,6 @@
  * hold the rows, v24-v31 the weights. The clamp and the stores are C. Compilers without GNU
  * inline assembly get the out-of-order kernel. */
 #if defined(__GNUC__)
-#define TM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
-
-static inline void tm_store_row8(float* c, size_t nc, float32x4_t lo, float32x4_t hi) {
-    if (nc == 8) {
-        vst1q_f32(c, lo);
-        vst1q_f32(c + 4, hi);
-        return;
-    }
-    if (nc & 4) {
-        vst1q_f32(c, lo);
-        lo = hi;
-        c += 4;
-    }
-    float32x2_t h = vget_low_f32(lo);
-    if (nc & 2) {
-        vst1_f32(c, h);
-        h = vget_high_f32(lo);
-        c += 2;
-    }
-    if (nc & 1) vst1_lane_f32(c, h, 0);
-}
-
 /* One group of 16 FMAs: every row's channel (lane) l times the weight pair (lo, hi). */
 #define TM_A53_LANE(l, blo, bhi)                                 \
     "fmla %[l0].4s, " blo ".4s, v16.s[" #l "]\n\t"              \
@@ -101,14 +81,7 @@ void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t mr, size_t nc, size_t k
                                                   const float** a, const float* w, float* c,
                                                   size_t c_stride,
                                                   const tm_f32_minmax_params* params) {
-    float* c0 = c;
-    float* c1 = mr > 1 ? c0 + c_stride : c0;
-    float* c2 = mr > 2 ? c1 + c_stride : c1;
-    float* c3 = mr > 3 ? c2 + c_stride : c2;
-    float* c4 = mr > 4 ? c3 + c_stride : c3;
-    float* c5 = mr > 5 ? c4 + c_stride : c4;
-    float* c6 = mr > 6 ? c5 + c_stride : c5;
-    float* c7 = mr > 7 ? c6 + c_stride : c6;
+    TM_8X8_OUTPUT_ROWS(c, mr, c_stride)
     float32x4_t lo0, hi0, lo1, hi1, lo2, hi2, lo3, hi3, lo4, hi4, lo5, hi5, lo6, hi6, lo7, hi7;
     const size_t sixteens = kc / 16, quads = kc % 16 / 4, rest = kc % 4;
     size_t taps = ks, count;
@@ -189,16 +162,7 @@ void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t mr, size_t nc, size_t k
         : "cc", "memory", "x9", "x10", "x11", "x12", "x13", "x14", "x15", "x16",
           "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23",
           "v24", "v25", "v26", "v27", "v28", "v29", "v30", "v31");
-    const float32x4_t vmin = vdupq_n_f32(params->min), vmax = vdupq_n_f32(params->max);
-#define TM_CLAMP(i)                                   \
-    lo##i = vminq_f32(vmaxq_f32(lo##i, vmin), vmax);  \
-    hi##i = vminq_f32(vmaxq_f32(hi##i, vmin), vmax);
-    TM_ROWS(TM_CLAMP)
-#undef TM_CLAMP
-    /* Rows past mr alias the last valid row: highest row first, so the valid row lands last. */
-#define TM_STORE(i) tm_store_row8(c##i, nc, lo##i, hi##i);
-    TM_STORE(7) TM_STORE(6) TM_STORE(5) TM_STORE(4) TM_STORE(3) TM_STORE(2) TM_STORE(1) TM_STORE(0)
-#undef TM_STORE
+    TM_8X8_CLAMP_STORE(params, nc);
 }
 #else
 void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t mr, size_t nc, size_t kc, size_t ks,

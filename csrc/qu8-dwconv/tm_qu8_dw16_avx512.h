@@ -14,27 +14,6 @@
 #include "../qu8_requant.h"
 
 #ifdef TM_ARCH_X86
-/* tm_qu8_mbqm_avx512 with the shift-derived constants hoisted out of the row, then the output
- * zero point and clamp: 16 int32 accumulators -> 16 int32 outputs. */
-static inline TM_TARGET_AVX512BW __m512i tm_qu8_dw_requant16(__m512i acc, __m512i mult,
-                                                            __m512i mult_odd, __m512i left,
-                                                            __m512i right, __m512i mask,
-                                                            __m512i half, __m512i zp_out,
-                                                            __m512i vmin, __m512i vmax) {
-    const __m512i one = _mm512_set1_epi32(1);
-    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
-    const __m512i xs = _mm512_sllv_epi32(acc, left);
-    const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, mult), rnd);
-    const __m512i odd = _mm512_add_epi64(_mm512_mul_epi32(_mm512_srli_epi64(xs, 32), mult_odd), rnd);
-    const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
-                                                 _mm512_slli_epi64(odd, 1));
-    const __m512i remainder = _mm512_and_si512(high, mask);
-    const __m512i threshold = _mm512_sub_epi32(half, _mm512_srai_epi32(high, 31));
-    __m512i y = _mm512_srav_epi32(high, right);
-    y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, one);
-    return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
-}
-
 /* Lanes 0..7 copied to lanes 8..15. */
 static inline TM_TARGET_AVX512BW __m512i tm_qu8_dup8(__m512i v) {
     return _mm512_shuffle_i64x2(v, v, 0x44);
@@ -96,7 +75,7 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
                                                                       k2[ky * 3 + kx]));
                     }
                 tm_qu8_store16_avx512(out + ox * 8,
-                                      tm_qu8_dw_requant16(acc, mult2, mult_odd2, left2, right2,
+                                      tm_qu8_requant_derived_avx512(acc, mult2, mult_odd2, left2, right2,
                                                           mask2, half2, zp_out, vmin, vmax),
                                       (__mmask16)0xFFFF);
                 ox++;
@@ -122,7 +101,7 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
                     acc = _mm512_add_epi32(acc, _mm512_madd_epi16(x, k[t]));
                 }
             }
-            const __m512i y = tm_qu8_dw_requant16(acc, mult, mult_odd, left, right, mask, half,
+            const __m512i y = tm_qu8_requant_derived_avx512(acc, mult, mult_odd, left, right, mask, half,
                                                   zp_out, vmin, vmax);
             tm_qu8_store16_avx512(out + ox * channels + c, y, m);
         }

@@ -20,10 +20,8 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
     const size_t ox0 = TM_MIN(out_width, (pad_left + stride - 1) / stride);
     size_t ox1 = in_width + pad_left >= 3 ? (in_width + pad_left - 3) / stride + 1 : 0;
     ox1 = TM_MAX(ox0, TM_MIN(out_width, ox1));
-    const __m512i one = _mm512_set1_epi32(1);
     const __m512i ones8 = _mm512_set1_epi8(1);
     const __m512i zero = _mm512_setzero_si512();
-    const __m512i rnd = _mm512_set1_epi64((long long)1 << 30);
     const __m512i zp_out = _mm512_set1_epi32(params->output_zero_point);
     const __m512i vmin = _mm512_set1_epi32(params->min), vmax = _mm512_set1_epi32(params->max);
     for (size_t ox = 0; ox < out_width; ox++) {
@@ -71,19 +69,11 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
                     sum = _mm512_dpbusd_epi32(sum, q[2][j], ones8);
                     acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sum, _mm512_loadu_si512((const void*)(v + 7))));
                 }
-                /* tm_qu8_mbqm_avx512 with the shift-derived constants from the packing */
-                const __m512i xs = _mm512_sllv_epi32(acc, _mm512_loadu_si512((const void*)(v + 3)));
-                const __m512i even = _mm512_add_epi64(_mm512_mul_epi32(xs, _mm512_loadu_si512((const void*)(v + 1))), rnd);
-                const __m512i odd = _mm512_add_epi64(
-                    _mm512_mul_epi32(_mm512_srli_epi64(xs, 32), _mm512_loadu_si512((const void*)(v + 2))), rnd);
-                const __m512i high = _mm512_mask_blend_epi32((__mmask16)0xAAAA, _mm512_srli_epi64(even, 31),
-                                                             _mm512_slli_epi64(odd, 1));
-                const __m512i remainder = _mm512_and_si512(high, _mm512_loadu_si512((const void*)(v + 5)));
-                const __m512i threshold = _mm512_sub_epi32(_mm512_loadu_si512((const void*)(v + 6)),
-                                                           _mm512_srai_epi32(high, 31));
-                __m512i r = _mm512_srav_epi32(high, _mm512_loadu_si512((const void*)(v + 4)));
-                r = _mm512_mask_add_epi32(r, _mm512_cmpgt_epi32_mask(remainder, threshold), r, one);
-                y[j] = _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(r, zp_out), vmin), vmax);
+                /* the shift-derived constants from the packing */
+#define TM_V(i) _mm512_loadu_si512((const void*)(v + (i)))
+                y[j] = tm_qu8_requant_derived_avx512(acc, TM_V(1), TM_V(2), TM_V(3), TM_V(4), TM_V(5),
+                                                     TM_V(6), zp_out, vmin, vmax);
+#undef TM_V
             }
             const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(y[0], y[1]),
                                                       _mm512_packs_epi32(y[2], y[3]));
