@@ -18,6 +18,10 @@ Cortex-A76 model (`-mcpu=cortex-a76` is scheduled with the Cortex-A57 model, the
 cortex-a72), so the A72 cycles stand in for the Pi 5 at its clock; the real A76 has two 128-bit
 FMA pipes, so that part errs slow. LLVM 14's 32-bit ARM backend has no Cortex-A53 model.
 
+It also reports benchmarks/pi_dw_schedules.py: the best generated depthwise schedule with 1 to 16
+output rows per call on both models (checked to keep the kernels' FMA order; not compiled into the
+package), what several output rows per call would give the in-order depthwise kernel.
+
 Writes pi-model.json and pi-model.md under benchmarks/results/ (or --out).
 """
 import argparse
@@ -353,6 +357,9 @@ def markdown(result: dict) -> str:
         for i, L in enumerate(a64[0]["layers"]):
             lines.append(f"| {L['layer']} | {L['kind']} | {L['macs'] / 1e6:.1f} | " +
                          " | ".join(f"{t['layers'][i]['ms']:.2f}" for t in a64) + " |")
+    if result.get("dw_schedules"):
+        from benchmarks.pi_dw_schedules import markdown as dw_markdown
+        lines += [""] + dw_markdown(result["dw_schedules"])
     return "\n".join(lines) + "\n"
 
 
@@ -362,6 +369,8 @@ def main(argv=None) -> int:
     ap.add_argument("--keep-asm", default=None, help="also write the compiled assembly here")
     ap.add_argument("--csrc", default=os.path.join(ROOT, "csrc"),
                     help="the C sources to model (another checkout's csrc/, for a before/after)")
+    ap.add_argument("--no-dw-schedules", action="store_true",
+                    help="leave out the generated multi-row depthwise schedules (about 20 s)")
     args = ap.parse_args(argv)
     if shutil.which("llvm-mca") is None:
         print("pi-model: llvm-mca not found (LLVM 14's llvm-mca is expected on PATH)", file=sys.stderr)
@@ -378,6 +387,9 @@ def main(argv=None) -> int:
                       "Pi 5's Cortex-A76 (LLVM 14 schedules -mcpu=cortex-a76 with the A57 model).")
     result["published"] = PUBLISHED
     result["boards"] = layer_times(result)
+    if not args.no_dw_schedules:
+        from benchmarks.pi_dw_schedules import survey
+        result["dw_schedules"] = survey()
     os.makedirs(args.out, exist_ok=True)
     with open(os.path.join(args.out, "pi-model.json"), "w", encoding="utf-8") as f:
         json.dump(result, f, indent=1)

@@ -25,7 +25,10 @@
  * FMAs of an output vector need 2 clamp instructions, 1 store, 1 load of the bias into the
  * accumulator and at least 3 (stride 1) or 6 (stride 2) input loads, each a cycle of its own
  * there (nothing but integer arithmetic pairs with them), so at most 9/16 = 0.56 of the peak at
- * stride 1 and 9/19 = 0.47 at stride 2 before any stall.
+ * stride 1 and 9/19 = 0.47 at stride 2 before any stall. Several output rows per call do not
+ * lift it within 32 vector registers: the loops benchmarks/pi_dw_schedules.py generates for 2
+ * and 3 rows (each input row loaded once, same FMA order) model at 0.47 / 0.35 and 0.44 / 0.36
+ * (docs/RASPBERRY_PI.md).
  *
  * Pixels outside the groups (borders, the last few interior pixels), rows whose channel count is
  * not a multiple of 8, and strides other than 1 and 2 go to tm_f32_dwconv3x3_row__neon on the
