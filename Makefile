@@ -38,7 +38,7 @@ ccheck:
 SANITIZE_DIR := build/sanitize
 SANITIZE_TESTS := tests/test_sanitize_build.py tests/test_kernels.py tests/test_model_parity.py \
 	tests/test_memory_guards.py tests/test_threads.py tests/test_validate.py \
-	tests/test_quantized_kernels.py tests/test_quantized_model.py
+	tests/test_quantized_kernels.py tests/test_quantized_model.py tests/test_fusion.py
 test-sanitize: install
 	mkdir -p $(SANITIZE_DIR)
 	CC=gcc $(PY) csrc/build_sanitize.py $(SANITIZE_DIR) > $(SANITIZE_DIR)/module-path

@@ -108,7 +108,7 @@ void tm_f32_conv3x3_setup(const tm_step* s) {
 }
 
 /* The edge rows from this run's input: the three taps' cin floats, zeros off the image. */
-static void tm_f32_conv_fill_edges(const tm_step* s) {
+void tm_f32_conv3x3_fill_edges(const tm_step* s) {
     const tm_f32_conv_layout l = tm_f32_conv_workspace_layout(s);
     const size_t cin = s->cin;
     float* edges = (float*)((char*)s->workspace + l.edges);
@@ -139,35 +139,50 @@ typedef struct {
     tm_f32_minmax_params params;
 } tm_f32_conv_ctx;
 
-/* Pixels [first, end) of every panel, as ks = 3 window rows of kc = 3 * cin floats (taps kx
- * 0..2 in order, channels in order within each: the packed weight rows' order): a panel of at
- * most conv_narrow_nr columns (the first layer's 8 or 16 channels) on the table's narrow tile
- * where it has one, the others on the GEMM tile. Both read the same packed panel in the same
- * order: the same bits either way. */
-static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
-    (void)thread;
-    const tm_f32_conv_ctx* ctx = (const tm_f32_conv_ctx*)p;
-    const tm_f32_kernels* kern = ctx->kern;
+/* Pixels [0, count) of every panel, their indirection from `ind` (a group boundary of a table
+ * laid out as tm_f32_conv3x3_setup lays it), their outputs from `out` (cout floats each), as
+ * ks = 3 window rows of kc = 3 * cin floats (taps kx 0..2 in order, channels in order within
+ * each: the packed weight rows' order): a panel of at most conv_narrow_nr columns (the first
+ * layer's 8 or 16 channels) on the table's narrow tile where it has one, the others on the GEMM
+ * tile. Both read the same packed panel in the same order: the same bits either way. */
+void tm_f32_conv3x3_pixels(const tm_f32_kernels* kern, size_t cin, size_t cout,
+                           const float** ind, size_t count, const float* packed, float* out,
+                           const tm_f32_minmax_params* params) {
     const size_t mr = kern->gemm_mr, nr = kern->gemm_nr;
-    const size_t panel_floats = nr * (9 * ctx->cin + 1);
-    const size_t first = task * ctx->task_pixels;
-    const size_t end = TM_MIN(ctx->pixels, first + ctx->task_pixels);
-    for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
-        const size_t nc = TM_MIN(nr, ctx->cout - n0);
-        const float* w = ctx->packed + (n0 / nr) * panel_floats;
+    const size_t panel_floats = nr * (9 * cin + 1);
+    for (size_t n0 = 0; n0 < cout; n0 += nr) {
+        const size_t nc = TM_MIN(nr, cout - n0);
+        const float* w = packed + (n0 / nr) * panel_floats;
         const int narrow = kern->conv_narrow != NULL && nc <= kern->conv_narrow_nr;
         const tm_f32_igemm_ukernel_fn tile = narrow ? kern->conv_narrow : kern->igemm;
         const size_t rows = narrow ? kern->conv_narrow_mr : mr;
-        for (size_t p0 = first; p0 < end; p0 += rows) {
-            tile(TM_MIN(rows, end - p0), nc, 3 * ctx->cin, 3, ctx->indirection + p0 * 3, w,
-                 ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
-        }
+        for (size_t p0 = 0; p0 < count; p0 += rows)
+            tile(TM_MIN(rows, count - p0), nc, 3 * cin, 3, ind + p0 * 3, w, out + p0 * cout + n0,
+                 cout, params);
     }
+}
+
+static void tm_f32_conv_task(void* p, size_t thread, size_t task) {
+    (void)thread;
+    const tm_f32_conv_ctx* ctx = (const tm_f32_conv_ctx*)p;
+    const size_t first = task * ctx->task_pixels;
+    const size_t end = TM_MIN(ctx->pixels, first + ctx->task_pixels);
+    tm_f32_conv3x3_pixels(ctx->kern, ctx->cin, ctx->cout, ctx->indirection + first * 3,
+                          end - first, ctx->packed, ctx->out + first * ctx->cout, &ctx->params);
+}
+
+size_t tm_f32_conv3x3_group(const tm_f32_kernels* kern) {
+    return tm_f32_conv_group(kern);
+}
+
+const float* tm_f32_conv3x3_window_row(const tm_step* s, size_t pixel, size_t ky) {
+    const size_t mr = s->f32->gemm_mr;
+    return ((const float* const*)s->workspace)[(pixel / mr) * mr * 3 + ky * mr + pixel % mr];
 }
 
 void tm_f32_conv3x3_run(const tm_step* s) {
     const size_t pixels = s->batch * s->oh * s->ow;
-    tm_f32_conv_fill_edges(s);
+    tm_f32_conv3x3_fill_edges(s);
     const size_t task_pixels =
         TM_ROUND_UP(TM_CONV_TILES_PER_TASK * s->f32->gemm_mr, tm_f32_conv_group(s->f32));
     tm_f32_conv_ctx ctx = {s->f32, pixels, s->cin, s->cout, task_pixels,

@@ -103,6 +103,22 @@ size_t tm_qu8_avgpool_workspace(const tm_step* s);
 void tm_qu8_avgpool_run(const tm_step* s);
 size_t tm_f32_maxpool_workspace(const tm_step* s);
 void tm_f32_maxpool_run(const tm_step* s);
+size_t tm_f32_fused_workspace(const tm_step* s); /* (size_t)-1: the members are no chain */
+void tm_f32_fused_setup(const tm_step* s);
+void tm_f32_fused_run(const tm_step* s);
+
+/* Pieces of the float operators the fused step runs row by row (each on the calling thread):
+ * pixels [0, count) of a 3x3 convolution's indirection from `ind`, a group boundary
+ * (tm_f32_conv3x3_group pixels) of a table laid out as tm_f32_conv3x3_setup lays it; the
+ * pointer to window row ky of pixel `pixel` in a set-up convolution step's own table; its edge
+ * rows filled from its input; rows [0, m) of a pointwise step from a into c. */
+void tm_f32_conv3x3_pixels(const tm_f32_kernels* kern, size_t cin, size_t cout,
+                           const float** ind, size_t count, const float* packed, float* out,
+                           const tm_f32_minmax_params* params);
+size_t tm_f32_conv3x3_group(const tm_f32_kernels* kern);
+const float* tm_f32_conv3x3_window_row(const tm_step* s, size_t pixel, size_t ky);
+void tm_f32_conv3x3_fill_edges(const tm_step* s);
+void tm_f32_pointwise_rows(const tm_step* s, const float* a, size_t m, float* c);
 
 /* ---- ukernels, one per file of the same name -------------------------------------------- */
 void tm_f32_igemm_4x4__scalar(size_t, size_t, size_t, size_t, const float**, const float*, float*,

@@ -105,6 +105,22 @@ void tm_f32_pointwise_run(const tm_step* s) {
                         ctx.split.row_blocks * ctx.split.col_blocks);
 }
 
+/* Rows [0, m) of the layer of step s from a (m x cin) into c (m x cout), every panel, on the
+ * calling thread (the fused step's rows: the same tiles and sums as a run of the step). */
+void tm_f32_pointwise_rows(const tm_step* s, const float* a, size_t m, float* c) {
+    const tm_f32_kernels* kern = s->f32;
+    const size_t k = s->cin, n = s->cout;
+    if (m == 0 || n == 0) return;
+    const int short_tile = tm_f32_pointwise_short_tile(kern, m);
+    const size_t mr = short_tile ? kern->gemm_mr_short : kern->gemm_mr, nr = kern->gemm_nr;
+    const size_t panels = tm_task_count(n, nr);
+    tm_f32_pointwise_ctx ctx = {kern, short_tile ? kern->igemm_short : kern->igemm, mr, k, n, a,
+                                (const float*)s->packed, c,
+                                {m, mr, tm_task_count(m, mr), 1, 1, panels, panels},
+                                {s->f32_min, s->f32_max, nr * (k + 1)}};
+    tm_f32_pointwise_task(&ctx, 0, 0);
+}
+
 /* ---- quantized --------------------------------------------------------------------------- */
 typedef struct {
     const tm_qu8_kernels* kern;

@@ -32,6 +32,9 @@ static const tm_operator tm_operators[TM_OP_COUNT][TM_DTYPE_COUNT] = {
     [TM_OP_MAXPOOL] = {
         [TM_F32] = {tm_f32_maxpool_workspace, NULL, tm_f32_maxpool_run},
     },
+    [TM_OP_FUSED] = {
+        [TM_F32] = {tm_f32_fused_workspace, tm_f32_fused_setup, tm_f32_fused_run},
+    },
 };
 
 /* The operator of a step, or NULL for an unknown kind / dtype. */
@@ -52,10 +55,27 @@ size_t tm_step_workspace_size(const tm_step* s) {
     return op->workspace(s);
 }
 
+/* A fused step's members: each runnable on its own (set up), and a chain it can run (its
+ * workspace function says so). */
+static int tm_check_step(const tm_step* s, const tm_operator* op);
+static int tm_check_members(const tm_step* s, const tm_operator* op) {
+    if (s->kind != TM_OP_FUSED) return TM_OK;
+    if (s->members == NULL || s->member_count > TM_FUSED_MAX) return TM_ERROR_BAD_MEMBERS;
+    for (size_t i = 0; i < s->member_count; i++) {
+        const tm_step* m = s->members[i];
+        if (m == NULL || m->kind == TM_OP_FUSED) return TM_ERROR_BAD_MEMBERS;
+        const int status = tm_check_step(m, tm_operator_of(m));
+        if (status != TM_OK) return status;
+    }
+    return op->workspace(s) == (size_t)-1 ? TM_ERROR_BAD_MEMBERS : TM_OK;
+}
+
 int tm_step_setup(tm_step* s, void* workspace) {
     const tm_operator* op = tm_operator_of(s);
     if (op == NULL) return TM_ERROR_UNKNOWN_STEP;
     if (!tm_has_kernels(s)) return TM_ERROR_NO_KERNELS;
+    const int members = tm_check_members(s, op);
+    if (members != TM_OK) return members;
     if (workspace == NULL && op->workspace(s) != 0) return TM_ERROR_NO_WORKSPACE;
     s->workspace = workspace;
     if (op->setup != NULL) op->setup(s);
@@ -66,6 +86,8 @@ int tm_step_setup(tm_step* s, void* workspace) {
 static int tm_check_step(const tm_step* s, const tm_operator* op) {
     if (op == NULL) return TM_ERROR_UNKNOWN_STEP;
     if (!tm_has_kernels(s)) return TM_ERROR_NO_KERNELS;
+    const int members = tm_check_members(s, op);
+    if (members != TM_OK) return members;
     if (s->workspace == NULL && op->workspace(s) != 0) return TM_ERROR_NO_WORKSPACE;
     return TM_OK;
 }
@@ -85,6 +107,7 @@ const char* tm_status_string(int status) {
         case TM_ERROR_UNKNOWN_STEP: return "unknown operator kind or dtype in a step";
         case TM_ERROR_NO_KERNELS: return "a step has no kernel table for its dtype";
         case TM_ERROR_NO_WORKSPACE: return "a step that needs a workspace was not set up";
+        case TM_ERROR_BAD_MEMBERS: return "a fused step's members are not a chain of set-up float32 layers it can run";
         default: return "unknown status";
     }
 }

@@ -237,6 +237,12 @@ void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, 
  *   DWCONV3X3: batch, h, w, cin (channels), stride, pad_top, pad_left, oh, ow;
  *   AVGPOOL:   batch, h * w pixels, cin channels ((batch, h, w, c) -> (batch, c));
  *   MAXPOOL:   the same (TM_F32 only).
+ *   FUSED:     TM_F32 only: batch, in, out, and members[0..member_count): 2..TM_FUSED_MAX set-up
+ *              float32 steps that form a chain (a 3x3 convolution only first, depthwise 3x3,
+ *              pointwise over maps, each one's output shape the next one's input), in =
+ *              members[0]'s in, out = the last one's out. It runs them row by row: each
+ *              intermediate row lives in a ring of a few rows in the fused step's workspace,
+ *              never in the members' own outputs, and each output is the member's own bits.
  * TM_F32 steps: float32 in / out, packed by tm_f32_*_pack for `f32`, clamp [f32_min, f32_max].
  * TM_QU8 steps: uint8 in / out, packed by tm_qu8_*_pack for `qu8`, and `quant`:
  *   input_zero_point (read where a window leaves the image), output_zero_point, [min, max];
@@ -248,19 +254,22 @@ void tm_qu8_requantize_scalar(size_t n, const int32_t* acc, int32_t multiplier, 
  *       + output_zero_point, with multiplier / shift already divided by pixels;
  *     then clamped to [min, max]. */
 enum { TM_OP_POINTWISE = 1, TM_OP_CONV3X3 = 2, TM_OP_DWCONV3X3 = 3, TM_OP_AVGPOOL = 4,
-       TM_OP_MAXPOOL = 5, TM_OP_COUNT = 6 };
+       TM_OP_MAXPOOL = 5, TM_OP_FUSED = 6, TM_OP_COUNT = 7 };
 enum { TM_F32 = 0, TM_QU8 = 1, TM_DTYPE_COUNT = 2 };
 /* tm_qu8_step_params.pool_mode: how an integer global average pool rounds. */
 enum { TM_POOL_AVERAGE_POOL_2D = 0, TM_POOL_MEAN = 1 };
 /* Status of tm_step_setup / tm_run_steps (tm_status_string gives a message). */
-enum { TM_OK = 0, TM_ERROR_UNKNOWN_STEP = 1, TM_ERROR_NO_KERNELS = 2, TM_ERROR_NO_WORKSPACE = 3 };
+/* Most members of a FUSED step. */
+enum { TM_FUSED_MAX = 8 };
+enum { TM_OK = 0, TM_ERROR_UNKNOWN_STEP = 1, TM_ERROR_NO_KERNELS = 2, TM_ERROR_NO_WORKSPACE = 3,
+       TM_ERROR_BAD_MEMBERS = 4 };
 
 typedef struct {
     int32_t input_zero_point, output_zero_point, min, max;
     int32_t pool_mode, value_offset, multiplier, shift;
 } tm_qu8_step_params;
 
-typedef struct {
+typedef struct tm_step_s {
     int kind;   /* TM_OP_* */
     int dtype;  /* TM_F32 or TM_QU8 */
     const tm_f32_kernels* f32;  /* the table of a TM_F32 step */
@@ -273,6 +282,8 @@ typedef struct {
     void* workspace;            /* set by tm_step_setup */
     float f32_min, f32_max;
     tm_qu8_step_params quant;
+    const struct tm_step_s* const* members; /* FUSED: the layers it runs, in order */
+    size_t member_count;
 } tm_step;
 
 /* Bytes of workspace `step` needs (0: none), or (size_t)-1 for an unknown kind / dtype. */

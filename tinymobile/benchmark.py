@@ -81,7 +81,9 @@ def summarize(times: List[float], macs: int, batch: int = 1) -> Dict[str, float]
 
 
 def profile(model: Model, batch: int = 1, warmup: int = 3, runs: int = 20) -> List[Dict[str, object]]:
-    """Median wall time and GFLOP/s of every layer of ``model``."""
+    """Median wall time and GFLOP/s of every step of a pass of ``model``: a row per layer, and
+    one for the first layers where they run fused (layer "conv0..dw4", kind "fused", the
+    kernels of its layers)."""
     runner = model._runner
     plan = runner.acquire(batch)
     try:
@@ -92,20 +94,30 @@ def profile(model: Model, batch: int = 1, warmup: int = 3, runs: int = 20) -> Li
     finally:
         runner.release(plan)
     med = np.median(per_run, axis=0)
+    summary = model.network.summary_rows()
     rows = []
-    for row, t, op, out in zip(model.network.summary_rows(), med, runner.ops, plan.outputs):
-        rows.append({"layer": row.name, "kind": row.kind, "ms": float(t) * 1e3,
-                     "gflops": 2 * row.macs * batch / t / 1e9 if t > 0 else 0.0,
+    for (first, end), t in zip(plan.unit_layers, med):
+        layers = summary[first:end]
+        kernels = []
+        for op, out in zip(runner.ops[first:end], plan.outputs[first:end]):
+            name = op.kernel_path(rows=int(np.prod(out.shape[:-1])))
+            if name not in kernels:
+                kernels.append(name)
+        macs = sum(row.macs for row in layers)
+        fused = end - first > 1
+        rows.append({"layer": f"{layers[0].name}..{layers[-1].name}" if fused else layers[0].name,
+                     "kind": "fused" if fused else layers[0].kind, "ms": float(t) * 1e3,
+                     "gflops": 2 * macs * batch / t / 1e9 if t > 0 else 0.0,
                      "share": float(t / med.sum()),
-                     "kernel": op.kernel_path(rows=int(np.prod(out.shape[:-1])))})
+                     "kernel": ("row by row: " if fused else "") + ", ".join(kernels)})
     return rows
 
 
 def format_profile(rows: List[Dict[str, object]]) -> str:
     """The profile as a table, the ukernel that ran each layer in the last column."""
-    lines = [f"{'layer':<8} {'kind':<13} {'ms':>8} {'GFLOP/s':>8} {'share':>6}  kernel"]
+    lines = [f"{'layer':<10} {'kind':<13} {'ms':>8} {'GFLOP/s':>8} {'share':>6}  kernel"]
     for r in rows:
-        lines.append(f"{r['layer']:<8} {r['kind']:<13} {r['ms']:>8.3f} {r['gflops']:>8.1f} "
+        lines.append(f"{r['layer']:<10} {r['kind']:<13} {r['ms']:>8.3f} {r['gflops']:>8.1f} "
                      f"{100 * r['share']:>5.1f}%  {r.get('kernel', '')}")
     return "\n".join(lines)
 

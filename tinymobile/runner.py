@@ -20,6 +20,7 @@ import numpy as np
 from . import kernels
 from ._native import ffi, lib
 from .errors import InputError
+from .fusion import fused_prefix, fused_step
 from .kernels import fptr
 from .network import Network
 from .operators import Op, Step, build_ops, check_status, from_domain, kernel_table
@@ -37,9 +38,14 @@ class Plan:
     (where callers put the network input), two ping-pong activation buffers (``outputs[i]`` is
     layer i's output view), and each step's workspace (indirection tables, zero rows, scratch).
     The operators stay immutable, so plans of one runner run concurrently without sharing a
-    byte they write. ``steps[i]`` is layer i's bound step; the whole list runs in one C call."""
+    byte they write. ``steps[i]`` is layer i's bound step.
 
-    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...]):
+    A whole pass runs in one C call over ``units``: the first ``fused`` layers as one fused step
+    (:mod:`tinymobile.fusion`; 0 when none: ``fuse=False`` or no chain qualifies), then a step
+    per layer. A fused pass does not write the fused layers' own outputs but the last one's;
+    passes that stop inside the chain, and :meth:`Runner.run_all`, run the layers one by one."""
+
+    def __init__(self, ops: List[Op], input_shape: Tuple[int, ...], fuse: bool = True):
         dtype = ops[0].dtype  # float32, or uint8 for the integer operators
         shapes = []
         shape = input_shape
@@ -57,30 +63,53 @@ class Plan:
         x = self.input
         for op, out in zip(ops, self.outputs):
             step = op.bind(x, out)  # reshape: the step knows the workspace it needs
-            size = step.workspace_size
-            step.setup(kernels.aligned_empty(size, np.uint8) if size else None)
+            step.setup(self._workspace(step))
             self.steps.append(step)
             x = out
+        self.fused = fused_prefix(ops, shapes) if fuse else 0
+        self.units: List[Step] = list(self.steps)
+        if self.fused:
+            chain = fused_step(ops[:self.fused], self.steps[:self.fused], self.input,
+                               self.outputs[self.fused - 1])
+            chain.setup(self._workspace(chain))
+            self.units = [chain] + self.steps[self.fused:]
         self.nbytes = (self.input.nbytes + sum(b.nbytes for b in self._buffers)
-                       + sum(s.workspace.nbytes for s in self.steps if s.workspace is not None))
-        self._list = ffi.new("tm_step *[]", [s.c for s in self.steps])
+                       + sum(s.workspace.nbytes for s in self.steps + self.units[:1]
+                             if s.workspace is not None))
+        self._layer_list = ffi.new("tm_step *[]", [s.c for s in self.steps])
+        self._unit_list = ffi.new("tm_step *[]", [s.c for s in self.units])
+
+    @staticmethod
+    def _workspace(step: Step) -> Optional[np.ndarray]:
+        size = step.workspace_size
+        return kernels.aligned_empty(size, np.uint8) if size else None
 
     @property
     def calls(self) -> List[Callable[[], None]]:
         """Layer i's step as a callable running it alone."""
         return list(self.steps)
 
+    @property
+    def unit_layers(self) -> List[Tuple[int, int]]:
+        """The layers [first, end) each of ``units`` runs."""
+        starts = [0] + list(range(max(self.fused, 1), len(self.steps)))
+        return [(a, b) for a, b in zip(starts, starts[1:] + [len(self.steps)])]
+
     def run(self, layers: Optional[int] = None) -> np.ndarray:
-        """Run the first ``layers`` steps (all by default) on ``self.input`` in one C call; the
+        """Run the first ``layers`` layers (all by default) on ``self.input`` in one C call; the
         last one's output."""
         count = len(self.steps) if layers is None else min(layers, len(self.steps))
-        check_status(lib.tm_run_steps(self._list, count))
+        if self.fused and count >= self.fused:
+            check_status(lib.tm_run_steps(self._unit_list, 1 + count - self.fused))
+        else:
+            check_status(lib.tm_run_steps(self._layer_list, count))
         return self.outputs[count - 1]
 
     def run_timed(self) -> List[float]:
-        """Run every layer, returning each one's wall time in seconds."""
+        """Run every unit (the fused layers as one, see ``unit_layers``), returning each one's
+        wall time in seconds."""
         times = []
-        for step in self.steps:
+        for step in self.units:
             t0 = time.perf_counter()
             step()
             times.append(time.perf_counter() - t0)
@@ -91,8 +120,10 @@ class Runner:
     """Executes a :class:`Network` (float32, or quantized uint8 / int8) on one ISA's kernels with
     a given thread count."""
 
-    def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None):
+    def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None,
+                 fuse: bool = True):
         check_network(network)  # the C operators trust these shapes
+        self.fuse = fuse  # run the first layers fused where they qualify (tinymobile.fusion)
         self.network = network
         self.dtype: str = network.dtype
         self.integer = network.is_quantized
@@ -134,7 +165,7 @@ class Runner:
                 del self._plans[next(iter(self._plans))]
             if free:
                 return free.pop()
-        return Plan(self.ops, key + (3,))
+        return Plan(self.ops, key + (3,), self.fuse)
 
     def release(self, plan: Plan) -> None:
         with self._lock:
