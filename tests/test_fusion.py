@@ -8,9 +8,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from conftest import F32_ISAS, fixture_network
+import tinymobile
+from conftest import F32_ISAS, MODELS, fixture_network, require_shared
 from helpers.oracle import CANARY, CANARY_FLOATS
 from tinymobile import kernels
+from tinymobile._native import lib
 from tinymobile.errors import TinyMobileError
 from tinymobile.fusion import fused_prefix, fused_step
 from tinymobile.operators import Conv3x3Op, Depthwise3x3Op, PointwiseOp
@@ -104,7 +106,7 @@ def test_bad_chains_are_refused():
 def test_runner_fuses_the_first_layers_of_1_0_224():
     net, x, _ = fixture_network("1.0", 224)
     for threads in (1, 2):
-        fused, plain = Runner(net, threads=threads), Runner(net, threads=threads, fuse=False)
+        fused, plain = Runner(net, threads=threads, fuse=True), Runner(net, threads=threads, fuse=False)
         plan = fused.acquire(len(x))
         assert plan.fused >= 4 and plan.unit_layers[0] == (0, plan.fused)
         assert plain.acquire(len(x)).fused == 0
@@ -116,18 +118,30 @@ def test_runner_fuses_the_first_layers_of_1_0_224():
 
 
 def test_fusion_rule():
-    """Large first maps fuse (stopping where the maps get small or a pointwise layer's weights
-    large); small models, integer models and networks not starting with a 3x3 layer do not."""
+    """A large first map fuses up to TM_FUSED_MAX layers, stopping before a pointwise layer with
+    large weights or a layer of another kind; small first maps, integer models and networks not
+    starting with a 3x3 layer do not fuse."""
     kern, pool = kernels.kernel_table("scalar"), kernels.create_pool(1)
     rng = np.random.default_rng(0)
     f32 = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
     conv = Conv3x3Op(kern, pool, f32(3, 3, 3, 32), f32(32), 2, "tf_same")
     dw = Depthwise3x3Op(kern, pool, f32(3, 3, 32), f32(32), 1, "tf_same")
     big = PointwiseOp(kern, pool, f32(32, 1024), f32(1024))
-    pw = PointwiseOp(kern, pool, f32(32, 64), f32(64))
-    shapes = [(1, 112, 112, 32), (1, 112, 112, 32), (1, 112, 112, 64)]
+    pw = PointwiseOp(kern, pool, f32(32, 32), f32(32))
+    shapes = [(1, 112, 112, 32)] * 3
     assert fused_prefix([conv, dw, pw], shapes) == 3
     assert fused_prefix([conv, dw, big], shapes[:2] + [(1, 112, 112, 1024)]) == 2
-    small = [(1, 32, 32, 32)] * 3
-    assert fused_prefix([conv, dw, pw], small) == 0
+    assert fused_prefix([conv] + [dw, pw] * 6, shapes[:1] * 13) == lib.TM_FUSED_MAX
+    assert fused_prefix([conv, dw, pw, conv], shapes + shapes[:1]) == 3
+    assert fused_prefix([conv, dw, pw], [(1, 32, 32, 32)] * 3) == 0
     assert fused_prefix([pw, dw], shapes[:2]) == 0
+
+
+def test_integer_models_are_not_fused(tmp_path):
+    """The integer engine keeps its layers apart (its maps are a quarter of the float ones)."""
+    require_shared()
+    from tinymobile.convert import convert
+    dst = str(tmp_path / "q.npz")
+    convert(str(MODELS / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"), dst)
+    runner = tinymobile.load(dst)._runner
+    assert Runner(runner.network, fuse=True).acquire(1).fused == 0

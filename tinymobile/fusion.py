@@ -8,14 +8,24 @@ exist, keeping a few rows of each intermediate map per thread (a ring in its wor
 maps never leave L2. It gives the same bits as the layers run one by one (each row is made by
 the layer's own kernels from the same inputs).
 
-The chain: from the first layer (a 3x3 convolution or a depthwise layer), depthwise 3x3 and
-pointwise layers over maps, extended while the map it would hand on is larger than
-:data:`FUSE_MAP_BYTES` per image and each pointwise layer's weights are at most
-:data:`FUSE_WEIGHT_BYTES` (they are read again for every row). Integer networks are not fused
-(their maps are a quarter of the size).
+The chain: where the first layer (a 3x3 convolution or a depthwise layer) writes a map of more
+than :data:`FUSE_MAP_BYTES` per image, it and the depthwise 3x3 and pointwise layers after it,
+up to TM_FUSED_MAX layers (the first layer and three blocks of a MobileNet), ending before any
+other layer or a pointwise layer of more than :data:`FUSE_WEIGHT_BYTES` of weights (they are
+read again for every row). Measured on a Zen 5 EPYC, whole passes, one thread: 1.0_224 -3 to
+-5 %, 0.75_224 -8 %, 1.0_192 -5 %, 0.5_224 -5 %, 0.75_192 -4 %, 1.0_160 -3 %; first maps of
+0.5 MB or less (alpha 0.25, 0.5_128-160, 0.75_128) gained nothing or lost up to 5 %, the rows'
+overhead outweighing maps that stay in L2 anyway. Integer networks are not fused (their maps
+are a quarter of the size).
+
+Plans fuse by default on x86 only (:data:`FUSE_BY_DEFAULT`), where it was measured; the Pi's
+cores have smaller caches shared by more threads (a Pi 3: 512 KB of L2 for four cores) and no
+Pi has timed it yet, so there ``Runner(network, fuse=True)`` asks for it. Either way the bits are
+the same.
 """
 from __future__ import annotations
 
+import platform
 from typing import List, Sequence, Tuple
 
 import numpy as np
@@ -23,8 +33,9 @@ import numpy as np
 from ._native import ffi, lib
 from .operators import Conv3x3Op, Depthwise3x3Op, Op, PointwiseOp, Step
 
-#: A map handed from one layer to the next is kept in rings while it is larger than this (bytes
-#: per image): about what the first layers' maps leave of a 1 MB L2 beside the weights.
+#: Whether plans fuse when the runner is not told (measured faster on x86; see above).
+FUSE_BY_DEFAULT = platform.machine().lower() in ("x86_64", "amd64", "i386", "i686")
+#: A chain starts where the first layer's output map is larger than this (bytes per image).
 FUSE_MAP_BYTES = 512 * 1024
 #: Pointwise layers with more weight bytes than this end a chain (re-read for every row).
 FUSE_WEIGHT_BYTES = 64 * 1024
@@ -35,14 +46,13 @@ def fused_prefix(ops: Sequence[Op], shapes: Sequence[Tuple[int, ...]]) -> int:
     ``shapes[i]``: layer i's output shape (N, H, W, C)."""
     if not ops or ops[0].integer or not isinstance(ops[0], (Conv3x3Op, Depthwise3x3Op)):
         return 0
+    if len(shapes[0]) != 4 or int(np.prod(shapes[0][1:])) * 4 <= FUSE_MAP_BYTES:
+        return 0
     count = 1
-    while count < min(len(ops), lib.TM_FUSED_MAX):
-        shape = shapes[count - 1]
-        if len(shape) != 4 or int(np.prod(shape[1:])) * 4 <= FUSE_MAP_BYTES:
-            break
+    while count < min(len(ops), lib.TM_FUSED_MAX) and len(shapes[count]) == 4:
         op = ops[count]
         if isinstance(op, PointwiseOp):
-            if op.cin * op.cout * 4 > FUSE_WEIGHT_BYTES or len(shapes[count]) != 4:
+            if op.cin * op.cout * 4 > FUSE_WEIGHT_BYTES:
                 break
         elif not isinstance(op, Depthwise3x3Op):
             break

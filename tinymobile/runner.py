@@ -20,7 +20,7 @@ import numpy as np
 from . import kernels
 from ._native import ffi, lib
 from .errors import InputError
-from .fusion import fused_prefix, fused_step
+from .fusion import FUSE_BY_DEFAULT, fused_prefix, fused_step
 from .kernels import fptr
 from .network import Network
 from .operators import Op, Step, build_ops, check_status, from_domain, kernel_table
@@ -121,9 +121,10 @@ class Runner:
     a given thread count."""
 
     def __init__(self, network: Network, isa: Optional[str] = None, threads: Optional[int] = None,
-                 fuse: bool = True):
+                 fuse: Optional[bool] = None):
         check_network(network)  # the C operators trust these shapes
-        self.fuse = fuse  # run the first layers fused where they qualify (tinymobile.fusion)
+        # Run the first layers fused where they qualify (tinymobile.fusion; None: its default).
+        self.fuse = FUSE_BY_DEFAULT if fuse is None else bool(fuse)
         self.network = network
         self.dtype: str = network.dtype
         self.integer = network.is_quantized
