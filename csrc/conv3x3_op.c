@@ -206,17 +206,27 @@ typedef struct {
     tm_qu8_requant_params params;
 } tm_qu8_conv_ctx;
 
-/* Bytes of one thread's scratch (a multiple of 16): mr gathered rows, int16 for gemm, or uint8
- * padded to dot_kr bytes plus the rows' int32 sums for dot_gemm. */
-static size_t tm_qu8_conv_thread_scratch(const tm_qu8_kernels* kern, size_t cin) {
-    if (kern->dot_gemm != NULL)
-        return TM_ROUND_UP(kern->gemm_mr * TM_ROUND_UP(9 * cin, kern->dot_kr), 16) +
-               TM_ROUND_UP(kern->gemm_mr * sizeof(int32_t), 16);
+/* Rows gathered at a time: gemm_mr, or the narrow tile's conv_narrow_mr (a multiple of it) when
+ * the table has one and the last panel is narrow enough for it (only the last can be). */
+static size_t tm_qu8_conv_group(const tm_qu8_kernels* kern, size_t cout) {
+    const size_t last = cout == 0 ? 0 : (cout - 1) % kern->gemm_nr + 1;
+    return kern->conv_narrow != NULL && last <= kern->conv_narrow_nr ? kern->conv_narrow_mr
+                                                                      : kern->gemm_mr;
+}
+
+/* Bytes of one thread's scratch (a multiple of 16): a group of gathered rows, int16 for gemm, or
+ * uint8 padded to dot_kr bytes plus the rows' int32 sums for dot_gemm. */
+static size_t tm_qu8_conv_thread_scratch(const tm_qu8_kernels* kern, size_t cin, size_t cout) {
+    if (kern->dot_gemm != NULL) {
+        const size_t g = tm_qu8_conv_group(kern, cout);
+        return TM_ROUND_UP(g * TM_ROUND_UP(9 * cin, kern->dot_kr), 16) +
+               TM_ROUND_UP(g * sizeof(int32_t), 16);
+    }
     return 2 * TM_ROUND_UP(kern->gemm_mr * TM_ROUND_UP(9 * cin, 2), 8);
 }
 
 size_t tm_qu8_conv3x3_workspace(const tm_step* s) {
-    return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_conv_thread_scratch(s->qu8, s->cin);
+    return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_conv_thread_scratch(s->qu8, s->cin, s->cout);
 }
 
 /* The 9 * cin patch of one output pixel as uint8 (input zero point outside the image), zero
@@ -282,27 +292,48 @@ static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {
     const size_t first = task * TM_CONV_TILES_PER_TASK * mr;
     const size_t end = TM_MIN(ctx->pixels, first + TM_CONV_TILES_PER_TASK * mr);
     if (ctx->kern->dot_gemm != NULL) {
-        const size_t kp16 = TM_ROUND_UP(9 * ctx->cin, ctx->kern->dot_kr);
+        /* Groups of g pixels gathered (coordinates stepped along, no divisions per pixel), then
+         * every panel: the narrow tile on a panel of at most conv_narrow_nr columns, else the
+         * GEMM tile on each mr rows of the group. */
+        const tm_qu8_kernels* kern = ctx->kern;
+        const size_t g = tm_qu8_conv_group(kern, ctx->cout);
+        const size_t kp16 = TM_ROUND_UP(9 * ctx->cin, kern->dot_kr);
         uint8_t* bytes = scratch;
-        int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(mr * kp16, 16));
-        for (size_t p0 = first; p0 < end; p0 += mr) {
-            const size_t rows_here = TM_MIN(mr, end - p0);
+        int32_t* sums = (int32_t*)(bytes + TM_ROUND_UP(g * kp16, 16));
+        /* the geometry in locals: the byte stores below may alias anything, ctx included */
+        const size_t h = ctx->h, w = ctx->w, cin = ctx->cin, oh = ctx->oh, ow = ctx->ow;
+        const size_t stride = ctx->stride;
+        const ptrdiff_t pad_top = (ptrdiff_t)ctx->pad_top, pad_left = (ptrdiff_t)ctx->pad_left;
+        const uint8_t zp = (uint8_t)ctx->zp;
+        const uint8_t* in = ctx->in;
+        size_t b = first / (oh * ow), oy = (first % (oh * ow)) / ow, ox = first % ow;
+        for (size_t p0 = first; p0 < end; p0 += g) {
+            const size_t rows_here = TM_MIN(g, end - p0);
             for (size_t r = 0; r < rows_here; r++) {
-                const size_t pixel = p0 + r;
-                const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
-                const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
-                tm_qu8_gather_bytes(
-                    ctx->in + b * ctx->h * ctx->w * ctx->cin, ctx->h, ctx->w, ctx->cin,
-                    (ptrdiff_t)(oy * ctx->stride) - (ptrdiff_t)ctx->pad_top,
-                    (ptrdiff_t)(ox * ctx->stride) - (ptrdiff_t)ctx->pad_left, (uint8_t)ctx->zp,
-                    kp16, bytes + r * kp16);
+                tm_qu8_gather_bytes(in + b * h * w * cin, h, w, cin,
+                                    (ptrdiff_t)(oy * stride) - pad_top,
+                                    (ptrdiff_t)(ox * stride) - pad_left, zp, kp16,
+                                    bytes + r * kp16);
+                if (++ox == ow) {
+                    ox = 0;
+                    if (++oy == oh) oy = 0, b++;
+                }
             }
             if (ctx->row_sums) tm_qu8_row_sums(bytes, rows_here, 9 * ctx->cin, kp16, sums);
             for (size_t n0 = 0; n0 < ctx->cout; n0 += nr) {
-                ctx->kern->dot_gemm(rows_here, TM_MIN(nr, ctx->cout - n0), kp16, bytes, kp16,
-                                    ctx->row_sums ? sums : NULL,
-                                    ctx->packed + (n0 / nr) * ctx->panel_bytes,
-                                    ctx->out + p0 * ctx->cout + n0, ctx->cout, &ctx->params);
+                const size_t nc = TM_MIN(nr, ctx->cout - n0);
+                const uint8_t* w = ctx->packed + (n0 / nr) * ctx->panel_bytes;
+                uint8_t* out = ctx->out + p0 * ctx->cout + n0;
+                if (kern->conv_narrow != NULL && nc <= kern->conv_narrow_nr) {
+                    kern->conv_narrow(rows_here, nc, kp16, bytes, kp16, ctx->row_sums ? sums : NULL,
+                                      w, out, ctx->cout, &ctx->params);
+                    continue;
+                }
+                for (size_t r0 = 0; r0 < rows_here; r0 += mr) {
+                    kern->dot_gemm(TM_MIN(mr, rows_here - r0), nc, kp16, bytes + r0 * kp16, kp16,
+                                   ctx->row_sums ? sums + r0 : NULL, w, out + r0 * ctx->cout,
+                                   ctx->cout, &ctx->params);
+                }
             }
         }
         return;
@@ -330,7 +361,7 @@ void tm_qu8_conv3x3_run(const tm_step* s) {
                            kern->dot_gemm == NULL || !kern->dot_signed ||
                                tm_qu8_gemm_packed_needs_row_sums(kern, 9 * s->cin, s->cout, s->packed),
                            (uint8_t*)s->workspace,
-                           tm_qu8_conv_thread_scratch(kern, s->cin), (uint8_t*)s->out,
+                           tm_qu8_conv_thread_scratch(kern, s->cin, s->cout), (uint8_t*)s->out,
                            {s->quant.output_zero_point, s->quant.min, s->quant.max}};
     tm_pool_parallelize(s->pool, tm_qu8_conv_task, &ctx,
                         tm_task_count(pixels, TM_CONV_TILES_PER_TASK * kern->gemm_mr));

@@ -190,10 +190,16 @@ void tm_qu8_dwconv3x3_row__avx512vnni(size_t, size_t, size_t, size_t, size_t, co
                                       const tm_qu8_requant_params*);
 void tm_qu8_gemm_6x16__avxvnni(size_t, size_t, size_t, const uint8_t*, size_t, const int32_t*,
                                    const void*, uint8_t*, size_t, const tm_qu8_requant_params*);
+void tm_qu8_gemm_16x8__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t,
+                                  const int32_t*, const void*, uint8_t*, size_t,
+                                  const tm_qu8_requant_params*);
 void tm_qu8_gemm_8x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t,
                                       const int32_t*, const void*, uint8_t*, size_t,
                                       const tm_qu8_requant_params*);
 #endif
+/* int32 fields of nr each before the weights in a vpdpbusd (dot_signed) GEMM panel: bias',
+ * multiplier, shift, z, then 8 of requantization constants (tm_qu8_gemm_pack). */
+#define TM_QU8_DOT_HEAD_FIELDS 12
 /* Packed depthwise weights, the 64-channel k-quad blocks of the vpdpbusd kernel (see
  * tm_qu8_dw_quad_pack): their byte offset in the packed buffer, and their sizes. */
 size_t tm_qu8_dw_quad_offset(size_t channels);

@@ -4,18 +4,21 @@
 #include <string.h>
 
 #include "internal.h"
+#include "qu8_requant.h"
 
 /* int16 pair layout (gemm): nr int32 bias', multiplier, shift, then kp/2 groups of nr x 2 int16.
  * Quad layout (dot_gemm): nr int32 bias', multiplier, shift, weight offset z (int8 weights:
  * then the requantization constants derived from them, nr int32 each: the multiplier of the odd
- * column of each 64-bit lane in its low half, left shift, right shift, rounding mask, mask >> 1),
+ * column of each 64-bit lane in its low half, left shift, then per 16 columns the int64 K, C
+ * and 31 + e of tm_qu8_requant64_avx512 for the even columns, then for the odd ones, as
+ * ke, ko, ce, co, se, so: TM_QU8_DOT_HEAD_FIELDS in all),
  * then kp/4 groups of nr x 4 bytes w' + z, k padded to the table's dot_kr. The weights of one channel span at most
  * 255 values (8-bit weights minus one zero point), so w' + z fits a byte:
  *   uint8 (udot):      z = -min_k w'[k][col], w' + z in 0..255;
  *   int8 (vpdpbusd):   z = 0 where w' already lies in -128..127 (every per-channel int8 column,
  *                      most uint8 ones), else z = -min_k w' - 128, w' + z in -128..127. */
 static size_t tm_qu8_head_fields(const tm_qu8_kernels* kern) {
-    return kern->dot_gemm == NULL ? 3 : kern->dot_signed ? 9 : 4;
+    return kern->dot_gemm == NULL ? 3 : kern->dot_signed ? TM_QU8_DOT_HEAD_FIELDS : 4;
 }
 
 static size_t tm_qu8_panel_bytes(const tm_qu8_kernels* kern, size_t k) {
@@ -52,14 +55,21 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
             head[2 * nr + j] = shift[n0 + j];
             if (dot && !sign) head[3 * nr + j] = -lowest;
             if (dot && sign) {
-                const int32_t sh = shift[n0 + j], left = sh > 0 ? sh : 0, right = sh > 0 ? 0 : -sh;
-                const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+                const int32_t sh = shift[n0 + j];
                 head[3 * nr + j] = lowest >= -128 && highest <= 127 ? 0 : -lowest - 128;
                 head[4 * nr + j] = j % 2 == 0 && n0 + j + 1 < n ? multiplier[n0 + j + 1] : 0;
-                head[5 * nr + j] = left;
-                head[6 * nr + j] = right;
-                head[7 * nr + j] = mask;
-                head[8 * nr + j] = mask >> 1;
+                head[5 * nr + j] = sh > 0 ? sh : 0;
+                /* column j: 64-bit lane (j % 16) / 2 of the even (j even) or odd constants of
+                 * its 16-column block */
+                int64_t kk, cc, ss;
+                tm_qu8_requant64_consts(sh, &kk, &cc, &ss);
+                const size_t at = (j / 16) * 16 + 2 * ((j % 16) / 2), odd = j % 2;
+                const int64_t vals[3] = {kk, cc, ss};
+                for (size_t f = 0; f < 3; f++) {
+                    int32_t* lane = head + (6 + 2 * f + odd) * nr + at;
+                    lane[0] = (int32_t)(uint32_t)((uint64_t)vals[f] & 0xFFFFFFFFu);
+                    lane[1] = (int32_t)(uint32_t)((uint64_t)vals[f] >> 32);
+                }
             }
         }
         if (dot) {

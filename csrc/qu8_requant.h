@@ -58,6 +58,14 @@ static inline void tm_qu8_dw_channels(size_t c0, size_t c1, const uint8_t* const
     }
 }
 
+/* The int64 constants of tm_qu8_requant64_avx512 (below) for one lane of shift `shift`. */
+static inline void tm_qu8_requant64_consts(int32_t shift, int64_t* k, int64_t* c, int64_t* s) {
+    const int32_t e = shift > 0 ? 0 : -shift;
+    *k = ((int64_t)1 << 30) + (e > 0 ? (int64_t)1 << (30 + e) : 0);
+    *c = e > 0 ? (int64_t)1 << 31 : 0;
+    *s = 31 + e;
+}
+
 #ifdef TM_ARCH_X86
 #include <immintrin.h>
 
@@ -130,6 +138,74 @@ static inline TM_TARGET_AVX512 __m512i tm_qu8_requant_derived_avx512(
     __m512i y = _mm512_srav_epi32(high, right);
     y = _mm512_mask_add_epi32(y, _mm512_cmpgt_epi32_mask(remainder, threshold), y, _mm512_set1_epi32(1));
     return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
+}
+
+/* The requantization in one rounding step of 64-bit lanes. With P = (x << left) * m (int64,
+ * |P| < 2^62) and e = max(-shift, 0), SaturatingRoundingDoublingHighMul is h = floor((P + 2^30)
+ * / 2^31) and RoundingDivideByPOT(h, e) is floor((h + c) / 2^e) with c = 2^(e-1) - [h < 0] (e >=
+ * 1; h itself for e = 0). floor((floor(A / 2^31) + c) / 2^e) = floor((A + c * 2^31) / 2^(31 + e))
+ * for integer c, so
+ *   y = (P + K - [P < -2^30] * C) >> (31 + e),  K = 2^30 + 2^(30+e), C = 2^31   (e >= 1),
+ *                                               K = 2^30,             C = 0      (e = 0),
+ * exactly TFLite's result (h < 0 exactly when P + 2^30 < 0; P + K < 2^63). Per 16 lanes: the
+ * even lanes' products from vpmuldq, the odd lanes' from the lanes shifted down; ke / ce / se
+ * hold K, C, 31 + e of the even lanes as int64 (one per 64-bit lane), ko / co / so the odd
+ * lanes'; mult_odd the odd lanes' multipliers in the low halves. Then the output zero point and
+ * the clamp. 12 operations and the shift left (15 and it for tm_qu8_requant_derived_avx512). */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_mbqm64_avx512(__m512i acc, __m512i mult,
+                                                            __m512i mult_odd, __m512i left,
+                                                            __m512i ke, __m512i ko, __m512i ce,
+                                                            __m512i co, __m512i se, __m512i so) {
+    const __m512i xs = _mm512_sllv_epi32(acc, left);
+    const __m512i limit = _mm512_set1_epi64(-((long long)1 << 30));
+    const __m512i p0 = _mm512_mul_epi32(xs, mult);
+    const __m512i p1 = _mm512_mul_epi32(_mm512_srli_epi64(xs, 32), mult_odd);
+    __m512i t0 = _mm512_add_epi64(p0, ke), t1 = _mm512_add_epi64(p1, ko);
+    t0 = _mm512_mask_sub_epi64(t0, _mm512_cmplt_epi64_mask(p0, limit), t0, ce);
+    t1 = _mm512_mask_sub_epi64(t1, _mm512_cmplt_epi64_mask(p1, limit), t1, co);
+    t0 = _mm512_srav_epi64(t0, se);
+    t1 = _mm512_srav_epi64(t1, so);
+    /* the odd lanes' results (low halves of t1) into the odd lanes of t0 */
+    return _mm512_mask_shuffle_epi32(t0, (__mmask16)0xAAAA, t1, _MM_PERM_CCAA);
+}
+
+static inline TM_TARGET_AVX512 __m512i tm_qu8_requant64_avx512(
+    __m512i acc, __m512i mult, __m512i mult_odd, __m512i left, __m512i ke, __m512i ko,
+    __m512i ce, __m512i co, __m512i se, __m512i so, __m512i zp_out, __m512i vmin, __m512i vmax) {
+    const __m512i y = tm_qu8_mbqm64_avx512(acc, mult, mult_odd, left, ke, ko, ce, co, se, so);
+    return _mm512_min_epi32(_mm512_max_epi32(_mm512_add_epi32(y, zp_out), vmin), vmax);
+}
+
+/* tm_qu8_mbqm64_avx512 with its constants as tm_qu8_gemm_pack stores them for the int8 dot
+ * layout: mult, then at derived + i * stride (i = 0..7) the odd multipliers, left shifts, and
+ * ke, ko, ce, co, se, so (16 int32 = 8 int64 each). No zero point, no clamp. */
+static inline TM_TARGET_AVX512 __m512i tm_qu8_mbqm64_pre_avx512(__m512i acc, const int32_t* mult,
+                                                                const int32_t* derived,
+                                                                size_t stride) {
+#define TM_LD(ptr) _mm512_loadu_si512((const void*)(ptr))
+    return tm_qu8_mbqm64_avx512(
+        acc, TM_LD(mult), TM_LD(derived), TM_LD(derived + stride), TM_LD(derived + 2 * stride),
+        TM_LD(derived + 3 * stride), TM_LD(derived + 4 * stride), TM_LD(derived + 5 * stride),
+        TM_LD(derived + 6 * stride), TM_LD(derived + 7 * stride));
+#undef TM_LD
+}
+
+/* Two rows of 32 requantized int32 (lo: columns 0..15, hi: 16..31, before the output zero
+ * point) -> 64 bytes, row a's 32 then row b's, with the zero point and the clamp: vpackssdw
+ * saturates to int16, the zero point adds with int16 saturation, vpackuswb saturates to 0..255,
+ * and [min, max] (inside 0..255) clamps bytes: the same as clamping y + zp (int32) since every
+ * saturation is monotone and fixes 0..255 (|zp| < 2^15 - 255). vpermd undoes the packs' lane
+ * interleave. */
+static inline TM_TARGET_AVX512BW __m512i tm_qu8_pack_rows32_avx512(__m512i a_lo, __m512i a_hi,
+                                                                  __m512i b_lo, __m512i b_hi,
+                                                                  __m512i zp16, __m512i min8,
+                                                                  __m512i max8) {
+    const __m512i a = _mm512_adds_epi16(_mm512_packs_epi32(a_lo, a_hi), zp16);
+    const __m512i b = _mm512_adds_epi16(_mm512_packs_epi32(b_lo, b_hi), zp16);
+    __m512i u = _mm512_packus_epi16(a, b);
+    u = _mm512_min_epu8(_mm512_max_epu8(u, min8), max8);
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
+    return _mm512_permutexvar_epi32(order, u);
 }
 
 /* The same with the derived constants as tm_qu8_gemm_pack stores them for the int8 dot layout

@@ -120,7 +120,8 @@ const char* tm_isa_name(int isa);
  * avx512vnni"), NULL when the table has none there. f32 parts: TM_UK_GEMM (igemm), TM_UK_GEMV
  * (the lone-row GEMV), TM_UK_DWCONV, TM_UK_AVGPOOL, TM_UK_CONV_NARROW (the narrow-panel tile of
  * a full 3x3 convolution); quantized: TM_UK_GEMM (dot_gemm where the
- * table has one, else gemm) and TM_UK_DWCONV (the quantized pool is plain C in avgpool_op.c). */
+ * table has one, else gemm), TM_UK_CONV_NARROW (conv_narrow) and TM_UK_DWCONV (the quantized pool
+ * is plain C in avgpool_op.c). */
 enum { TM_UK_GEMM = 0, TM_UK_GEMV = 1, TM_UK_DWCONV = 2, TM_UK_AVGPOOL = 3, TM_UK_CONV_NARROW = 4 };
 /* Fused multiply-add peak probe: GFLOP/s one core reaches on `isa`'s vector FMA loop. */
 double tm_fma_peak_gflops(int isa, double seconds);
@@ -193,6 +194,12 @@ typedef struct {
     tm_qu8_dot_gemm_fn dot_gemm;
     size_t dot_kr;
     int dot_signed;
+    /* Full 3x3 convolution panels of at most conv_narrow_nr columns (the first layer's 8 output
+     * channels at alpha 0.25) run this dot-product tile of conv_narrow_mr rows (a multiple of
+     * gemm_mr) on dot_gemm's packing instead; NULL: dot_gemm runs every panel. */
+    tm_qu8_dot_gemm_fn conv_narrow;
+    size_t conv_narrow_mr;
+    size_t conv_narrow_nr;
 } tm_qu8_kernels;
 
 /* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64

@@ -38,8 +38,9 @@ def test_integer_layers_name_their_ukernels(isa):
     if isa == "avx512":  # the AVX-512 depthwise only where the CPU has AVX-512 BW and VL too
         assert paths[2] in ("tm_qu8_dwconv3x3_row__avx512", "tm_qu8_dwconv3x3_row__avx2")
         paths[2] = X86_QU8[isa][1]
-    if isa in X86_QU8:
-        assert paths == [X86_QU8[isa][0], X86_QU8[isa][0], X86_QU8[isa][1]]
+    if isa in X86_QU8:  # 8 output channels: avx512vnni's narrow 16x8 tile for the 3x3
+        conv = "tm_qu8_gemm_16x8__avx512vnni" if isa == "avx512vnni" else X86_QU8[isa][0]
+        assert paths == [X86_QU8[isa][0], conv, X86_QU8[isa][1]]
     assert AveragePoolOp(kern).kernel_path() == "plain C (avgpool_op.c)"
 
 
@@ -73,6 +74,23 @@ def test_first_layer_names_its_tiles(isa, cout):
         assert path == {8: narrow, 16: narrow, 24: gemm, 32: gemm, 40: f"{gemm} + {narrow}"}[cout]
     else:
         assert path == kernels.gemm_kernel(isa)
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@pytest.mark.parametrize("cout", [7, 8, 9, 16, 32, 40])
+def test_integer_first_layer_names_its_tiles(isa, cout):
+    """An integer 3x3 layer on avx512vnni runs a panel of at most 8 output channels (alpha
+    0.25's first layer; the 8 left of 40) on the 16x8 tile, wider ones on the 8x32 tile; the
+    other tables name their GEMM tile alone."""
+    w = np.ones((3, 3, 3, cout), np.uint8)
+    path = Conv3x3Op(kernel_table(isa, "uint8"), kernels.create_pool(1), w,
+                     np.zeros(cout, np.int32), 2, "tf_same", rq=requant(cout)).kernel_path()
+    if isa == "avx512vnni":
+        gemm, narrow = "tm_qu8_gemm_8x32__avx512vnni", "tm_qu8_gemm_16x8__avx512vnni"
+        assert path == {7: narrow, 8: narrow, 9: gemm, 16: gemm, 32: gemm,
+                        40: f"{gemm} + {narrow}"}[cout]
+    elif isa in X86_QU8:
+        assert path == X86_QU8[isa][0]
 
 
 def test_profile_rows_carry_the_kernel():

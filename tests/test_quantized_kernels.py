@@ -98,6 +98,31 @@ def test_conv3x3(isa, n, h, w, cin, cout, stride, padding, dtype, per_channel, t
 
 
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=25, deadline=None)
+@given(h=st.integers(1, 24), w=st.integers(1, 24), cin=st.integers(1, 5),
+       cout=st.sampled_from([1, 2, 3, 7, 8, 9, 33, 39, 40, 41]), stride=st.sampled_from([1, 2]),
+       padding=st.sampled_from(["tf_same", "symmetric"]), dtype=DTYPES, per_channel=st.booleans(),
+       w_zp_extreme=st.booleans(), threads=st.sampled_from([1, 3]), seed=st.integers(0, 2**31))
+def test_conv3x3_narrow_panels(isa, h, w, cin, cout, stride, padding, dtype, per_channel,
+                               w_zp_extreme, threads, seed):
+    """Panels of at most 8 output channels (avx512vnni's 16x8 tile: alpha 0.25's first layer,
+    and the 1..9 left after 32) on images of more pixels than a tile and fewer, every k = 9 *
+    cin (odd k-quad counts too), weights whose w - w_zp fit int8 or do not (row sums)."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (1, h, w, cin), dtype)
+    wt = random_weights(rng, (3, 3, cin, cout), dtype, per_channel)
+    b = random_bias(rng, cout)
+    rq = random_requant(rng, cout, dtype, per_channel)
+    if w_zp_extreme and dtype == "uint8" and not per_channel:
+        rq = qr.Requant(rq.input_zero_point, np.full(cout, rng.choice([0, 255]), np.int32),
+                        rq.multiplier, rq.shift, rq.output_zero_point, rq.clamp, "uint8")
+    kern, pool = setup(isa, threads)
+    op = Conv3x3Op(kern, pool, wt, b, stride, padding, rq=rq, offset=domain_offset(dtype))
+    np.testing.assert_array_equal(run_sentinels(op, x, dtype),
+                                  qr.conv3x3(x, wt, b, stride, padding, rq))
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @SETTINGS
 @given(n=st.integers(1, 2), h=st.integers(1, 13), w=st.integers(1, 13), c=st.integers(1, 41),
        stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
@@ -263,3 +288,58 @@ def test_unavailable_isa_is_refused():
     from tinymobile.errors import TinyMobileError
     with pytest.raises(TinyMobileError, match="unknown ISA"):
         kernel_table("sse9", "uint8")
+
+
+def rounding_tie_columns(rng, n):
+    """Per-column bias, multiplier and shift such that bias + d (d in -128..127) crosses the
+    rounding ties of both steps of TFLite's requantization (SaturatingRoundingDoublingHighMul's
+    half at P = x * m = (2^31) * (k + 1/2), RoundingDivideByPOT's half at h = 2^e * (y + 1/2),
+    positive and negative), with multipliers from 0 to 2^31 - 1 (2^30 exactly among them), every
+    right shift 0..31 and left shifts (whose x << left wraps in int32 when the bias is large)."""
+    mult = rng.integers(1 << 30, 1 << 31, n, dtype=np.int64)
+    mult[rng.random(n) < 0.15] = 1 << 30
+    small = rng.random(n) < 0.1
+    mult[small] = rng.integers(0, 1 << 20, int(small.sum()))
+    mult[rng.random(n) < 0.05] = (1 << 31) - 1
+    shift = -rng.integers(0, 32, n)
+    left = rng.random(n) < 0.15
+    shift[left] = rng.integers(1, 31, int(left.sum()))
+    bias = np.zeros(n, np.int64)
+    for j in range(n):
+        e, m = max(-int(shift[j]), 0), int(mult[j])
+        y = int(rng.integers(-100, 100))
+        if shift[j] > 0 or m == 0 or rng.random() < 0.1:  # anywhere (wrapping left shifts too)
+            bias[j] = int(rng.integers(-(1 << 31) + 200, (1 << 31) - 200))
+            continue
+        h_tie = (y << e) + ((1 << (e - 1)) if e else 0)  # RoundingDivideByPOT's half
+        b = (h_tie << 31) // m
+        bias[j] = int(np.clip(b, -(1 << 31) + 200, (1 << 31) - 200))
+    return bias.astype(np.int32), mult.astype(np.int32), shift.astype(np.int32)
+
+
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=20, deadline=None)
+@given(n=st.integers(1, 70), kind=st.sampled_from(["pointwise", "conv3x3"]),
+       seed=st.integers(0, 2**31))
+def test_requantization_at_the_rounding_ties(isa, n, kind, seed):
+    """Accumulators bias + (x - x_zp) sweeping across both rounding steps' ties, per output
+    channel (int8 per-channel requantization), through the GEMM tiles (pointwise, and a 3x3
+    convolution whose centre tap is 1: its narrow tile where cout fits it): every output equals
+    TFLite's MultiplyByQuantizedMultiplier + zero point."""
+    rng = np.random.default_rng(seed)
+    bias, mult, shift = rounding_tie_columns(rng, n)
+    rq = qr.Requant(0, np.zeros(n, np.int32), mult, shift, int(rng.integers(-20, 21)),
+                    (-128, 127), "int8")
+    kern, pool = setup(isa, 1)
+    d = np.arange(-128, 128, dtype=np.int8)
+    if kind == "pointwise":
+        op = PointwiseOp(kern, pool, np.ones((1, n), np.int8), bias, rq=rq, offset=128)
+        x = d.reshape(256, 1)
+        np.testing.assert_array_equal(run_sentinels(op, x, "int8"), qr.pointwise(x, np.ones((1, n), np.int8), bias, rq))
+    else:
+        w3 = np.zeros((3, 3, 1, n), np.int8)
+        w3[1, 1] = 1
+        x = rng.permutation(d).reshape(1, 16, 16, 1)
+        op = Conv3x3Op(kern, pool, w3, bias, 1, "tf_same", rq=rq, offset=128)
+        np.testing.assert_array_equal(run_sentinels(op, x, "int8"),
+                                      qr.conv3x3(x, w3, bias, 1, "tf_same", rq))

@@ -201,7 +201,7 @@ class Op:
     def kernel_path(self, rows: Optional[int] = None) -> str:
         """The ukernel(s) this operator runs, by function name (what the benchmark's per-layer
         profile shows): the GEMM tile of a pointwise / full 3x3 layer (float pointwise: and the
-        GEMV of a lone last row where the table has one; float 3x3: and the narrow tile of
+        GEMV of a lone last row where the table has one; 3x3: and the narrow tile of
         panels of few output channels), the depthwise row kernel, the pool.
         ``rows``: a float pointwise layer's batch x pixels, when known — the tile it runs on
         (and whether a lone row takes the GEMV) depends on it."""
@@ -223,7 +223,7 @@ class Op:
                 return gemv  # batch 1 of a classifier: the GEMV alone
             lone = rows is None or rows % mr == 1
             return gemm + (f" + {gemv}" if gemv and lone else "")
-        if self.kind == lib.TM_OP_CONV3X3 and not self.integer:
+        if self.kind == lib.TM_OP_CONV3X3:
             # Panels of at most conv_narrow_nr columns run the table's narrow tile, if any.
             nr, narrow = self.kern.gemm_nr, part(lib.TM_UK_CONV_NARROW)
             tiles = []

@@ -36,7 +36,7 @@ TM_TARGET_AVXVNNI void tm_qu8_gemm_6x16__avxvnni(size_t mr, size_t nc, size_t kc
     __m256i v01 = _mm256_loadu_si256((const __m256i*)(head + 8));
     __m256i v10 = v00, v11 = v01, v20 = v00, v21 = v01, v30 = v00, v31 = v01;
     __m256i v40 = v00, v41 = v01, v50 = v00, v51 = v01;
-    const int8_t* w = (const int8_t*)(head + 9 * 16);
+    const int8_t* w = (const int8_t*)(head + TM_QU8_DOT_HEAD_FIELDS * 16);
     for (size_t k = 0; k < kc; k += 4) {
         const __m256i b0 = _mm256_loadu_si256((const __m256i*)w);
         const __m256i b1 = _mm256_loadu_si256((const __m256i*)(w + 32));

@@ -28,22 +28,25 @@ TM_TARGET_AVX512VNNI void tm_qu8_gemm_8x32__avx512vnni(size_t mr, size_t nc, siz
                                                            const tm_qu8_requant_params* params) {
     const uint8_t* ar[8];
     uint8_t* cr[8];
-    for (size_t r = 0; r < 8; r++) {
-        const size_t i = r < mr ? r : mr - 1;
-        ar[r] = a + i * a_stride;
-        cr[r] = c + i * c_stride;
+    int32_t rs[8];
+    ar[0] = a, cr[0] = c, rs[0] = row_sums != NULL ? row_sums[0] : 0;
+    for (size_t r = 1; r < 8; r++) { /* rows past mr alias the last one */
+        const int more = r < mr;
+        ar[r] = more ? ar[r - 1] + a_stride : ar[r - 1];
+        cr[r] = more ? cr[r - 1] + c_stride : cr[r - 1];
+        rs[r] = more && row_sums != NULL ? row_sums[r] : rs[r - 1];
     }
     const uint8_t *a0 = ar[0], *a1 = ar[1], *a2 = ar[2], *a3 = ar[3];
     const uint8_t *a4 = ar[4], *a5 = ar[5], *a6 = ar[6], *a7 = ar[7];
     /* bias[32], multiplier[32], shift[32], z[32], then the derived requantization constants
-     * (odd multipliers, left, right, mask, half: 32 each) */
+     * (tm_qu8_gemm_pack: odd multipliers, left shifts, ke, ko, ce, co, se, so: 32 each) */
     const int32_t* head = (const int32_t*)wv;
     __m512i v00 = _mm512_loadu_si512((const void*)head);
     __m512i v01 = _mm512_loadu_si512((const void*)(head + 16));
     __m512i v10 = v00, v11 = v01, v20 = v00, v21 = v01, v30 = v00, v31 = v01;
     __m512i v40 = v00, v41 = v01, v50 = v00, v51 = v01, v60 = v00, v61 = v01;
     __m512i v70 = v00, v71 = v01;
-    const int8_t* w = (const int8_t*)(head + 9 * 32);
+    const int8_t* w = (const int8_t*)(head + TM_QU8_DOT_HEAD_FIELDS * 32);
     for (size_t k = 0; k < kc; k += 4) {
         const __m512i b0 = _mm512_loadu_si512((const void*)w);
         const __m512i b1 = _mm512_loadu_si512((const void*)(w + 64));
@@ -57,22 +60,42 @@ TM_TARGET_AVX512VNNI void tm_qu8_gemm_8x32__avx512vnni(size_t mr, size_t nc, siz
         TM_VNNI_ROW(6);
         TM_VNNI_ROW(7);
     }
-    const __m512i acc[8][2] = {{v00, v01}, {v10, v11}, {v20, v21}, {v30, v31},
-                               {v40, v41}, {v50, v51}, {v60, v61}, {v70, v71}};
     const __m512i z0 = _mm512_loadu_si512((const void*)(head + 96));
     const __m512i z1 = _mm512_loadu_si512((const void*)(head + 112));
-    const __mmask16 m0 = (__mmask16)(nc >= 16 ? 0xFFFF : (1u << nc) - 1);
-    const __mmask16 m1 = (__mmask16)(nc >= 32 ? 0xFFFF : nc <= 16 ? 0 : (1u << (nc - 16)) - 1);
-    for (size_t r = 0; r < 8; r++) {
-        __m512i lo = acc[r][0], hi = acc[r][1];
-        if (row_sums != NULL) {
-            const __m512i s = _mm512_set1_epi32(row_sums[r < mr ? r : mr - 1]);
-            lo = _mm512_sub_epi32(lo, _mm512_mullo_epi32(z0, s));
-            hi = _mm512_sub_epi32(hi, _mm512_mullo_epi32(z1, s));
-        }
-        tm_qu8_store16_avx512(cr[r], tm_qu8_requant_pre_avx512(lo, head + 32, head + 128, 32, params), m0);
-        if (nc > 16)
-            tm_qu8_store16_avx512(cr[r] + 16, tm_qu8_requant_pre_avx512(hi, head + 48, head + 144, 32, params), m1);
-    }
+    const __m512i zp16 = _mm512_set1_epi16((short)params->output_zero_point);
+    const __m512i min8 = _mm512_set1_epi8((char)params->min);
+    const __m512i max8 = _mm512_set1_epi8((char)params->max);
+    /* rows a, b: the weight offsets' share off, requantized, packed to bytes, stored */
+#define TM_VNNI_OUT(ra, rb)                                                                   \
+    do {                                                                                      \
+        __m512i alo = v##ra##0, ahi = v##ra##1, blo = v##rb##0, bhi = v##rb##1;               \
+        if (row_sums != NULL) {                                                               \
+            const __m512i sa = _mm512_set1_epi32(rs[ra]), sb = _mm512_set1_epi32(rs[rb]);     \
+            alo = _mm512_sub_epi32(alo, _mm512_mullo_epi32(z0, sa));                          \
+            ahi = _mm512_sub_epi32(ahi, _mm512_mullo_epi32(z1, sa));                          \
+            blo = _mm512_sub_epi32(blo, _mm512_mullo_epi32(z0, sb));                          \
+            bhi = _mm512_sub_epi32(bhi, _mm512_mullo_epi32(z1, sb));                          \
+        }                                                                                     \
+        alo = tm_qu8_mbqm64_pre_avx512(alo, head + 32, head + 128, 32);                       \
+        blo = tm_qu8_mbqm64_pre_avx512(blo, head + 32, head + 128, 32);                       \
+        if (nc > 16) {                                                                        \
+            ahi = tm_qu8_mbqm64_pre_avx512(ahi, head + 48, head + 144, 32);                   \
+            bhi = tm_qu8_mbqm64_pre_avx512(bhi, head + 48, head + 144, 32);                   \
+        }                                                                                     \
+        const __m512i u = tm_qu8_pack_rows32_avx512(alo, ahi, blo, bhi, zp16, min8, max8);    \
+        if (nc == 32) {                                                                       \
+            _mm256_storeu_si256((__m256i*)cr[ra], _mm512_castsi512_si256(u));                 \
+            _mm256_storeu_si256((__m256i*)cr[rb], _mm512_extracti64x4_epi64(u, 1));           \
+        } else {                                                                              \
+            _mm256_mask_storeu_epi8(cr[ra], m, _mm512_castsi512_si256(u));                    \
+            _mm256_mask_storeu_epi8(cr[rb], m, _mm512_extracti64x4_epi64(u, 1));              \
+        }                                                                                     \
+    } while (0)
+    const __mmask32 m = (__mmask32)(nc >= 32 ? 0xFFFFFFFFu : (1u << nc) - 1);
+    TM_VNNI_OUT(0, 1);
+    TM_VNNI_OUT(2, 3);
+    TM_VNNI_OUT(4, 5);
+    TM_VNNI_OUT(6, 7);
+#undef TM_VNNI_OUT
 }
 #endif
