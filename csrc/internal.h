@@ -200,11 +200,16 @@ void tm_qu8_gemm_8x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t
 /* int32 fields of nr each before the weights in a vpdpbusd (dot_signed) GEMM panel: bias',
  * multiplier, shift, z, then 8 of requantization constants (tm_qu8_gemm_pack). */
 #define TM_QU8_DOT_HEAD_FIELDS 12
-/* Packed depthwise weights, the 64-channel k-quad blocks of the vpdpbusd kernel (see
- * tm_qu8_dw_quad_pack): their byte offset in the packed buffer, and their sizes. */
+/* Packed depthwise weights, the 64-lane k-quad blocks of the vpdpbusd kernel (see
+ * tm_qu8_dw_quad_pack): their byte offset in the packed buffer, their sizes, and how many
+ * there are: one per 64 channels, or for 8, 16 or 32 channels one block of 64 / channels
+ * pixels (the channels' weights repeated). */
 size_t tm_qu8_dw_quad_offset(size_t channels);
-#define TM_QU8_DW_QUAD_VECTOR_BYTES (8 * 64 + 3 * 64)
+#define TM_QU8_DW_QUAD_VECTOR_BYTES (11 * 64 + 3 * 64)
 #define TM_QU8_DW_QUAD_BLOCK_BYTES (64 + 4 * TM_QU8_DW_QUAD_VECTOR_BYTES)
+static inline size_t tm_qu8_dw_quad_blocks(size_t channels) {
+    return channels >= 64 ? channels / 64 : (channels == 8 || channels == 16 || channels == 32);
+}
 /* 1 when some column of a packed dot_gemm matrix has a weight offset z != 0 (then the kernels
  * need the activation row sums). */
 int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size_t n,

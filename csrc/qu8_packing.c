@@ -107,7 +107,7 @@ int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size
 #define TM_QU8_DW_TILE16_INT16 (6 * 16 + 5 * 2 * 16)
 
 size_t tm_qu8_dwconv3x3_packed_size(size_t channels) {
-    return tm_qu8_dw_quad_offset(channels) + channels / 64 * TM_QU8_DW_QUAD_BLOCK_BYTES;
+    return tm_qu8_dw_quad_offset(channels) + tm_qu8_dw_quad_blocks(channels) * TM_QU8_DW_QUAD_BLOCK_BYTES;
 }
 
 size_t tm_qu8_dw_quad_offset(size_t channels) {
@@ -115,38 +115,47 @@ size_t tm_qu8_dw_quad_offset(size_t channels) {
            TM_ROUND_UP(channels, 16) / 16 * TM_QU8_DW_TILE16_INT16 * sizeof(int16_t);
 }
 
-/* Lane p of vector j of a 64-channel quad block holds channel 16 * (p / 4) + 4 * j + p % 4:
- * the order vpunpck{l,h}bw then vpunpck{l,h}wd give four tap rows of 64 bytes, which
- * vpackssdw / vpackuswb undo. Per block: int32 flags[16] (flags[0]: some z != 0), then per
- * vector j: bias', multiplier, multiplier >> 32 per 64-bit lane, left shift, right shift,
- * rounding mask, mask >> 1, z (16 int32 each), then three k-quads of 16 x 4 int8 weights
- * w' + z (taps 0-3, 4-7, 8 and three zeros). z = 0 where a channel's w' fit int8, else
- * -min w' - 128 (the acc then loses z * the sum of the nine input bytes). */
+/* Lane p of vector j of a 64-lane quad block holds channel 16 * (p / 4) + 4 * j + p % 4 (of
+ * block b: plus 64 b; with fewer than 64 channels, that modulo the channels: lane groups of the
+ * block's other pixels): the order vpunpck{l,h}bw then vpunpck{l,h}wd give four tap rows of 64
+ * bytes, which vpackssdw / vpackuswb undo. Per block: int32 flags[16] (flags[0]: some z != 0,
+ * flags[1]: some shift left),
+ * then per vector j (16 int32 each): bias', multiplier, the odd lanes' multipliers in the low
+ * halves of the 64-bit lanes, left shift, then the int64 K, C and 31 + e of
+ * tm_qu8_requant64_avx512 for the even lanes and for the odd ones (ke, ko, ce, co, se, so), z;
+ * then three k-quads of 16 x 4 int8 weights w' + z (taps 0-3, 4-7, 8 and three zeros). z = 0
+ * where a channel's w' fit int8, else -min w' - 128 (the acc then loses z * the sum of the nine
+ * input bytes). */
 static void tm_qu8_dw_quad_pack(size_t channels, const int16_t* w, const int32_t* bias,
                                 const int32_t* multiplier, const int32_t* shift, uint8_t* out) {
-    for (size_t b = 0; b < channels / 64; b++, out += TM_QU8_DW_QUAD_BLOCK_BYTES) {
+    for (size_t b = 0; b < tm_qu8_dw_quad_blocks(channels); b++, out += TM_QU8_DW_QUAD_BLOCK_BYTES) {
         int32_t* flags = (int32_t*)out;
         for (size_t j = 0; j < 4; j++) {
             int32_t* v = (int32_t*)(out + 64 + j * TM_QU8_DW_QUAD_VECTOR_BYTES);
-            int8_t* quads = (int8_t*)(v + 8 * 16);
+            int8_t* quads = (int8_t*)(v + 11 * 16);
             for (size_t p = 0; p < 16; p++) {
-                const size_t c = 64 * b + 16 * (p / 4) + 4 * j + p % 4;
+                const size_t c = (64 * b + 16 * (p / 4) + 4 * j + p % 4) % channels;
+                const size_t partner = (64 * b + 16 * (p / 4) + 4 * j + p % 4 + 1) % channels;
                 int32_t lowest = 0, highest = 0;
                 for (size_t t = 0; t < 9; t++) {
                     lowest = TM_MIN(lowest, (int32_t)w[t * channels + c]);
                     highest = TM_MAX(highest, (int32_t)w[t * channels + c]);
                 }
                 const int32_t z = lowest >= -128 && highest <= 127 ? 0 : -lowest - 128;
-                const int32_t left = shift[c] > 0 ? shift[c] : 0, right = shift[c] > 0 ? 0 : -shift[c];
-                const int32_t mask = (int32_t)(((int64_t)1 << right) - 1);
+                int64_t k64, c64, s64;
+                tm_qu8_requant64_consts(shift[c], &k64, &c64, &s64);
+                const int64_t vals[3] = {k64, c64, s64};
                 v[p] = bias[c];
                 v[16 + p] = multiplier[c];
-                v[32 + p] = p % 2 == 0 ? multiplier[c + 1] : 0; /* odd lane's multiplier, low half */
-                v[48 + p] = left;
-                v[64 + p] = right;
-                v[80 + p] = mask;
-                v[96 + p] = mask >> 1;
-                v[112 + p] = z;
+                v[32 + p] = p % 2 == 0 ? multiplier[partner] : 0; /* odd lane's, low half */
+                v[48 + p] = shift[c] > 0 ? shift[c] : 0;
+                if (shift[c] > 0) flags[1] = 1;
+                for (size_t f = 0; f < 3; f++) { /* lane p: half p % 2 of 64-bit lane p / 2 */
+                    int32_t* q = v + (4 + 2 * f + p % 2) * 16 + 2 * (p / 2);
+                    q[0] = (int32_t)(uint32_t)((uint64_t)vals[f] & 0xFFFFFFFFu);
+                    q[1] = (int32_t)(uint32_t)((uint64_t)vals[f] >> 32);
+                }
+                v[160 + p] = z;
                 if (z != 0) flags[0] = 1;
                 for (size_t t = 0; t < 12; t++)
                     quads[(t / 4) * 64 + 4 * p + t % 4] = (int8_t)(t < 9 ? w[t * channels + c] + z : 0);

@@ -230,6 +230,31 @@ def test_depthwise3x3_eight_channels(isa, h, w, c, stride, padding, dtype, per_c
                                   qr.depthwise3x3(x, wt, b, stride, padding, rq))
 
 
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=30, deadline=None)
+@given(h=st.integers(1, 4), w=st.integers(1, 40), c=st.sampled_from([8, 16, 32]),
+       stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
+       dtype=DTYPES, per_channel=st.booleans(), w_zp_extreme=st.booleans(),
+       seed=st.integers(0, 2**31))
+def test_depthwise3x3_pixel_groups(isa, h, w, c, stride, padding, dtype, per_channel,
+                                   w_zp_extreme, seed):
+    """8, 16 and 32 channels (avx512vnni runs 64 / c interior output pixels as one vpdpbusd
+    block, the last group moved back over the one before): rows narrower than a group, exactly
+    one, and any remainder, both strides and paddings, weights whose w - w_zp fit int8 or not."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (1, h, w, c), dtype)
+    wt = random_weights(rng, (3, 3, c), dtype, per_channel)
+    b = random_bias(rng, c)
+    rq = random_requant(rng, c, dtype, per_channel)
+    if w_zp_extreme and dtype == "uint8" and not per_channel:
+        rq = qr.Requant(rq.input_zero_point, np.full(c, rng.choice([0, 255]), np.int32),
+                        rq.multiplier, rq.shift, rq.output_zero_point, rq.clamp, "uint8")
+    kern, pool = setup(isa, 1)
+    op = Depthwise3x3Op(kern, pool, wt, b, stride, padding, rq=rq, offset=domain_offset(dtype))
+    np.testing.assert_array_equal(run_sentinels(op, x, dtype),
+                                  qr.depthwise3x3(x, wt, b, stride, padding, rq))
+
+
 def test_pointwise_large_k_and_many_rows():
     """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
     rng = np.random.default_rng(7)

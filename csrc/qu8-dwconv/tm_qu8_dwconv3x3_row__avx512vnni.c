@@ -1,29 +1,122 @@
 #include "tm_qu8_dw16_avx512.h"
 
 #ifdef TM_ARCH_X86
-/* One output row of a quantized depthwise 3x3 convolution, AVX-512 VNNI: blocks of 64 channels
- * with vpdpbusd, the rest by tm_qu8_dw16_avx512.
- * The nine tap rows of 64 pixel bytes are interleaved (vpunpck{l,h}bw, then vpunpck{l,h}wd) into
- * k-quads: 32-bit lane p of vector j holds taps (0..3), (4..7) or (8, 0, 0, 0) of channel
- * 16 * (p / 4) + 4 * j + p % 4, and one vpdpbusd adds four exact products x * (w' + z) per
- * channel (int8 weights from tm_qu8_dw_quad_pack). Where some z != 0 the block also sums the
- * nine bytes (vpdpbusd by ones) and takes z * sum off. vpackssdw / vpackuswb of the four
- * requantized vectors put the channels back in order. */
+/* The nine tap vectors x[t] (64 bytes each: 64 lanes of one tap) times one packed quad block
+ * (tm_qu8_dw_quad_pack) -> 64 output bytes in lane order. The tap rows are interleaved
+ * (vpunpck{l,h}bw, then vpunpck{l,h}wd) into k-quads: 32-bit lane p of vector j holds taps
+ * (0..3), (4..7) or (8, 0, 0, 0) of lane 16 * (p / 4) + 4 * j + p % 4, and one vpdpbusd adds four
+ * exact products x * (w' + z) per lane. Where some z != 0 the block also sums the nine bytes
+ * (vpdpbusd by ones) and takes z * sum off. Requantized in 64-bit lanes
+ * (tm_qu8_mbqm64_avx512); vpackssdw, the zero point with int16 saturation, vpackuswb and a byte
+ * clamp put the lanes back in order (the same as clamping y + zp: see
+ * tm_qu8_pack_rows32_avx512). */
+static inline TM_TARGET_AVX512VNNI __m512i tm_qu8_dw_quad_block(const __m512i x[9],
+                                                                const uint8_t* block,
+                                                                __m512i zp16, __m512i min8,
+                                                                __m512i max8) {
+    const __m512i zero = _mm512_setzero_si512();
+    /* q[g][j]: k-quad g (taps 4g..4g+3) of vector j */
+    __m512i q[3][4];
+    for (size_t g = 0; g < 2; g++) {
+        const __m512i ab_lo = _mm512_unpacklo_epi8(x[4 * g], x[4 * g + 1]);
+        const __m512i ab_hi = _mm512_unpackhi_epi8(x[4 * g], x[4 * g + 1]);
+        const __m512i cd_lo = _mm512_unpacklo_epi8(x[4 * g + 2], x[4 * g + 3]);
+        const __m512i cd_hi = _mm512_unpackhi_epi8(x[4 * g + 2], x[4 * g + 3]);
+        q[g][0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
+        q[g][1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
+        q[g][2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
+        q[g][3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+    }
+    const __m512i e_lo = _mm512_unpacklo_epi8(x[8], zero);
+    const __m512i e_hi = _mm512_unpackhi_epi8(x[8], zero);
+    q[2][0] = _mm512_unpacklo_epi16(e_lo, zero);
+    q[2][1] = _mm512_unpackhi_epi16(e_lo, zero);
+    q[2][2] = _mm512_unpacklo_epi16(e_hi, zero);
+    q[2][3] = _mm512_unpackhi_epi16(e_hi, zero);
+    const int offsets = ((const int32_t*)block)[0] != 0, lefts = ((const int32_t*)block)[1] != 0;
+    __m512i y[4];
+    for (size_t j = 0; j < 4; j++) {
+        const __m512i* v = (const __m512i*)(block + 64 + j * TM_QU8_DW_QUAD_VECTOR_BYTES);
+#define TM_V(i) _mm512_loadu_si512((const void*)(v + (i)))
+        __m512i acc = TM_V(0);
+        for (size_t g = 0; g < 3; g++) acc = _mm512_dpbusd_epi32(acc, q[g][j], TM_V(11 + g));
+        if (offsets) {
+            const __m512i ones8 = _mm512_set1_epi8(1);
+            __m512i sum = _mm512_dpbusd_epi32(zero, q[0][j], ones8);
+            sum = _mm512_dpbusd_epi32(sum, q[1][j], ones8);
+            sum = _mm512_dpbusd_epi32(sum, q[2][j], ones8);
+            acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sum, TM_V(10)));
+        }
+        if (lefts) /* some channel shifts left */
+            y[j] = tm_qu8_mbqm64_avx512(acc, TM_V(1), TM_V(2), TM_V(3), TM_V(4), TM_V(5), TM_V(6),
+                                        TM_V(7), TM_V(8), TM_V(9));
+        else
+            y[j] = tm_qu8_mbqm64_avx512(acc, TM_V(1), TM_V(2), zero, TM_V(4), TM_V(5), TM_V(6),
+                                        TM_V(7), TM_V(8), TM_V(9));
+#undef TM_V
+    }
+    const __m512i lo = _mm512_adds_epi16(_mm512_packs_epi32(y[0], y[1]), zp16);
+    const __m512i hi = _mm512_adds_epi16(_mm512_packs_epi32(y[2], y[3]), zp16);
+    return _mm512_min_epu8(_mm512_max_epu8(_mm512_packus_epi16(lo, hi), min8), max8);
+}
+
+/* Tap t's 64 lanes for `pixels` (= 64 / c, c = 8, 16 or 32 channels) output pixels from p, the
+ * first pixel's tap: at stride 1 they are the 64 bytes at p; at stride 2 every other c-byte
+ * group of the 128 - c bytes from p, from a load at p and one ending at the last byte needed
+ * (p + 64 - c: nothing past the last pixel's tap is read). */
+static inline TM_TARGET_AVX512VNNI __m512i tm_qu8_dw_group_tap(const uint8_t* p, size_t c,
+                                                               size_t stride) {
+    const __m512i a = _mm512_loadu_si512((const void*)p);
+    if (stride == 1) return a;
+    const __m512i b = _mm512_loadu_si512((const void*)(p + 64 - c));
+    if (c == 32) return _mm512_mask_blend_epi64((__mmask8)0xF0, a, b); /* pixel 1 at b + 32 */
+    const __m512i idx = c == 16 ? _mm512_setr_epi64(0, 1, 4, 5, 10, 11, 14, 15)  /* b + 16, 48 */
+                                : _mm512_setr_epi64(0, 2, 4, 6, 9, 11, 13, 15);  /* b + 8, 24, .. */
+    return _mm512_permutex2var_epi64(a, idx, b);
+}
+
+/* One output row of a quantized depthwise 3x3 convolution, AVX-512 VNNI, with vpdpbusd: blocks
+ * of 64 channels per output pixel (tm_qu8_dw_quad_block); at 8, 16 or 32 channels, groups of
+ * 64 / channels interior output pixels (every tap inside the image) as one 64-lane block (the
+ * packing repeats the channels' weights), the last group moved back to end at the last interior
+ * pixel (its overlap recomputed, same bytes); everything else by tm_qu8_dw16_avx512. */
 TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size_t in_width,
                                                            size_t out_width, size_t stride,
                                                            size_t pad_left, const uint8_t** rows,
                                                            const uint8_t* zp_pixel,
                                                            const int32_t* w, uint8_t* out,
                                                            const tm_qu8_requant_params* params) {
-    const size_t blocks = channels / 64;
     const uint8_t* packed = (const uint8_t*)w + tm_qu8_dw_quad_offset(channels);
     const size_t ox0 = TM_MIN(out_width, (pad_left + stride - 1) / stride);
     size_t ox1 = in_width + pad_left >= 3 ? (in_width + pad_left - 3) / stride + 1 : 0;
     ox1 = TM_MAX(ox0, TM_MIN(out_width, ox1));
-    const __m512i ones8 = _mm512_set1_epi8(1);
-    const __m512i zero = _mm512_setzero_si512();
-    const __m512i zp_out = _mm512_set1_epi32(params->output_zero_point);
-    const __m512i vmin = _mm512_set1_epi32(params->min), vmax = _mm512_set1_epi32(params->max);
+    const __m512i zp16 = _mm512_set1_epi16((short)params->output_zero_point);
+    const __m512i min8 = _mm512_set1_epi8((char)params->min);
+    const __m512i max8 = _mm512_set1_epi8((char)params->max);
+    if (channels < 64 && tm_qu8_dw_quad_blocks(channels) == 1 && stride <= 2) {
+        const size_t group = 64 / channels;
+        if (ox1 - ox0 < group) {
+            tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, stride, pad_left, rows,
+                               zp_pixel, w, out, params);
+            return;
+        }
+        tm_qu8_dw16_avx512(0, channels, in_width, 0, ox0, stride, pad_left, rows, zp_pixel, w, out,
+                           params);
+        for (size_t ox = ox0; ox < ox1; ox += group) {
+            const size_t g = TM_MIN(ox, ox1 - group);
+            const size_t ix = g * stride - pad_left;
+            __m512i x[9];
+            for (size_t ky = 0; ky < 3; ky++)
+                for (size_t kx = 0; kx < 3; kx++)
+                    x[ky * 3 + kx] = tm_qu8_dw_group_tap(rows[ky] + (ix + kx) * channels, channels, stride);
+            _mm512_storeu_si512((void*)(out + g * channels),
+                                tm_qu8_dw_quad_block(x, packed, zp16, min8, max8));
+        }
+        tm_qu8_dw16_avx512(0, channels, in_width, ox1, out_width, stride, pad_left, rows, zp_pixel,
+                           w, out, params);
+        return;
+    }
+    const size_t blocks = channels / 64;
     for (size_t ox = 0; ox < out_width; ox++) {
         const uint8_t* px[9];
         if (ox >= ox0 && ox < ox1) {
@@ -35,53 +128,14 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
         }
         const uint8_t* block = packed;
         for (size_t b = 0; b < blocks; b++, block += TM_QU8_DW_QUAD_BLOCK_BYTES) {
-            const size_t c = 64 * b;
             __m512i x[9];
-            for (size_t t = 0; t < 9; t++) x[t] = _mm512_loadu_si512((const void*)(px[t] + c));
-            /* q[g][j]: k-quad g (taps 4g..4g+3) of vector j */
-            __m512i q[3][4];
-            for (size_t g = 0; g < 2; g++) {
-                const __m512i ab_lo = _mm512_unpacklo_epi8(x[4 * g], x[4 * g + 1]);
-                const __m512i ab_hi = _mm512_unpackhi_epi8(x[4 * g], x[4 * g + 1]);
-                const __m512i cd_lo = _mm512_unpacklo_epi8(x[4 * g + 2], x[4 * g + 3]);
-                const __m512i cd_hi = _mm512_unpackhi_epi8(x[4 * g + 2], x[4 * g + 3]);
-                q[g][0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
-                q[g][1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
-                q[g][2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
-                q[g][3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
-            }
-            const __m512i e_lo = _mm512_unpacklo_epi8(x[8], zero);
-            const __m512i e_hi = _mm512_unpackhi_epi8(x[8], zero);
-            q[2][0] = _mm512_unpacklo_epi16(e_lo, zero);
-            q[2][1] = _mm512_unpackhi_epi16(e_lo, zero);
-            q[2][2] = _mm512_unpacklo_epi16(e_hi, zero);
-            q[2][3] = _mm512_unpackhi_epi16(e_hi, zero);
-            const int offsets = *(const int32_t*)block != 0;
-            __m512i y[4];
-            for (size_t j = 0; j < 4; j++) {
-                const __m512i* v = (const __m512i*)(block + 64 + j * TM_QU8_DW_QUAD_VECTOR_BYTES);
-                __m512i acc = _mm512_loadu_si512((const void*)v);
-                for (size_t g = 0; g < 3; g++)
-                    acc = _mm512_dpbusd_epi32(acc, q[g][j], _mm512_loadu_si512((const void*)(v + 8 + g)));
-                if (offsets) {
-                    __m512i sum = _mm512_dpbusd_epi32(zero, q[0][j], ones8);
-                    sum = _mm512_dpbusd_epi32(sum, q[1][j], ones8);
-                    sum = _mm512_dpbusd_epi32(sum, q[2][j], ones8);
-                    acc = _mm512_sub_epi32(acc, _mm512_mullo_epi32(sum, _mm512_loadu_si512((const void*)(v + 7))));
-                }
-                /* the shift-derived constants from the packing */
-#define TM_V(i) _mm512_loadu_si512((const void*)(v + (i)))
-                y[j] = tm_qu8_requant_derived_avx512(acc, TM_V(1), TM_V(2), TM_V(3), TM_V(4), TM_V(5),
-                                                     TM_V(6), zp_out, vmin, vmax);
-#undef TM_V
-            }
-            const __m512i bytes = _mm512_packus_epi16(_mm512_packs_epi32(y[0], y[1]),
-                                                      _mm512_packs_epi32(y[2], y[3]));
-            _mm512_storeu_si512((void*)(out + ox * channels + c), bytes);
+            for (size_t t = 0; t < 9; t++) x[t] = _mm512_loadu_si512((const void*)(px[t] + 64 * b));
+            _mm512_storeu_si512((void*)(out + ox * channels + 64 * b),
+                                tm_qu8_dw_quad_block(x, block, zp16, min8, max8));
         }
     }
     if (64 * blocks < channels)
-        tm_qu8_dw16_avx512(64 * blocks, channels, in_width, out_width, stride, pad_left, rows,
+        tm_qu8_dw16_avx512(64 * blocks, channels, in_width, 0, out_width, stride, pad_left, rows,
                            zp_pixel, w, out, params);
 }
 #endif
