@@ -202,13 +202,13 @@ void tm_qu8_gemm_8x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t
 #define TM_QU8_DOT_HEAD_FIELDS 12
 /* Packed depthwise weights, the 64-lane k-quad blocks of the vpdpbusd kernel (see
  * tm_qu8_dw_quad_pack): their byte offset in the packed buffer, their sizes, and how many
- * there are: one per 64 channels, or for 8, 16 or 32 channels one block of 64 / channels
- * pixels (the channels' weights repeated). */
+ * there are: one per 64 channels, or for fewer channels, a multiple of 8, one block of
+ * 64 / channels pixels (rounded down; the channels' weights repeated, lanes past them unused). */
 size_t tm_qu8_dw_quad_offset(size_t channels);
 #define TM_QU8_DW_QUAD_VECTOR_BYTES (11 * 64 + 3 * 64)
 #define TM_QU8_DW_QUAD_BLOCK_BYTES (64 + 4 * TM_QU8_DW_QUAD_VECTOR_BYTES)
 static inline size_t tm_qu8_dw_quad_blocks(size_t channels) {
-    return channels >= 64 ? channels / 64 : (channels == 8 || channels == 16 || channels == 32);
+    return channels >= 64 ? channels / 64 : (channels > 0 && channels % 8 == 0);
 }
 /* 1 when some column of a packed dot_gemm matrix has a weight offset z != 0 (then the kernels
  * need the activation row sums). */

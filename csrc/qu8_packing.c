@@ -136,6 +136,8 @@ static void tm_qu8_dw_quad_pack(size_t channels, const int16_t* w, const int32_t
             for (size_t p = 0; p < 16; p++) {
                 const size_t c = (64 * b + 16 * (p / 4) + 4 * j + p % 4) % channels;
                 const size_t partner = (64 * b + 16 * (p / 4) + 4 * j + p % 4 + 1) % channels;
+                /* (with fewer than 64 channels the lanes past the last whole pixel repeat some
+                 * channel too: computed, never stored) */
                 int32_t lowest = 0, highest = 0;
                 for (size_t t = 0; t < 9; t++) {
                     lowest = TM_MIN(lowest, (int32_t)w[t * channels + c]);

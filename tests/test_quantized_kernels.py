@@ -232,15 +232,16 @@ def test_depthwise3x3_eight_channels(isa, h, w, c, stride, padding, dtype, per_c
 
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @settings(max_examples=30, deadline=None)
-@given(h=st.integers(1, 4), w=st.integers(1, 40), c=st.sampled_from([8, 16, 32]),
+@given(h=st.integers(1, 4), w=st.integers(1, 40), c=st.sampled_from([8, 16, 24, 32, 40, 48, 56]),
        stride=st.sampled_from([1, 2]), padding=st.sampled_from(["tf_same", "symmetric"]),
        dtype=DTYPES, per_channel=st.booleans(), w_zp_extreme=st.booleans(),
        seed=st.integers(0, 2**31))
 def test_depthwise3x3_pixel_groups(isa, h, w, c, stride, padding, dtype, per_channel,
                                    w_zp_extreme, seed):
-    """8, 16 and 32 channels (avx512vnni runs 64 / c interior output pixels as one vpdpbusd
-    block, the last group moved back over the one before): rows narrower than a group, exactly
-    one, and any remainder, both strides and paddings, weights whose w - w_zp fit int8 or not."""
+    """8 to 56 channels, multiples of 8 (avx512vnni runs 64 / c interior output pixels, rounded
+    down, as one vpdpbusd block, the last group moved back over the one before; 24 and 40..56
+    with byte-masked loads): rows narrower than a group, exactly one, and any remainder, both
+    strides and paddings, weights whose w - w_zp fit int8 or not."""
     rng = np.random.default_rng(seed)
     x = random_input(rng, (1, h, w, c), dtype)
     wt = random_weights(rng, (3, 3, c), dtype, per_channel)

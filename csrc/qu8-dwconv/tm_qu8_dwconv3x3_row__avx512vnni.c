@@ -75,11 +75,28 @@ static inline TM_TARGET_AVX512VNNI __m512i tm_qu8_dw_group_tap(const uint8_t* p,
     return _mm512_permutex2var_epi64(a, idx, b);
 }
 
+/* The same for 24, 40, 48 or 56 channels (pixels = 64 / c rounded down, lanes past pixels * c
+ * unused). `last`: the row's last group, whose taps are read with byte masks (nothing past the
+ * last pixel's tap); any other group has an interior pixel after it, so a 64-byte load from p
+ * stays inside the input row. At stride 2, 24 channels take pixel 1 from a load ending at the
+ * last byte needed (no mask needed); wider ones are one pixel. */
+static inline TM_TARGET_AVX512VNNI __m512i tm_qu8_dw_group_tap_part(const uint8_t* p, size_t c,
+                                                                    size_t stride, int last) {
+    if (c == 24 && stride == 2) { /* pixel 0 at p, pixel 1 at p + 48 = b + 40 */
+        const __m512i a = _mm512_loadu_si512((const void*)p);
+        const __m512i b = _mm512_loadu_si512((const void*)(p + 8));
+        return _mm512_permutex2var_epi64(a, _mm512_setr_epi64(0, 1, 2, 13, 14, 15, 0, 0), b);
+    }
+    if (!last) return _mm512_loadu_si512((const void*)p);
+    return _mm512_maskz_loadu_epi8(((__mmask64)1 << (c * (64 / c))) - 1, p);
+}
+
 /* One output row of a quantized depthwise 3x3 convolution, AVX-512 VNNI, with vpdpbusd: blocks
- * of 64 channels per output pixel (tm_qu8_dw_quad_block); at 8, 16 or 32 channels, groups of
- * 64 / channels interior output pixels (every tap inside the image) as one 64-lane block (the
- * packing repeats the channels' weights), the last group moved back to end at the last interior
- * pixel (its overlap recomputed, same bytes); everything else by tm_qu8_dw16_avx512. */
+ * of 64 channels per output pixel (tm_qu8_dw_quad_block); below 64 channels (a multiple of 8),
+ * groups of 64 / channels (rounded down) interior output pixels (every tap inside the image) as
+ * one 64-lane block (the packing repeats the channels' weights), the last group moved back to
+ * end at the last interior pixel (its overlap recomputed, same bytes); everything else by
+ * tm_qu8_dw16_avx512. */
 TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size_t in_width,
                                                            size_t out_width, size_t stride,
                                                            size_t pad_left, const uint8_t** rows,
@@ -94,7 +111,7 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
     const __m512i min8 = _mm512_set1_epi8((char)params->min);
     const __m512i max8 = _mm512_set1_epi8((char)params->max);
     if (channels < 64 && tm_qu8_dw_quad_blocks(channels) == 1 && stride <= 2) {
-        const size_t group = 64 / channels;
+        const size_t group = 64 / channels, lanes = group * channels;
         if (ox1 - ox0 < group) {
             tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, stride, pad_left, rows,
                                zp_pixel, w, out, params);
@@ -106,11 +123,22 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
             const size_t g = TM_MIN(ox, ox1 - group);
             const size_t ix = g * stride - pad_left;
             __m512i x[9];
-            for (size_t ky = 0; ky < 3; ky++)
-                for (size_t kx = 0; kx < 3; kx++)
-                    x[ky * 3 + kx] = tm_qu8_dw_group_tap(rows[ky] + (ix + kx) * channels, channels, stride);
-            _mm512_storeu_si512((void*)(out + g * channels),
-                                tm_qu8_dw_quad_block(x, packed, zp16, min8, max8));
+            if (lanes == 64) {
+                for (size_t ky = 0; ky < 3; ky++)
+                    for (size_t kx = 0; kx < 3; kx++)
+                        x[ky * 3 + kx] = tm_qu8_dw_group_tap(rows[ky] + (ix + kx) * channels,
+                                                             channels, stride);
+                _mm512_storeu_si512((void*)(out + g * channels),
+                                    tm_qu8_dw_quad_block(x, packed, zp16, min8, max8));
+            } else {
+                const int last = g + group >= ox1;
+                for (size_t ky = 0; ky < 3; ky++)
+                    for (size_t kx = 0; kx < 3; kx++)
+                        x[ky * 3 + kx] = tm_qu8_dw_group_tap_part(rows[ky] + (ix + kx) * channels,
+                                                                  channels, stride, last);
+                _mm512_mask_storeu_epi8(out + g * channels, ((__mmask64)1 << lanes) - 1,
+                                        tm_qu8_dw_quad_block(x, packed, zp16, min8, max8));
+            }
         }
         tm_qu8_dw16_avx512(0, channels, in_width, ox1, out_width, stride, pad_left, rows, zp_pixel,
                            w, out, params);
