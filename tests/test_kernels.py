@@ -94,6 +94,18 @@ def test_depthwise3x3_channels_around_vector_width(isa, c, stride):
                          stride, "tf_same", (0.0, 6.0))
 
 
+@pytest.mark.parametrize("c", [8, 20, 48, 136, 512])
+@pytest.mark.parametrize("stride", [3, 4])
+@pytest.mark.parametrize("padding", ["tf_same", "symmetric"])
+def test_depthwise3x3_strides_beyond_mobilenet(isa, c, stride, padding):
+    """Strides no MobileNet file has (the model formats refuse them; the operator takes any):
+    the vector kernels' pixel pairs, which assume a stride of 1 or 2, must not run there (the
+    AVX2 kernel once computed every second pixel of a pair at stride 2 instead)."""
+    rng = np.random.default_rng(c * 10 + stride)
+    compare_depthwise3x3(isa, 1, arrays(rng, 1, 9, 17, c), arrays(rng, 3, 3, c), arrays(rng, c),
+                         stride, padding, (-np.inf, np.inf))
+
+
 @pytest.mark.parametrize("m,k,n", [(1, 1, 1), (6, 32, 16), (7, 33, 17), (12, 64, 32),
                                    (49, 1024, 1000), (1, 1024, 1001), (200, 3, 5)])
 def test_pointwise_tiles(isa, m, k, n):
@@ -182,7 +194,8 @@ AVX512_DEPTHWISE_SHAPES = [(3, 112, 8, 1), (4, 112, 16, 2), (3, 112, 32, 1), (4,
                            (5, 9, 1, 1), (5, 9, 8, 2), (5, 10, 15, 2), (5, 10, 17, 1),
                            (5, 6, 24, 1), (5, 11, 33, 2), (3, 13, 40, 1), (3, 9, 135, 1),
                            (3, 9, 136, 2), (3, 7, 768, 1), (3, 7, 128, 1), (3, 8, 128, 1),
-                           (2, 1, 8, 1), (2, 2, 40, 2), (1, 3, 200, 1)]
+                           (2, 1, 8, 1), (2, 2, 40, 2), (1, 3, 200, 1),
+                           (5, 17, 48, 3), (4, 13, 136, 3), (3, 30, 512, 3), (4, 19, 20, 4)]
 
 
 @pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")

@@ -127,8 +127,10 @@ TM_TARGET_AVX2 void tm_f32_dwconv3x3_row__avx2(size_t channels, size_t in_width,
     }
 
     /* Pixel pairs read 12 input streams; when a pixel is a multiple of 4 KiB (C = 1024) they all
-     * fall in one L1 set, more than its 8 ways: then single pixels (9 streams) are faster. */
-    const int pairs = (channels * sizeof(float)) % 4096 != 0;
+     * fall in one L1 set, more than its 8 ways: then single pixels (9 streams) are faster. Pairs
+     * only at strides 1 and 2 (tm_dw_pair_row's second pixel starts `stride` columns on, 1 or 2;
+     * other strides, which no MobileNet file has, go pixel by pixel). */
+    const int pairs = (channels * sizeof(float)) % 4096 != 0 && stride <= 2;
     for (size_t ct = 0; ct < channels; ct += TM_DW_AVX2_CHANNEL_TILE) {
     const size_t ct_end = TM_MIN(ct + TM_DW_AVX2_CHANNEL_TILE, cv);
     const int tile_has_tail = cv < channels && ct + TM_DW_AVX2_CHANNEL_TILE >= channels;

@@ -454,8 +454,9 @@ TM_TARGET_AVX512 void tm_f32_dwconv3x3_row__avx512(size_t channels, size_t in_wi
     size_t last = in_width + pad_left >= 3 ? (in_width + pad_left - 3) / stride + 1 : 0;
     if (last > out_width) last = out_width;
     if (first > last) first = last;
-    /* The AVX2 kernel's pairs (see its comment: none when a pixel is a multiple of 4 KiB). */
-    const int pairs = (channels * sizeof(float)) % 4096 != 0;
+    /* The AVX2 kernel's pairs (see its comment: none when a pixel is a multiple of 4 KiB, nor at
+     * strides other than 1 and 2). */
+    const int pairs = (channels * sizeof(float)) % 4096 != 0 && stride <= 2;
     r.first = first;
     r.last = last;
     r.pend = pairs ? first + (last - first) / 2 * 2 : first;
