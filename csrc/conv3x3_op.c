@@ -258,6 +258,18 @@ static void tm_qu8_gather_bytes(const uint8_t* image, size_t h, size_t w, size_t
     for (size_t i = 9 * cin; i < kp; i++) dst[i] = 0;
 }
 
+/* The 27 bytes of an RGB window inside the image (rows row_bytes apart) and zeros to kp (28
+ * for vpdpbusd's 4, 32 for udot's 16): fixed-size copies, no library calls. */
+static inline void tm_qu8_gather_rgb(const uint8_t* src, size_t row_bytes, size_t kp,
+                                     uint8_t* dst) {
+    static const uint8_t zeros[8] = {0};
+    memcpy(dst + kp - 8, zeros, 8); /* the pad first: the window bytes overwrite the overlap */
+    for (size_t ky = 0; ky < 3; ky++, src += row_bytes) {
+        memcpy(dst + 9 * ky, src, 8);
+        dst[9 * ky + 8] = src[8];
+    }
+}
+
 static void tm_qu8_gather(const tm_qu8_conv_ctx* ctx, size_t pixel, int16_t* dst) {
     const size_t b = pixel / (ctx->oh * ctx->ow), rem = pixel % (ctx->oh * ctx->ow);
     const size_t oy = rem / ctx->ow, ox = rem % ctx->ow;
@@ -309,12 +321,30 @@ static void tm_qu8_conv_task(void* p, size_t thread, size_t task) {
         size_t b = first / (oh * ow), oy = (first % (oh * ow)) / ow, ox = first % ow;
         for (size_t p0 = first; p0 < end; p0 += g) {
             const size_t rows_here = TM_MIN(g, end - p0);
-            for (size_t r = 0; r < rows_here; r++) {
-                tm_qu8_gather_bytes(in + b * h * w * cin, h, w, cin,
-                                    (ptrdiff_t)(oy * stride) - pad_top,
-                                    (ptrdiff_t)(ox * stride) - pad_left, zp, kp16,
-                                    bytes + r * kp16);
-                if (++ox == ow) {
+            for (size_t r = 0; r < rows_here;) {
+                /* the group's pixels in output row oy: [ox, ox + run) */
+                const size_t run = TM_MIN(rows_here - r, ow - ox);
+                const uint8_t* image = in + b * h * w * cin;
+                const ptrdiff_t iy0 = (ptrdiff_t)(oy * stride) - pad_top;
+                if (cin == 3 && kp16 >= 9 * 3 + 1 && iy0 >= 0 && iy0 + 2 < (ptrdiff_t)h) {
+                    const uint8_t* rowp = image + (size_t)iy0 * w * 3;
+                    for (size_t i = 0; i < run; i++) {
+                        const ptrdiff_t ix0 = (ptrdiff_t)((ox + i) * stride) - pad_left;
+                        uint8_t* dst = bytes + (r + i) * kp16;
+                        if (ix0 >= 0 && ix0 + 2 < (ptrdiff_t)w)
+                            tm_qu8_gather_rgb(rowp + (size_t)ix0 * 3, w * 3, kp16, dst);
+                        else
+                            tm_qu8_gather_bytes(image, h, w, cin, iy0, ix0, zp, kp16, dst);
+                    }
+                } else {
+                    for (size_t i = 0; i < run; i++)
+                        tm_qu8_gather_bytes(image, h, w, cin, iy0,
+                                            (ptrdiff_t)((ox + i) * stride) - pad_left, zp, kp16,
+                                            bytes + (r + i) * kp16);
+                }
+                r += run;
+                ox += run;
+                if (ox == ow) {
                     ox = 0;
                     if (++oy == oh) oy = 0, b++;
                 }
