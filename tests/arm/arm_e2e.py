@@ -114,6 +114,21 @@ def test_every_path_and_thread_count_matches_tensorflow(isa, threads, core, monk
     assert_logits_close(model.forward(x), y, f"0.25_128 on {isa} x {threads} threads")
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_fused_first_layers_give_the_unfused_bits(threads, monkeypatch):
+    """Plans fuse only on x86 by default; asked to here (with the size rule off, so the small
+    fixture fuses its first 8 layers), the fused step on this CPU's kernels gives the bits of
+    the layers run one by one."""
+    from tinymobile import fusion
+    from tinymobile.runner import Runner
+    monkeypatch.setattr(fusion, "FUSE_MAP_BYTES", 0)
+    x, _ = tf_reference("mobilenet_0.25_128")
+    net = tinymobile.load(model_path("mobilenet_0.25_128")).network
+    fused, plain = Runner(net, threads=threads, fuse=True), Runner(net, threads=threads, fuse=False)
+    assert fused.acquire(len(x)).fused == 8
+    np.testing.assert_array_equal(fused.run(x), plain.run(x))
+
+
 @pytest.mark.parametrize("name", sorted(TOP5_RUNS))
 def test_top5_of_sample_images_is_the_same_as_on_x86(name, x86):
     images = [str(i) for i in x86["images"]]
