@@ -73,8 +73,9 @@ class Plan:
                                self.outputs[self.fused - 1])
             chain.setup(self._workspace(chain))
             self.units = [chain] + self.steps[self.fused:]
+        chain = self.units[:1] if self.fused else []
         self.nbytes = (self.input.nbytes + sum(b.nbytes for b in self._buffers)
-                       + sum(s.workspace.nbytes for s in self.steps + self.units[:1]
+                       + sum(s.workspace.nbytes for s in self.steps + chain
                              if s.workspace is not None))
         self._layer_list = ffi.new("tm_step *[]", [s.c for s in self.steps])
         self._unit_list = ffi.new("tm_step *[]", [s.c for s in self.units])
