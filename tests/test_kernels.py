@@ -187,7 +187,8 @@ def signed_zeros(rng, x):
 
 #: (h, w, c, stride): MobileNet v1's depthwise rows (widths 1.0 and 0.25; few rows), every walk
 #: and vector width of the AVX-512 row kernel (8 channels two pixels a vector, group- and
-#: pixel-major, masked tails, a pixel of 4 KiB), and rows of a pixel or two.
+#: pixel-major, pixel-major channel tiles whole and partial, masked tails, a pixel of 4 KiB),
+#: rows of a pixel or two, and strides beyond MobileNet's.
 AVX512_DEPTHWISE_SHAPES = [(3, 112, 8, 1), (4, 112, 16, 2), (3, 112, 32, 1), (4, 112, 64, 2),
                            (3, 56, 128, 1), (4, 56, 128, 2), (3, 28, 256, 1), (4, 28, 256, 2),
                            (3, 14, 512, 1), (4, 14, 512, 2), (3, 7, 1024, 1), (3, 8, 1024, 2),
@@ -195,7 +196,8 @@ AVX512_DEPTHWISE_SHAPES = [(3, 112, 8, 1), (4, 112, 16, 2), (3, 112, 32, 1), (4,
                            (5, 6, 24, 1), (5, 11, 33, 2), (3, 13, 40, 1), (3, 9, 135, 1),
                            (3, 9, 136, 2), (3, 7, 768, 1), (3, 7, 128, 1), (3, 8, 128, 1),
                            (2, 1, 8, 1), (2, 2, 40, 2), (1, 3, 200, 1),
-                           (5, 17, 48, 3), (4, 13, 136, 3), (3, 30, 512, 3), (4, 19, 20, 4)]
+                           (5, 17, 48, 3), (4, 13, 136, 3), (3, 30, 512, 3), (4, 19, 20, 4),
+                           (3, 12, 384, 1), (3, 10, 520, 2), (2, 9, 392, 1), (3, 16, 784, 2)]
 
 
 @pytest.mark.skipif("avx512" not in ISAS or "avx2" not in ISAS, reason="this CPU has no AVX-512")

@@ -32,15 +32,22 @@
  *    rows of fewer than TM_DW512_PIXEL_MAJOR_WIDTH output pixels (7x7: pixel-major rebuilds the
  *    weights for a block of 4, of 1 and for the borders, and ran 1.4x slower at 7x7x512 and
  *    7x7x768);
- *  - pixel-major (C >= TM_DW512_PIXEL_MAJOR_CHANNELS otherwise): blocks of interior pixels
- *    outer, channel groups inner, weights rebuilt per block, so memory is walked contiguously as
- *    in the AVX2 kernel. Group-major there steps 2-16 KiB per block in each of 27 streams and
- *    ran up to 1.25x slower (56x56x128, 28x28x256) than pixel-major, and at 14x14 ~7 % slower.
+ *  - pixel-major (C >= TM_DW512_PIXEL_MAJOR_CHANNELS otherwise): tiles of TM_DW512_PM_TILE
+ *    channels outer, then blocks of interior pixels, channel groups inner, weights rebuilt per
+ *    block, so memory is walked contiguously as in the AVX2 kernel. Group-major there steps
+ *    2-16 KiB per block in each of 27 streams and ran up to 1.25x slower (56x56x128, 28x28x256)
+ *    than pixel-major, and at 14x14 ~7 % slower.
  * Partial vectors (the last block of 8, the channel tail) go group-major with masked loads and
  * stores: nothing outside the buffers is touched (masked-off lanes do not fault). */
 #define TM_DW512_FEW_CHANNELS 32 /* = TM_DW_AVX2_FEW_CHANNELS: the AVX2 kernel's SEQ-only rows */
 #define TM_DW512_PIXEL_MAJOR_CHANNELS 128
 #define TM_DW512_PIXEL_MAJOR_WIDTH 8
+/* Pixel-major walks the row once per tile of this many channels: a block of one tile reads
+ * 6 (stride 1) input columns x 3 rows x 1 KiB plus the tile's 10 KiB of weights, which stay in
+ * L1 from block to block; a whole 512-channel pixel's (36 + 20 KiB) did not. 14x14x512 stride 1,
+ * interleaved on one Zen 5 core: 0.88-0.93x the untiled time hot, 0.90x with L2 flushed; tiles
+ * of 128 and 192 measured the same, 64 slower (28x28x256, 56x56x128: 1.07x). */
+#define TM_DW512_PM_TILE 256
 #define TM_DW512_PIXELS 4
 
 enum { TM_DW512_SEQ, TM_DW512_PAIR, TM_DW512_SINGLE };
@@ -179,7 +186,8 @@ TM_DW512_INLINE void tm_dw512_block(const tm_dw512_group* g, const float* const 
     } else {
         /* Taps in order 0..8 alternate between the two sums; the odd one starts with a product. */
         __m512 a0[TM_DW512_PIXELS], a1[TM_DW512_PIXELS];
-        TM_DW512_UNROLL for (size_t p = 0; p < P; p++) a0[p] = a1[p] = _mm512_setzero_ps(); /* set at t = 0, 1 */
+        /* (set again at t = 0 and 1: this only tells the compiler they are never read unset) */
+        TM_DW512_UNROLL for (size_t p = 0; p < P; p++) a0[p] = a1[p] = _mm512_setzero_ps();
         TM_DW512_UNROLL for (size_t ky = 0; ky < 3; ky++)
             TM_DW512_UNROLL for (size_t j = 0; j < J; j++) {
                 const __m512 x = tm_dw512_x(q[ky], j, off, stride, full, m);
@@ -353,8 +361,11 @@ TM_DW512_INLINE void tm_dw512_groups(const tm_dw512_row* row, size_t c0, size_t 
         }
     }
     if (pixel_major) {
-        tm_dw512_pm_interior(&r, c0, c1, r.first, r.pend, stride, TM_DW512_PAIR, pmax);
-        tm_dw512_pm_interior(&r, c0, c1, r.pend, r.last, stride, TM_DW512_SINGLE, pmax);
+        for (size_t ct = c0; ct < c1; ct += TM_DW512_PM_TILE) {
+            const size_t ce = TM_MIN(ct + TM_DW512_PM_TILE, c1);
+            tm_dw512_pm_interior(&r, ct, ce, r.first, r.pend, stride, TM_DW512_PAIR, pmax);
+            tm_dw512_pm_interior(&r, ct, ce, r.pend, r.last, stride, TM_DW512_SINGLE, pmax);
+        }
     }
 }
 
