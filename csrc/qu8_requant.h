@@ -178,13 +178,16 @@ static inline TM_TARGET_AVX512 __m512i tm_qu8_requant64_avx512(
 
 /* tm_qu8_mbqm64_avx512 with its constants as tm_qu8_gemm_pack stores them for the int8 dot
  * layout: mult, then at derived + i * stride (i = 0..7) the odd multipliers, left shifts, and
- * ke, ko, ce, co, se, so (16 int32 = 8 int64 each). No zero point, no clamp. */
+ * ke, ko, ce, co, se, so (16 int32 = 8 int64 each). No zero point, no clamp. lefts: some lane's
+ * left shift is not 0. */
 static inline TM_TARGET_AVX512 __m512i tm_qu8_mbqm64_pre_avx512(__m512i acc, const int32_t* mult,
                                                                 const int32_t* derived,
-                                                                size_t stride) {
+                                                                size_t stride, int lefts) {
 #define TM_LD(ptr) _mm512_loadu_si512((const void*)(ptr))
+    /* lefts == 0: no lane shifts left (x << 0 folded away) */
     return tm_qu8_mbqm64_avx512(
-        acc, TM_LD(mult), TM_LD(derived), TM_LD(derived + stride), TM_LD(derived + 2 * stride),
+        acc, TM_LD(mult), TM_LD(derived),
+        lefts ? TM_LD(derived + stride) : _mm512_setzero_si512(), TM_LD(derived + 2 * stride),
         TM_LD(derived + 3 * stride), TM_LD(derived + 4 * stride), TM_LD(derived + 5 * stride),
         TM_LD(derived + 6 * stride), TM_LD(derived + 7 * stride));
 #undef TM_LD

@@ -76,11 +76,11 @@ TM_TARGET_AVX512VNNI void tm_qu8_gemm_8x32__avx512vnni(size_t mr, size_t nc, siz
             blo = _mm512_sub_epi32(blo, _mm512_mullo_epi32(z0, sb));                          \
             bhi = _mm512_sub_epi32(bhi, _mm512_mullo_epi32(z1, sb));                          \
         }                                                                                     \
-        alo = tm_qu8_mbqm64_pre_avx512(alo, head + 32, head + 128, 32);                       \
-        blo = tm_qu8_mbqm64_pre_avx512(blo, head + 32, head + 128, 32);                       \
+        alo = tm_qu8_mbqm64_pre_avx512(alo, head + 32, head + 128, 32, lefts);                       \
+        blo = tm_qu8_mbqm64_pre_avx512(blo, head + 32, head + 128, 32, lefts);                       \
         if (nc > 16) {                                                                        \
-            ahi = tm_qu8_mbqm64_pre_avx512(ahi, head + 48, head + 144, 32);                   \
-            bhi = tm_qu8_mbqm64_pre_avx512(bhi, head + 48, head + 144, 32);                   \
+            ahi = tm_qu8_mbqm64_pre_avx512(ahi, head + 48, head + 144, 32, lefts);                   \
+            bhi = tm_qu8_mbqm64_pre_avx512(bhi, head + 48, head + 144, 32, lefts);                   \
         }                                                                                     \
         const __m512i u = tm_qu8_pack_rows32_avx512(alo, ahi, blo, bhi, zp16, min8, max8);    \
         if (nc == 32) {                                                                       \
@@ -92,10 +92,22 @@ TM_TARGET_AVX512VNNI void tm_qu8_gemm_8x32__avx512vnni(size_t mr, size_t nc, siz
         }                                                                                     \
     } while (0)
     const __mmask32 m = (__mmask32)(nc >= 32 ? 0xFFFFFFFFu : (1u << nc) - 1);
-    TM_VNNI_OUT(0, 1);
-    TM_VNNI_OUT(2, 3);
-    TM_VNNI_OUT(4, 5);
-    TM_VNNI_OUT(6, 7);
+    /* some column shifts left (rare: scales above 1); else the shift is left out */
+    const __m512i any_left = _mm512_or_si512(_mm512_loadu_si512((const void*)(head + 160)),
+                                             _mm512_loadu_si512((const void*)(head + 176)));
+    const int lefts = _mm512_test_epi32_mask(any_left, any_left) != 0;
+    if (lefts) { /* the same code twice: without left shifts the shift by zero folds away */
+        TM_VNNI_OUT(0, 1);
+        TM_VNNI_OUT(2, 3);
+        TM_VNNI_OUT(4, 5);
+        TM_VNNI_OUT(6, 7);
+    } else {
+        const int lefts = 0;
+        TM_VNNI_OUT(0, 1);
+        TM_VNNI_OUT(2, 3);
+        TM_VNNI_OUT(4, 5);
+        TM_VNNI_OUT(6, 7);
+    }
 #undef TM_VNNI_OUT
 }
 #endif
