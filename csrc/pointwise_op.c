@@ -124,6 +124,8 @@ void tm_f32_pointwise_rows(const tm_step* s, const float* a, size_t m, float* c)
 /* ---- quantized --------------------------------------------------------------------------- */
 typedef struct {
     const tm_qu8_kernels* kern;
+    tm_qu8_dot_gemm_fn dot; /* dot_gemm or its short tile (dot-product tables) */
+    size_t mr;              /* the rows of the tile that runs */
     size_t k, kp, n;
     const uint8_t* a;
     const uint8_t* packed;
@@ -144,18 +146,37 @@ static size_t tm_qu8_row_bytes(const tm_qu8_kernels* kern, size_t k) {
     return TM_ROUND_UP(k, 2) * sizeof(int16_t);
 }
 
-static size_t tm_qu8_rows_per_block(const tm_qu8_kernels* kern, size_t k) {
-    const size_t mr = kern->gemm_mr;
+/* The short dot tile where it pads fewer of the m rows than the main one (49 rows: 7 tiles of
+ * 7, not 7 of 8 of which the last has one row); the main tile where both fit exactly. */
+static int tm_qu8_pointwise_short_tile(const tm_qu8_kernels* kern, size_t m) {
+    return kern->dot_gemm != NULL && kern->dot_short != NULL &&
+           TM_ROUND_UP(m, kern->dot_short_mr) < TM_ROUND_UP(m, kern->gemm_mr);
+}
+
+const char* tm_qu8_pointwise_gemm_name(const tm_qu8_kernels* kern, size_t m) {
+    if (!tm_qu8_pointwise_short_tile(kern, m)) return tm_qu8_ukernel_name(kern, TM_UK_GEMM);
+#ifdef TM_ARCH_X86
+    if (kern->dot_short == tm_qu8_gemm_7x32__avx512vnni) return "tm_qu8_gemm_7x32__avx512vnni";
+#endif
+    return NULL;
+}
+
+static size_t tm_qu8_pointwise_mr(const tm_qu8_kernels* kern, size_t m) {
+    return tm_qu8_pointwise_short_tile(kern, m) ? kern->dot_short_mr : kern->gemm_mr;
+}
+
+static size_t tm_qu8_rows_per_block(const tm_qu8_kernels* kern, size_t k, size_t mr) {
     return TM_MAX(mr, (TM_QU8_L2_BUDGET_BYTES / tm_qu8_row_bytes(kern, k)) / mr * mr);
 }
 
 /* Bytes of one thread's scratch, a multiple of 16 so every part stays aligned. */
-static size_t tm_qu8_thread_scratch(const tm_qu8_kernels* kern, size_t k) {
-    return TM_ROUND_UP(tm_qu8_rows_per_block(kern, k) * tm_qu8_row_bytes(kern, k) + 16, 16);
+static size_t tm_qu8_thread_scratch(const tm_qu8_kernels* kern, size_t k, size_t mr) {
+    return TM_ROUND_UP(tm_qu8_rows_per_block(kern, k, mr) * tm_qu8_row_bytes(kern, k) + 16, 16);
 }
 
 size_t tm_qu8_pointwise_workspace(const tm_step* s) {
-    return TM_MAX(tm_pool_threads(s->pool), 1) * tm_qu8_thread_scratch(s->qu8, s->cin);
+    return TM_MAX(tm_pool_threads(s->pool), 1) *
+           tm_qu8_thread_scratch(s->qu8, s->cin, tm_qu8_pointwise_mr(s->qu8, s->batch));
 }
 
 /* uint8 rows padded with zeros to kp16 bytes, and their sums (the dot path). */
@@ -176,7 +197,7 @@ static void tm_qu8_prepare_dot_rows(const uint8_t* a, size_t rows, size_t k, siz
 
 static void tm_qu8_pointwise_task(void* p, size_t thread, size_t task) {
     const tm_qu8_pointwise_ctx* ctx = (const tm_qu8_pointwise_ctx*)p;
-    const size_t mr = ctx->kern->gemm_mr, nr = ctx->kern->gemm_nr;
+    const size_t mr = ctx->mr, nr = ctx->kern->gemm_nr;
     size_t m0, m1, p0, p1;
     tm_gemm_task(&ctx->split, task, &m0, &m1, &p0, &p1);
     const size_t kp = ctx->kp;
@@ -199,9 +220,9 @@ static void tm_qu8_pointwise_task(void* p, size_t thread, size_t task) {
             const void* w = ctx->packed + pi * ctx->panel_bytes;
             const size_t n0 = pi * nr, nc = TM_MIN(nr, ctx->n - n0);
             for (size_t i = m0; i < m1; i += mr) {
-                ctx->kern->dot_gemm(TM_MIN(mr, m1 - i), nc, kpd, src + (i - m0) * kpd, kpd,
-                                    ctx->row_sums ? sums + (i - m0) : NULL, w,
-                                    ctx->c + i * ctx->n + n0, ctx->n, &ctx->params);
+                ctx->dot(TM_MIN(mr, m1 - i), nc, kpd, src + (i - m0) * kpd, kpd,
+                         ctx->row_sums ? sums + (i - m0) : NULL, w, ctx->c + i * ctx->n + n0,
+                         ctx->n, &ctx->params);
             }
         }
         return;
@@ -227,13 +248,15 @@ void tm_qu8_pointwise_run(const tm_step* s) {
     const tm_qu8_kernels* kern = s->qu8;
     const size_t m = s->batch, k = s->cin, n = s->cout;
     if (m == 0 || n == 0) return;
-    const size_t mr = kern->gemm_mr, nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
-    const size_t mb = tm_qu8_rows_per_block(kern, k);
+    const int short_tile = tm_qu8_pointwise_short_tile(kern, m);
+    const size_t mr = tm_qu8_pointwise_mr(kern, m), nr = kern->gemm_nr, kp = TM_ROUND_UP(k, 2);
+    const size_t mb = tm_qu8_rows_per_block(kern, k, mr);
     /* Row blocks never exceed mb rows (the partition only cuts them finer), so each fits the
      * thread's scratch. */
-    tm_qu8_pointwise_ctx ctx = {kern, k, kp, n, (const uint8_t*)s->in, (const uint8_t*)s->packed,
+    tm_qu8_pointwise_ctx ctx = {kern, short_tile ? kern->dot_short : kern->dot_gemm, mr, k, kp, n,
+                                (const uint8_t*)s->in, (const uint8_t*)s->packed,
                                 tm_qu8_gemm_packed_size(kern, k, nr), (uint8_t*)s->workspace,
-                                tm_qu8_thread_scratch(kern, k), (uint8_t*)s->out, mb,
+                                tm_qu8_thread_scratch(kern, k, mr), (uint8_t*)s->out, mb,
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   kp * n * sizeof(int16_t), TM_QU8_L2_BUDGET_BYTES,
                                                   tm_pool_threads(s->pool)),

@@ -200,6 +200,10 @@ typedef struct {
     tm_qu8_dot_gemm_fn conv_narrow;
     size_t conv_narrow_mr;
     size_t conv_narrow_nr;
+    /* A dot-product tile of dot_short_mr (< gemm_mr) rows on dot_gemm's packing (NULL: none):
+     * pointwise layers whose rows it pads less than gemm_mr run on it. */
+    tm_qu8_dot_gemm_fn dot_short;
+    size_t dot_short_mr;
 } tm_qu8_kernels;
 
 /* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64
@@ -211,6 +215,8 @@ const char* tm_qu8_ukernel_name(const tm_qu8_kernels* kern, int part);
 /* The igemm tile a float pointwise layer of m rows (batch x pixels) runs on: the table's main
  * one, or its short one where that pads no more rows. */
 const char* tm_f32_pointwise_igemm_name(const tm_f32_kernels* kern, size_t m);
+/* The same for an integer pointwise layer: the table's GEMM tile, or its short one. */
+const char* tm_qu8_pointwise_gemm_name(const tm_qu8_kernels* kern, size_t m);
 
 /* Bytes of a packed k x n GEMM weight matrix (k rounded up to even). */
 size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n);

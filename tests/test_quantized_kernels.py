@@ -256,6 +256,24 @@ def test_depthwise3x3_pixel_groups(isa, h, w, c, stride, padding, dtype, per_cha
                                   qr.depthwise3x3(x, wt, b, stride, padding, rq))
 
 
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=20, deadline=None)
+@given(m=st.sampled_from([7, 13, 14, 25, 49, 50, 98, 196]), k=st.integers(1, 300),
+       n=st.integers(1, 70), dtype=DTYPES, per_channel=st.booleans(),
+       threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
+def test_pointwise_short_tile_rows(isa, m, k, n, dtype, per_channel, threads, seed):
+    """Row counts the 7-row avx512vnni tile takes (49 = 7 x 7, 196, 25) or leaves to the 8-row
+    one, split over threads into row blocks of whole tiles."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (m, k), dtype)
+    wt = random_weights(rng, (k, n), dtype, per_channel)
+    b = random_bias(rng, n)
+    rq = random_requant(rng, n, dtype, per_channel)
+    kern, pool = setup(isa, threads)
+    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
+    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
 def test_pointwise_large_k_and_many_rows():
     """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
     rng = np.random.default_rng(7)

@@ -203,8 +203,8 @@ class Op:
         profile shows): the GEMM tile of a pointwise / full 3x3 layer (float pointwise: and the
         GEMV of a lone last row where the table has one; 3x3: and the narrow tile of
         panels of few output channels), the depthwise row kernel, the pool.
-        ``rows``: a float pointwise layer's batch x pixels, when known — the tile it runs on
-        (and whether a lone row takes the GEMV) depends on it."""
+        ``rows``: a pointwise layer's batch x pixels, when known — the tile it runs on (and for
+        float whether a lone row takes the GEMV) depends on it."""
         name = lib.tm_qu8_ukernel_name if self.integer else lib.tm_f32_ukernel_name
 
         def part(p):
@@ -233,6 +233,9 @@ class Op:
                 if tile not in tiles:
                     tiles.append(tile)
             return " + ".join(tiles)
+        if self.kind == lib.TM_OP_POINTWISE and rows is not None:  # integer: main or short tile
+            c = lib.tm_qu8_pointwise_gemm_name(self.kern, rows)
+            return ffi.string(c).decode() if c != ffi.NULL else part(lib.TM_UK_GEMM)
         if self.kind in (lib.TM_OP_POINTWISE, lib.TM_OP_CONV3X3):
             return part(lib.TM_UK_GEMM)
         if self.kind == lib.TM_OP_DWCONV3X3:
