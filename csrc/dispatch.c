@@ -126,37 +126,38 @@ const tm_f32_kernels* tm_f32_kernels_for(int isa) {
 /* ---- quantized tables -------------------------------------------------------------------- */
 static const tm_qu8_kernels tm_qu8_scalar_table = {
     "scalar", 4, 4, tm_qu8_gemm_4x4__scalar, tm_qu8_dwconv3x3_row__scalar, NULL, 0, 0,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 #ifdef TM_ARCH_X86
 static const tm_qu8_kernels tm_qu8_avx2_table = {
     "avx2", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx2, NULL, 0, 0,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 static const tm_qu8_kernels tm_qu8_avx512_table = { /* AVX-512 BW without VNNI (Skylake-SP) */
     "avx512", 6, 16, tm_qu8_gemm_6x16__avx2, tm_qu8_dwconv3x3_row__avx512, NULL, 0, 0,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 static const tm_qu8_kernels tm_qu8_avxvnni_table = {
     "avxvnni", 6, 16, NULL, tm_qu8_dwconv3x3_row__avx2, tm_qu8_gemm_6x16__avxvnni, 4, 1,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 static const tm_qu8_kernels tm_qu8_avx512vnni_table = {
     "avx512vnni", 8, 32, NULL, tm_qu8_dwconv3x3_row__avx512vnni, tm_qu8_gemm_8x32__avx512vnni,
     4, 1, tm_qu8_gemm_16x8__avx512vnni, 16, 8, tm_qu8_gemm_7x32__avx512vnni, 7,
+    tm_qu8_gemv_4x32__avx512vnni,
 };
 #endif
 #ifdef TM_ARCH_NEON
 static const tm_qu8_kernels tm_qu8_neon_table = {
     "neon", 4, 8, tm_qu8_gemm_4x8__neon, tm_qu8_dwconv3x3_row__neon, NULL, 0, 0,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 #endif
 #ifdef TM_HAVE_NEONDOT
 #include <sys/auxv.h>
 static const tm_qu8_kernels tm_qu8_neondot_table = {
     "neon", 8, 8, NULL, tm_qu8_dwconv3x3_row__neon, tm_qu8_gemm_8x8__neondot, 16, 0,
-    NULL, 0, 0, NULL, 0, /* no narrow conv tile, no short tile */
+    NULL, 0, 0, NULL, 0, NULL, /* no narrow conv tile, short tile, GEMV */
 };
 
 static int tm_cpu_has_dotprod(void) {

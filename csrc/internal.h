@@ -193,6 +193,8 @@ void tm_qu8_gemm_6x16__avxvnni(size_t, size_t, size_t, const uint8_t*, size_t, c
 void tm_qu8_gemm_16x8__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t,
                                   const int32_t*, const void*, uint8_t*, size_t,
                                   const tm_qu8_requant_params*);
+void tm_qu8_gemv_4x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, const int32_t*,
+                                  const void*, size_t, uint8_t*, const tm_qu8_requant_params*);
 void tm_qu8_gemm_7x32__avx512vnni(size_t, size_t, size_t, const uint8_t*, size_t,
                                   const int32_t*, const void*, uint8_t*, size_t,
                                   const tm_qu8_requant_params*);

@@ -126,7 +126,7 @@ typedef struct {
     const tm_qu8_kernels* kern;
     tm_qu8_dot_gemm_fn dot; /* dot_gemm or its short tile (dot-product tables) */
     size_t mr;              /* the rows of the tile that runs */
-    size_t k, kp, n;
+    size_t m, k, kp, n;
     const uint8_t* a;
     const uint8_t* packed;
     size_t panel_bytes;
@@ -154,6 +154,10 @@ static int tm_qu8_pointwise_short_tile(const tm_qu8_kernels* kern, size_t m) {
 }
 
 const char* tm_qu8_pointwise_gemm_name(const tm_qu8_kernels* kern, size_t m) {
+#ifdef TM_ARCH_X86
+    if (m == 1 && kern->dot_gemm != NULL && kern->dot_gemv == tm_qu8_gemv_4x32__avx512vnni)
+        return "tm_qu8_gemv_4x32__avx512vnni";
+#endif
     if (!tm_qu8_pointwise_short_tile(kern, m)) return tm_qu8_ukernel_name(kern, TM_UK_GEMM);
 #ifdef TM_ARCH_X86
     if (kern->dot_short == tm_qu8_gemm_7x32__avx512vnni) return "tm_qu8_gemm_7x32__avx512vnni";
@@ -216,6 +220,16 @@ static void tm_qu8_pointwise_task(void* p, size_t thread, size_t task) {
         } else if (ctx->row_sums) {
             tm_qu8_row_sums(src, m1 - m0, ctx->k, ctx->k, sums);
         }
+        if (m1 - m0 == 1 && ctx->m == 1 && ctx->kern->dot_gemv != NULL) {
+            /* a lone row (batch 1 fully connected): four panels at a time */
+            for (size_t pi = p0; pi < p1; pi += 4) {
+                const size_t np = TM_MIN(4, p1 - pi), last = pi + np - 1;
+                ctx->kern->dot_gemv(np, TM_MIN(nr, ctx->n - last * nr), kpd, src,
+                                    ctx->row_sums ? sums : NULL, ctx->packed + pi * ctx->panel_bytes,
+                                    ctx->panel_bytes, ctx->c + m0 * ctx->n + pi * nr, &ctx->params);
+            }
+            return;
+        }
         for (size_t pi = p0; pi < p1; pi++) {
             const void* w = ctx->packed + pi * ctx->panel_bytes;
             const size_t n0 = pi * nr, nc = TM_MIN(nr, ctx->n - n0);
@@ -253,7 +267,7 @@ void tm_qu8_pointwise_run(const tm_step* s) {
     const size_t mb = tm_qu8_rows_per_block(kern, k, mr);
     /* Row blocks never exceed mb rows (the partition only cuts them finer), so each fits the
      * thread's scratch. */
-    tm_qu8_pointwise_ctx ctx = {kern, short_tile ? kern->dot_short : kern->dot_gemm, mr, k, kp, n,
+    tm_qu8_pointwise_ctx ctx = {kern, short_tile ? kern->dot_short : kern->dot_gemm, mr, m, k, kp, n,
                                 (const uint8_t*)s->in, (const uint8_t*)s->packed,
                                 tm_qu8_gemm_packed_size(kern, k, nr), (uint8_t*)s->workspace,
                                 tm_qu8_thread_scratch(kern, k, mr), (uint8_t*)s->out, mb,

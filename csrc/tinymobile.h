@@ -182,6 +182,13 @@ typedef void (*tm_qu8_dot_gemm_fn)(size_t mr, size_t nc, size_t kc, const uint8_
                                    uint8_t* c, size_t c_stride,
                                    const tm_qu8_requant_params* params);
 
+/* One row a (kc bytes, a multiple of dot_kr) times `panels` (1..4) consecutive dot_gemm panels
+ * panel_bytes apart: c[0 .. nr * (panels - 1) + nc) (the last panel nc <= nr columns), row_sum
+ * as for dot_gemm (NULL: every z is 0). The same bytes as the dot_gemm tile on that row. */
+typedef void (*tm_qu8_dot_gemv_fn)(size_t panels, size_t nc, size_t kc, const uint8_t* a,
+                                   const int32_t* row_sum, const void* w, size_t panel_bytes,
+                                   uint8_t* c, const tm_qu8_requant_params* params);
+
 /* gemm_mr x gemm_nr is the tile of `gemm`, or of `dot_gemm` when that is not NULL (then the
  * GEMM operators use it instead of `gemm`; dot_kr and dot_signed say its k padding and weight
  * byte encoding). */
@@ -204,6 +211,9 @@ typedef struct {
      * pointwise layers whose rows it pads less than gemm_mr run on it. */
     tm_qu8_dot_gemm_fn dot_short;
     size_t dot_short_mr;
+    /* Lone rows of a pointwise layer (batch-1 fully connected) four panels at a time (NULL:
+     * they run on the GEMM tiles). */
+    tm_qu8_dot_gemv_fn dot_gemv;
 } tm_qu8_kernels;
 
 /* The quantized table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64

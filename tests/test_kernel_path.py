@@ -95,16 +95,17 @@ def test_integer_first_layer_names_its_tiles(isa, cout):
 
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 def test_integer_pointwise_names_its_short_tile(isa):
-    """avx512vnni runs integer pointwise layers of 49 and 196 rows (and 25, and a lone row) on its
-    7x32 tile, those the 8-row tile fits exactly (16, 64, 784) on the 8x32 one; other tables
-    always their GEMM."""
+    """avx512vnni runs integer pointwise layers of 49 and 196 rows (and 25) on its 7x32 tile,
+    those the 8-row tile fits exactly (16, 64, 784) on the 8x32 one, a lone row (batch-1 fully
+    connected) on its 4x32 GEMV; other tables always their GEMM."""
     op = PointwiseOp(kernel_table(isa, "uint8"), kernels.create_pool(1), np.ones((16, 32), np.uint8),
                      np.zeros(32, np.int32), rq=requant(32))
     for rows in (1, 16, 25, 49, 64, 196, 784):
         path = op.kernel_path(rows=rows)
         if isa == "avx512vnni":
-            short = rows in (1, 25, 49, 196)  # the rows it pads less (1: 7 < 8)
-            assert path == ("tm_qu8_gemm_7x32__avx512vnni" if short else
+            short = rows in (25, 49, 196)  # the rows it pads less
+            assert path == ("tm_qu8_gemv_4x32__avx512vnni" if rows == 1 else
+                            "tm_qu8_gemm_7x32__avx512vnni" if short else
                             "tm_qu8_gemm_8x32__avx512vnni"), rows
         elif isa in X86_QU8:
             assert path == X86_QU8[isa][0]

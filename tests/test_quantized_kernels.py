@@ -274,6 +274,27 @@ def test_pointwise_short_tile_rows(isa, m, k, n, dtype, per_channel, threads, se
     np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
 
 
+@pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
+@settings(max_examples=20, deadline=None)
+@given(k=st.integers(1, 1100), n=st.integers(1, 300), dtype=DTYPES, per_channel=st.booleans(),
+       w_zp_extreme=st.booleans(), threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
+def test_pointwise_lone_row(isa, k, n, dtype, per_channel, w_zp_extreme, threads, seed):
+    """One row (a batch-1 fully connected layer: avx512vnni's GEMV, four panels at a time, the
+    last group of 1..4 panels and its last panel partial), column blocks over threads, weights
+    whose w - w_zp fit int8 or need the row sum."""
+    rng = np.random.default_rng(seed)
+    x = random_input(rng, (1, k), dtype)
+    wt = random_weights(rng, (k, n), dtype, per_channel)
+    b = random_bias(rng, n)
+    rq = random_requant(rng, n, dtype, per_channel)
+    if w_zp_extreme and dtype == "uint8" and not per_channel:
+        rq = qr.Requant(rq.input_zero_point, np.full(n, rng.choice([0, 255]), np.int32),
+                        rq.multiplier, rq.shift, rq.output_zero_point, rq.clamp, "uint8")
+    kern, pool = setup(isa, threads)
+    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
+    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
 def test_pointwise_large_k_and_many_rows():
     """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
     rng = np.random.default_rng(7)
