@@ -386,7 +386,7 @@ void tm_qu8_conv3x3_run(const tm_step* s) {
     tm_qu8_conv_ctx ctx = {kern, s->h, s->w, s->cin, s->cout, s->stride, s->pad_top, s->pad_left,
                            s->oh, s->ow, pixels, TM_ROUND_UP(9 * s->cin, 2),
                            (const uint8_t*)s->in, (const uint8_t*)s->packed,
-                           tm_qu8_gemm_packed_size(kern, 9 * s->cin, kern->gemm_nr),
+                           tm_qu8_gemm_panel_bytes(kern, 9 * s->cin),
                            (int16_t)s->quant.input_zero_point,
                            kern->dot_gemm == NULL || !kern->dot_signed ||
                                tm_qu8_gemm_packed_needs_row_sums(kern, 9 * s->cin, s->cout, s->packed),

@@ -215,8 +215,10 @@ size_t tm_qu8_dw_quad_offset(size_t channels);
 static inline size_t tm_qu8_dw_quad_blocks(size_t channels) {
     return channels >= 64 ? channels / 64 : (channels > 0 && channels % 8 == 0);
 }
+/* Bytes of one packed GEMM panel (gemm_nr columns) of k rows. */
+size_t tm_qu8_gemm_panel_bytes(const tm_qu8_kernels* kern, size_t k);
 /* 1 when some column of a packed dot_gemm matrix has a weight offset z != 0 (then the kernels
- * need the activation row sums). */
+ * need the activation row sums): the flag tm_qu8_gemm_pack leaves after the panels. */
 int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size_t n,
                                       const void* packed);
 /* sums[i] = sum of the k bytes of row i (rows at a + i * stride). */

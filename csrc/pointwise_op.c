@@ -269,7 +269,7 @@ void tm_qu8_pointwise_run(const tm_step* s) {
      * thread's scratch. */
     tm_qu8_pointwise_ctx ctx = {kern, short_tile ? kern->dot_short : kern->dot_gemm, mr, m, k, kp, n,
                                 (const uint8_t*)s->in, (const uint8_t*)s->packed,
-                                tm_qu8_gemm_packed_size(kern, k, nr), (uint8_t*)s->workspace,
+                                tm_qu8_gemm_panel_bytes(kern, k), (uint8_t*)s->workspace,
                                 tm_qu8_thread_scratch(kern, k, mr), (uint8_t*)s->out, mb,
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   kp * n * sizeof(int16_t), TM_QU8_L2_BUDGET_BYTES,

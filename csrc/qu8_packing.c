@@ -28,8 +28,15 @@ static size_t tm_qu8_panel_bytes(const tm_qu8_kernels* kern, size_t k) {
     return 3 * nr * sizeof(int32_t) + TM_ROUND_UP(k, 2) * nr * sizeof(int16_t);
 }
 
+size_t tm_qu8_gemm_panel_bytes(const tm_qu8_kernels* kern, size_t k) {
+    return tm_qu8_panel_bytes(kern, k);
+}
+
+/* The panels, then (dot-product tables) 64 bytes whose first int32 says whether some weight
+ * offset z != 0 (the operators then sum activation rows), so no run scans the panels. */
 size_t tm_qu8_gemm_packed_size(const tm_qu8_kernels* kern, size_t k, size_t n) {
-    return TM_ROUND_UP(n, kern->gemm_nr) / kern->gemm_nr * tm_qu8_panel_bytes(kern, k);
+    return TM_ROUND_UP(n, kern->gemm_nr) / kern->gemm_nr * tm_qu8_panel_bytes(kern, k) +
+           (kern->dot_gemm != NULL ? 64 : 0);
 }
 
 void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int16_t* w,
@@ -86,17 +93,24 @@ void tm_qu8_gemm_pack(const tm_qu8_kernels* kern, size_t k, size_t n, const int1
         }
         out += panel;
     }
+    if (dot) { /* the trailer: some z != 0 */
+        int32_t flag = 0;
+        memset(out, 0, 64);
+        for (size_t p = 0; p < TM_ROUND_UP(n, nr) / nr; p++) {
+            const int32_t* z = (const int32_t*)((const uint8_t*)packed + p * panel) + 3 * nr;
+            for (size_t j = 0; j < nr; j++) flag |= z[j] != 0;
+        }
+        memcpy(out, &flag, sizeof(flag));
+    }
 }
 
 int tm_qu8_gemm_packed_needs_row_sums(const tm_qu8_kernels* kern, size_t k, size_t n,
                                       const void* packed) {
     const size_t nr = kern->gemm_nr, panel = tm_qu8_panel_bytes(kern, k);
-    for (size_t n0 = 0; n0 < n; n0 += nr) {
-        const int32_t* z = (const int32_t*)((const uint8_t*)packed + (n0 / nr) * panel) + 3 * nr;
-        for (size_t j = 0; j < nr; j++)
-            if (z[j] != 0) return 1;
-    }
-    return 0;
+    if (kern->dot_gemm == NULL) return 1;
+    int32_t flag;
+    memcpy(&flag, (const uint8_t*)packed + TM_ROUND_UP(n, nr) / nr * panel, sizeof(flag));
+    return flag != 0;
 }
 
 /* Depthwise: int32 bias'[cp], multiplier[cp], shift[cp], 9 taps x cp int32 weights (cp =

@@ -1,5 +1,6 @@
 /* The AVX-512 depthwise row for the channels from c_begin (a multiple of 16) on, output columns
- * ox_begin .. out_width - 1 (the full row's geometry otherwise): shared by
+ * ox_begin .. out_width - 1 but skip_begin .. skip_end - 1 (the full row's geometry otherwise):
+ * shared by
  * tm_qu8_dwconv3x3_row__avx512 (all channels) and tm_qu8_dwconv3x3_row__avx512vnni (the
  * channels after its 64-channel blocks).
  * Channel groups of 16 outer, output pixels inner: a group's nine tap weights, bias and
@@ -22,7 +23,8 @@ static inline TM_TARGET_AVX512BW __m512i tm_qu8_dup8(__m512i v) {
 
 static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t channels,
                                                          size_t in_width, size_t ox_begin,
-                                                         size_t out_width,
+                                                         size_t out_width, size_t skip_begin,
+                                                         size_t skip_end,
                                                          size_t stride, size_t pad_left,
                                                          const uint8_t** rows,
                                                          const uint8_t* zp_pixel,
@@ -63,6 +65,10 @@ static inline TM_TARGET_AVX512BW void tm_qu8_dw16_avx512(size_t c_begin, size_t 
             right2 = tm_qu8_dup8(right), mask2 = tm_qu8_dup8(mask), half2 = tm_qu8_dup8(half);
         }
         for (size_t ox = ox_begin; ox < out_width; ox++) {
+            if (ox == skip_begin && skip_end > skip_begin) { /* the caller's columns */
+                ox = skip_end - 1;
+                continue;
+            }
             if (pairs && ox >= ox0 && ox + 1 < ox1) {
                 const size_t ix = ox * stride - pad_left;
                 __m512i acc = bias2;

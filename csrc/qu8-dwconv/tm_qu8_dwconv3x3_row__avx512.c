@@ -9,7 +9,7 @@ TM_TARGET_AVX512BW void tm_qu8_dwconv3x3_row__avx512(size_t channels, size_t in_
                                                      const uint8_t* zp_pixel, const int32_t* w,
                                                      uint8_t* out,
                                                      const tm_qu8_requant_params* params) {
-    tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, stride, pad_left, rows, zp_pixel, w, out,
+    tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, 0, 0, stride, pad_left, rows, zp_pixel, w, out,
                        params);
 }
 #endif

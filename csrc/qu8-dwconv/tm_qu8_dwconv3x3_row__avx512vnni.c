@@ -113,12 +113,13 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
     if (channels < 64 && tm_qu8_dw_quad_blocks(channels) == 1 && stride <= 2) {
         const size_t group = 64 / channels, lanes = group * channels;
         if (ox1 - ox0 < group) {
-            tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, stride, pad_left, rows,
+            tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, 0, 0, stride, pad_left, rows,
                                zp_pixel, w, out, params);
             return;
         }
-        tm_qu8_dw16_avx512(0, channels, in_width, 0, ox0, stride, pad_left, rows, zp_pixel, w, out,
-                           params);
+        /* the columns outside [ox0, ox1) (taps off the image), in one call */
+        tm_qu8_dw16_avx512(0, channels, in_width, 0, out_width, ox0, ox1, stride, pad_left, rows,
+                           zp_pixel, w, out, params);
         for (size_t ox = ox0; ox < ox1; ox += group) {
             const size_t g = TM_MIN(ox, ox1 - group);
             const size_t ix = g * stride - pad_left;
@@ -140,8 +141,6 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
                                         tm_qu8_dw_quad_block(x, packed, zp16, min8, max8));
             }
         }
-        tm_qu8_dw16_avx512(0, channels, in_width, ox1, out_width, stride, pad_left, rows, zp_pixel,
-                           w, out, params);
         return;
     }
     const size_t blocks = channels / 64;
@@ -163,7 +162,7 @@ TM_TARGET_AVX512VNNI void tm_qu8_dwconv3x3_row__avx512vnni(size_t channels, size
         }
     }
     if (64 * blocks < channels)
-        tm_qu8_dw16_avx512(64 * blocks, channels, in_width, 0, out_width, stride, pad_left, rows,
+        tm_qu8_dw16_avx512(64 * blocks, channels, in_width, 0, out_width, 0, 0, stride, pad_left, rows,
                            zp_pixel, w, out, params);
 }
 #endif
