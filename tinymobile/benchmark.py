@@ -48,13 +48,22 @@ def peak_rss_mb() -> float:
     return rss / (1024 * 1024) if platform.system() == "Darwin" else rss / 1024
 
 
+#: Each block of an engine's timed runs follows untimed runs of it lasting this long (seconds).
+LEAD_IN_S = 0.05
+
+
 def interleaved(engines: Dict[str, Callable[[], object]], warmup: int = 5, runs: int = 50,
-                max_seconds: Optional[float] = None, block: int = 5) -> Dict[str, List[float]]:
+                max_seconds: Optional[float] = None, block: int = 5,
+                lead_in_s: float = LEAD_IN_S) -> Dict[str, List[float]]:
     """Time each engine ``runs`` times after ``warmup`` untimed rounds, in rounds of ``block``
     consecutive runs per engine (so slow drifts of a shared machine hit all engines alike).
-    Each block starts with one untimed run: thread pools that spin after a job (ONNX Runtime's,
-    TFLite's) would otherwise steal the cores from the next engine's first run and charge it
-    for their idling. Returns seconds per run for each engine."""
+    Each block starts with untimed runs of the engine for ``lead_in_s`` seconds (at least one;
+    one alone when there is one engine):
+    thread pools that spin after a job would otherwise steal the cores from the next engine's
+    runs and charge it for their idling. On the 2-core EPYC at two threads that lasted ~10 ms
+    after tinymobile's pool, ~40 ms after ONNX Runtime's (TFLite's runs after it took 5.6-6.1 ms
+    for seven runs, then 3.2), so one untimed run was not enough. Returns seconds per run for
+    each engine."""
     for _ in range(warmup):
         for fn in engines.values():
             fn()
@@ -62,7 +71,10 @@ def interleaved(engines: Dict[str, Callable[[], object]], warmup: int = 5, runs:
     start = time.perf_counter()
     while min(len(v) for v in times.values()) < runs:
         for name, fn in engines.items():
+            lead = time.perf_counter()
             fn()
+            while len(engines) > 1 and time.perf_counter() - lead < lead_in_s:
+                fn()
             for _ in range(min(block, runs - len(times[name]))):
                 t0 = time.perf_counter()
                 fn()
