@@ -281,9 +281,9 @@ enum { TM_OP_POINTWISE = 1, TM_OP_CONV3X3 = 2, TM_OP_DWCONV3X3 = 3, TM_OP_AVGPOO
 enum { TM_F32 = 0, TM_QU8 = 1, TM_DTYPE_COUNT = 2 };
 /* tm_qu8_step_params.pool_mode: how an integer global average pool rounds. */
 enum { TM_POOL_AVERAGE_POOL_2D = 0, TM_POOL_MEAN = 1 };
-/* Status of tm_step_setup / tm_run_steps (tm_status_string gives a message). */
 /* Most members of a FUSED step. */
 enum { TM_FUSED_MAX = 8 };
+/* Status of tm_step_setup / tm_run_steps (tm_status_string gives a message). */
 enum { TM_OK = 0, TM_ERROR_UNKNOWN_STEP = 1, TM_ERROR_NO_KERNELS = 2, TM_ERROR_NO_WORKSPACE = 3,
        TM_ERROR_BAD_MEMBERS = 4 };
 
