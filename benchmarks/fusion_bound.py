@@ -3,6 +3,10 @@ bound: each (depthwise, pointwise) pair of MobileNet v1 1.0_224 on whole maps, a
 work done band by band on buffers that stay in cache (what a fused pass would touch), without
 the halo rows a real fused pass would recompute. Minimum of many runs, one thread.
 
+Every map here is hot (repeated on the same buffers), which is what made this bound small
+(+0.1 %); in a whole pass the first layers' 1.6-3.2 MB maps have left the caches before the next
+layer reads them, and fusing them did pay: see benchmarks/fusion_ab.py and tinymobile/fusion.py.
+
     python -m benchmarks.fusion_bound [--isa avx512] [--runs 300]
 """
 from __future__ import annotations

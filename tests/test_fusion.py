@@ -145,3 +145,15 @@ def test_integer_models_are_not_fused(tmp_path):
     convert(str(MODELS / "mobilenet_v1_1.0_224_quant_embedding_extractor.tflite"), dst)
     runner = tinymobile.load(dst)._runner
     assert Runner(runner.network, fuse=True).acquire(1).fused == 0
+
+
+def test_fusion_ab_benchmark_runs(capsys, monkeypatch):
+    """benchmarks/fusion_ab.py (the A/B behind the fusion rule) runs and fuses when told to."""
+    import tinymobile.fusion
+    from benchmarks import fusion_ab
+    # --any-size lowers the rule's limit: restored after the test
+    monkeypatch.setattr(tinymobile.fusion, "FUSE_MAP_BYTES", tinymobile.fusion.FUSE_MAP_BYTES)
+    assert fusion_ab.main(["--models", "0.25:128", "--runs", "2", "--chains", "0", "8",
+                           "--any-size"]) == 0
+    out = capsys.readouterr().out
+    assert "K=0" in out and "layer by layer" in out and "first 8 layers fused" in out

@@ -12,7 +12,8 @@ The chain: where the first layer (a 3x3 convolution or a depthwise layer) writes
 than :data:`FUSE_MAP_BYTES` per image, it and the depthwise 3x3 and pointwise layers after it,
 up to TM_FUSED_MAX layers (the first layer and three blocks of a MobileNet), ending before any
 other layer or a pointwise layer of more than :data:`FUSE_WEIGHT_BYTES` of weights (they are
-read again for every row). Measured on a Zen 5 EPYC, whole passes, one thread: 1.0_224 -3 to
+read again for every row). Measured on a Zen 5 EPYC, whole passes, one thread (`python -m
+benchmarks.fusion_ab --models 1.0:224 0.25:128 --chains 0 8 [--any-size]`): 1.0_224 -3 to
 -5 %, 0.75_224 -8 %, 1.0_192 -5 %, 0.5_224 -5 %, 0.75_192 -4 %, 1.0_160 -3 %; first maps of
 0.5 MB or less (alpha 0.25, 0.5_128-160, 0.75_128) gained nothing or lost up to 5 %, the rows'
 overhead outweighing maps that stay in L2 anyway. Integer networks are not fused (their maps
