@@ -140,19 +140,26 @@ def test_depthwise3x3(isa, n, h, w, c, stride, padding, dtype, per_channel, thre
     np.testing.assert_array_equal(out, qr.depthwise3x3(x, wt, b, stride, padding, rq))
 
 
+def random_pointwise(rng, m, k, n, dtype, per_channel):
+    """A random (m, k) input and a k -> n layer's weights, bias and requantization."""
+    return (random_input(rng, (m, k), dtype), random_weights(rng, (k, n), dtype, per_channel),
+            random_bias(rng, n), random_requant(rng, n, dtype, per_channel))
+
+
+def check_pointwise(isa, threads, x, wt, b, rq, dtype):
+    """The pointwise operator on `isa` (sentinels around its output) equals the reference."""
+    kern, pool = setup(isa, threads)
+    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
+    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+
+
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
 @SETTINGS
 @given(m=st.integers(1, 70), k=st.integers(1, 70), n=st.integers(1, 70), dtype=DTYPES,
        per_channel=st.booleans(), threads=st.sampled_from([1, 2, 3]), seed=st.integers(0, 2**31))
 def test_pointwise(isa, m, k, n, dtype, per_channel, threads, seed):
-    rng = np.random.default_rng(seed)
-    x = random_input(rng, (m, k), dtype)
-    wt = random_weights(rng, (k, n), dtype, per_channel)
-    b = random_bias(rng, n)
-    rq = random_requant(rng, n, dtype, per_channel)
-    kern, pool = setup(isa, threads)
-    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
-    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+    x, wt, b, rq = random_pointwise(np.random.default_rng(seed), m, k, n, dtype, per_channel)
+    check_pointwise(isa, threads, x, wt, b, rq, dtype)
 
 
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
@@ -264,14 +271,8 @@ def test_depthwise3x3_pixel_groups(isa, h, w, c, stride, padding, dtype, per_cha
 def test_pointwise_short_tile_rows(isa, m, k, n, dtype, per_channel, threads, seed):
     """Row counts the 7-row avx512vnni tile takes (49 = 7 x 7, 196, 25) or leaves to the 8-row
     one, split over threads into row blocks of whole tiles."""
-    rng = np.random.default_rng(seed)
-    x = random_input(rng, (m, k), dtype)
-    wt = random_weights(rng, (k, n), dtype, per_channel)
-    b = random_bias(rng, n)
-    rq = random_requant(rng, n, dtype, per_channel)
-    kern, pool = setup(isa, threads)
-    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
-    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+    x, wt, b, rq = random_pointwise(np.random.default_rng(seed), m, k, n, dtype, per_channel)
+    check_pointwise(isa, threads, x, wt, b, rq, dtype)
 
 
 @pytest.mark.parametrize("isa", QU8_ISA_PARAMS)
@@ -283,16 +284,11 @@ def test_pointwise_lone_row(isa, k, n, dtype, per_channel, w_zp_extreme, threads
     last group of 1..4 panels and its last panel partial), column blocks over threads, weights
     whose w - w_zp fit int8 or need the row sum."""
     rng = np.random.default_rng(seed)
-    x = random_input(rng, (1, k), dtype)
-    wt = random_weights(rng, (k, n), dtype, per_channel)
-    b = random_bias(rng, n)
-    rq = random_requant(rng, n, dtype, per_channel)
+    x, wt, b, rq = random_pointwise(rng, 1, k, n, dtype, per_channel)
     if w_zp_extreme and dtype == "uint8" and not per_channel:
         rq = qr.Requant(rq.input_zero_point, np.full(n, rng.choice([0, 255]), np.int32),
                         rq.multiplier, rq.shift, rq.output_zero_point, rq.clamp, "uint8")
-    kern, pool = setup(isa, threads)
-    out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq, offset=domain_offset(dtype)), x, dtype)
-    np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
+    check_pointwise(isa, threads, x, wt, b, rq, dtype)
 
 
 def test_pointwise_large_k_and_many_rows():

@@ -78,7 +78,8 @@ class Plan:
                        + sum(s.workspace.nbytes for s in self.steps + chain
                              if s.workspace is not None))
         self._layer_list = ffi.new("tm_step *[]", [s.c for s in self.steps])
-        self._unit_list = ffi.new("tm_step *[]", [s.c for s in self.units])
+        self._unit_list = (ffi.new("tm_step *[]", [s.c for s in self.units]) if self.fused
+                           else self._layer_list)
 
     @staticmethod
     def _workspace(step: Step) -> Optional[np.ndarray]:
