@@ -249,6 +249,30 @@ def test_preprocessing_after_the_first_convolution_is_refused(tmp_path, transfer
     _refused(tmp_path, config, weights, "'late'", "preprocessing after the first convolution")
 
 
+@pytest.mark.parametrize("pre, refused", [
+    ({"class_name": "Rescaling", "config": {"scale": 1 / 127.5, "offset": -1.0}}, True),
+    ({"class_name": "Normalization", "config": {"axis": -1, "mean": [120.0, 110.0, 100.0],
+                                                "variance": [3600.0, 2500.0, 4900.0]}}, True),
+    ({"class_name": "Rescaling", "config": {"scale": 1 / 255}}, False),  # 0 stays 0
+])
+def test_preprocessing_after_zero_padding(tmp_path, transfer, pre, refused):
+    """ZeroPadding2D on the raw input, then an offset: Keras' border becomes the offset (-1 for
+    Rescaling(1/127.5, -1)), where tinymobile's folded normalisation pads with 0 after it."""
+    config, weights = copy.deepcopy(transfer[0]), transfer[1]
+    pad = {"class_name": "ZeroPadding2D", "name": "pad",
+           "config": {"name": "pad", "padding": [[0, 1], [0, 1]]}}
+    norm = {"class_name": pre["class_name"], "name": "pre",
+            "config": dict(pre["config"], name="pre")}
+    _insert_after_input(config, [pad, norm])
+    _layer(config, "conv1")["config"]["padding"] = "valid"  # the pad replaces 'same' (= at 160)
+    if refused:
+        _refused(tmp_path, config, weights, "'pre'", "after ZeroPadding2D", "not supported")
+    else:
+        net = load_source(_keras(tmp_path, config, weights))
+        np.testing.assert_allclose(net.input_std, 255.0, rtol=1e-6)
+        assert net.padding == "tf_same"
+
+
 def test_augmentation_layers_are_inference_identities(tmp_path, transfer):
     config, weights = copy.deepcopy(transfer[0]), transfer[1]
     _insert_after_input(config, [
@@ -308,6 +332,37 @@ def test_tflite_input_arithmetic_is_folded():
     np.testing.assert_allclose(net.input_mean, 127.5, rtol=1e-6)
     np.testing.assert_allclose(net.input_std, 127.5, rtol=1e-6)
     assert not net.normalisation_assumed and net.crop == 1.0
+
+
+@pytest.mark.parametrize("ops, refused", [(("MUL", "ADD"), True), (("MUL",), False)])
+def test_tflite_input_arithmetic_after_pad(ops, refused):
+    """f_rescale127.tflite with a PAD in front of its MUL 1/127.5, ADD -1 and a VALID first
+    convolution: the ADD would shift the padded border (TFLite's -1, tinymobile's 0)."""
+    model = tflite_file.read(str(USER_MODELS / "f_rescale127.tflite"))
+    tensors, operators = list(model.tensors), [dataclasses.replace(o) for o in model.operators]
+    assert [o.opcode for o in operators[:3]] == ["MUL", "ADD", "CONV_2D"]
+    inp = tensors[model.inputs[0]]
+    pads = tflite_file.Tensor(len(tensors), "paddings", (4, 2), "int32", 0,
+                              np.array([[0, 0], [0, 1], [0, 1], [0, 0]], np.int32))
+    padded = dataclasses.replace(inp, index=len(tensors) + 1, name="padded", shape=(1, 161, 161, 3))
+    tensors += [pads, padded]
+    pad = tflite_file.Operator(0, "PAD", 1, (inp.index, pads.index), (padded.index,))
+    operators[0] = dataclasses.replace(operators[0], inputs=(padded.index,) + operators[0].inputs[1:])
+    if ops == ("MUL",):  # the conv reads the MUL's output; the ADD is gone
+        operators[2] = dataclasses.replace(operators[2], inputs=(operators[0].outputs[0],)
+                                           + operators[2].inputs[1:])
+        del operators[1]
+    conv = next(o for o in operators if o.opcode == "CONV_2D")
+    conv.options = dict(conv.options, padding="VALID")
+    operators = [dataclasses.replace(o, index=i) for i, o in enumerate([pad] + operators)]
+    variant = dataclasses.replace(model, tensors=tensors, operators=operators)
+    if refused:
+        with pytest.raises(ModelFormatError, match="ADD of a constant after PAD"):
+            tflite_model.to_network(variant)
+    else:
+        net = tflite_model.to_network(variant)
+        np.testing.assert_allclose(net.input_std, 127.5, rtol=1e-6)
+        assert net.padding == "tf_same"
 
 
 def test_crop_and_normalisation_options_are_checked(tmp_path):

@@ -442,6 +442,11 @@ class _Builder:
                 or not np.isfinite(b).all():
             raise self.error(layer, f"scale {a.tolist()} / offset {b.tolist()}: expected a number "
                                     "or 3 per-channel numbers")
+        if self.pending_pad is not None and (b != 0).any():
+            # the border ZeroPadding2D added is 0 in the input's units; an offset after it makes
+            # the border b, where the folded normalisation (applied before padding) leaves 0
+            raise self.error(layer, "an offset after ZeroPadding2D (the padded border would be "
+                                    "shifted too): not supported; normalise before padding")
         # y = a * (scale * x + offset) + b
         self.scale, self.offset = self.scale * a, self.offset * a + b
         self.preprocessing = True

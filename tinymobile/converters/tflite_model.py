@@ -310,6 +310,11 @@ class _Walker:
             a, b = np.ones(1), c
         else:  # SUB
             a, b = np.ones(1), -c
+        if self.pending_pad is not None and (b != 0).any():
+            # the PAD border is 0 in the input's units; an offset after it makes it b, where the
+            # folded normalisation (applied before tinymobile's zero padding) leaves 0
+            raise self.error(f"{code} of a constant after PAD (the padded border would be "
+                             "shifted too): not supported", op)
         self.in_scale, self.in_offset = self.in_scale * a, self.in_offset * a + b
         self.affine_ops += 1
 
