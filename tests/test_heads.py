@@ -283,3 +283,17 @@ def test_blas_one_thread_restores():
         x, y = features(30, 8, 3)
         heads.fit(state_for(x, y), "logistic")
     assert int(get()) == before
+
+
+def test_class_names_equal_after_unicode_normalisation_are_one_class():
+    """"Äpfel" typed (NFC, one code point) and from a macOS folder name (NFD, A + combining
+    diaeresis) print the same: they are one class, stored in NFC, also across --add."""
+    nfc, nfd = "\u00c4pfel", "A\u0308pfel"
+    assert nfc != nfd
+    assert heads.check_label(nfd) == nfc
+    x, _ = features(6, 8, 2)
+    s = TrainingState.empty(8)
+    s.add(x[:3], [nfd, "b", nfc])
+    s.add(x[3:], [nfc, nfd, "b"])
+    assert s.classes == [nfc, "b"]
+    np.testing.assert_array_equal(s.counts, [4, 2])

@@ -240,6 +240,8 @@ def test_bad_training_input(float_base, tmp_path):
         float_base.train_classifier(paths, ["a\tb"] + labels[1:])
     with pytest.raises(TrainingError, match="method"):
         float_base.train_classifier(paths, labels, method="svm")
+    with pytest.raises(TrainingError, match="must be strings"):
+        float_base.train_classifier(paths, [["dog"]] + labels[1:])
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"")
     with pytest.raises(TrainingError, match="no readable images"), warnings.catch_warnings():
@@ -319,3 +321,26 @@ def test_embed_equals_model_features(uint8_base, tmp_path):
     want = np.concatenate([uint8_base.features(views(to_rgb_array(images[i]), "flip"))
                            for i in range(len(images)) if i != 5])
     np.testing.assert_array_equal(feats, want)
+
+
+def test_class_folders_named_alike_after_unicode_normalisation(tmp_path):
+    """Two folders whose names differ only in Unicode normalisation (NFC / NFD "Äpfel") would be
+    two classes printed identically: refused, naming both."""
+    for name in ("\u00c4pfel", "A\u0308pfel", "b"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "a.jpg").write_bytes(b"")
+    with pytest.raises(TrainingError, match="same class name.*Unicode"):
+        training.class_folders(str(tmp_path), (".jpg",))
+    (tmp_path / "\u00c4pfel" / "a.jpg").unlink()
+    (tmp_path / "\u00c4pfel").rmdir()
+    paths, labels = training.class_folders(str(tmp_path), (".jpg",))
+    assert labels == ["\u00c4pfel", "b"]  # stored in NFC
+
+
+def test_labels_named_alike_after_unicode_normalisation_train_one_class(float_base):
+    paths, labels = three_classes()
+    labels = ["A\u0308" if l == "critter" else l for l in labels]
+    labels[0] = "\u00c4"
+    m = float_base.train_classifier(paths, labels, method="imprint")
+    assert m.labels == ["\u00c4", "dog", "thing"]
+    assert m.training_report.counts["\u00c4"] == 8

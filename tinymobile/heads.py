@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import time
+import unicodedata
 from dataclasses import dataclass, field
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -60,9 +61,10 @@ class TrainingError(TinyMobileError):
 # ---- inputs ------------------------------------------------------------------------------------
 
 def check_label(name: object) -> str:
-    """``name`` if it is a valid class name, else TrainingError: a non-empty string of printable
-    characters (no tab, newline or other control character), no leading/trailing space, at most
-    MAX_LABEL_CHARS characters."""
+    """``name`` in Unicode NFC if it is a valid class name, else TrainingError: a non-empty
+    string of printable characters (no tab, newline or other control character), no
+    leading/trailing space, at most MAX_LABEL_CHARS characters. NFC: names that print the same
+    ("Ä" typed, or "A" + combining diaeresis from a macOS folder name) are the same class."""
     if not isinstance(name, str):
         raise TrainingError(f"class name {name!r} is not a string")
     if not name or not name.strip():
@@ -73,7 +75,7 @@ def check_label(name: object) -> str:
         raise TrainingError(f"class name {name[:40]!r}... is longer than {MAX_LABEL_CHARS} characters")
     if not name.isprintable():
         raise TrainingError(f"class name {name!r} has control characters")
-    return name
+    return unicodedata.normalize("NFC", name)
 
 
 def normalize(x: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
@@ -150,12 +152,13 @@ class TrainingState:
         if len(labels) != len(features):
             raise TrainingError(f"{len(features)} images but {len(labels)} labels")
         u, norms = normalize(features)
-        index = {c: i for i, c in enumerate(self.classes)}
-        for name in labels:
+        index = {unicodedata.normalize("NFC", c): i for i, c in enumerate(self.classes)}
+        canonical = {n: check_label(n) for n in dict.fromkeys(labels)}
+        for name in canonical.values():
             if name not in index:
-                index[check_label(name)] = len(self.classes)
+                index[name] = len(self.classes)
                 self.classes.append(name)
-        y = np.array([index[n] for n in labels], np.int32)
+        y = np.array([index[canonical[n]] for n in labels], np.int32)
         c = len(self.classes)
         sums = np.zeros((c, self.dim))
         sums[:len(self.sums)] = self.sums

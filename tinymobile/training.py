@@ -68,9 +68,10 @@ class TrainingReport:
 # ---- images ------------------------------------------------------------------------------------
 
 def class_folders(directory: str, extensions: Sequence[str]) -> Tuple[List[str], List[str]]:
-    """(image paths, class names) of a folder-per-class layout: ``directory/<class>/<image>``.
-    Hidden folders and files (starting with ".") are ignored; an empty class folder, a folder
-    with no class folders, or an invalid class name is a TrainingError."""
+    """(image paths, class names (Unicode NFC)) of a folder-per-class layout:
+    ``directory/<class>/<image>``. Hidden folders and files (starting with ".") are ignored; an
+    empty class folder, a folder with no class folders, an invalid class name or two folders
+    whose names are the same class name is a TrainingError."""
     if not os.path.isdir(directory):
         raise TrainingError(f"{directory}: not a directory")
     paths: List[str] = []
@@ -79,18 +80,24 @@ def class_folders(directory: str, extensions: Sequence[str]) -> Tuple[List[str],
                    if not d.startswith(".") and os.path.isdir(os.path.join(directory, d)))
     if not names:
         raise TrainingError(f"{directory}: no class folders (expected {directory}/<class>/<images>)")
+    seen: Dict[str, str] = {}
     for name in names:
         try:
-            heads.check_label(name)
+            label = heads.check_label(name)
         except TrainingError as e:
             raise TrainingError(f"{os.path.join(directory, name)}: {e}") from None
+        if label in seen:
+            raise TrainingError(f"{directory}: folders {seen[label]!r} and {name!r} give the same "
+                                "class name (they differ only in Unicode normalisation): merge "
+                                "or rename one")
+        seen[label] = name
         sub = os.path.join(directory, name)
         files = sorted(f for f in os.listdir(sub) if not f.startswith(".")
                        and f.lower().endswith(tuple(extensions)) and os.path.isfile(os.path.join(sub, f)))
         if not files:
             raise TrainingError(f"{sub}: class folder has no image files")
         paths += [os.path.join(sub, f) for f in files]
-        labels += [name] * len(files)
+        labels += [label] * len(files)
     return paths, labels
 
 
@@ -196,8 +203,11 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
         raise TrainingError(f"{len(images)} images but {len(labels)} labels")
     if not images:
         raise TrainingError("no training images")
-    for name in dict.fromkeys(labels):
-        heads.check_label(name)
+    try:
+        canonical = {n: heads.check_label(n) for n in dict.fromkeys(labels)}  # NFC
+    except TypeError:  # unhashable
+        raise TrainingError("class names must be strings") from None
+    labels = [canonical[n] for n in labels]
     describe = describe or _describe
 
     old = getattr(model, "training_state", None)
