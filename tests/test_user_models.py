@@ -216,3 +216,44 @@ def test_undetectable_input_range_is_said(capsys, tmp_path):
     code, out, err = _run(capsys, "convert", USER_MODELS / "f_rescale127.tflite", "-o",
                           tmp_path / "m2.npz")
     assert code == 0 and "input (RGB - 127.5) / 127.5" in out and "assumed" not in err
+
+
+def _keras2_weights_only(tmp_path, case: str):
+    """``case``.h5 (a full model in the Keras 2 layout) without its model_config: what Keras 2's
+    ``model.save_weights('w.h5')`` writes for the same model."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "weights.h5"
+    path.write_bytes((USER_MODELS / f"{case}.h5").read_bytes())
+    with h5py.File(path, "r+") as f:
+        del f.attrs["model_config"]
+    return path
+
+
+def test_keras2_weights_only_transfer_model_is_keras_made(capsys, tmp_path):
+    """A user's Keras 2 weights-only file (not a keras-applications file name: --resolution
+    given) is converted as the other Keras-made files are: the whole image (crop 1.0; it was
+    the official 0.875, so predict differed from the user's Keras model on every photo), and
+    convert says what the weights cannot tell: the input normalisation and the classifier's
+    activation."""
+    path = _keras2_weights_only(tmp_path, "a_transfer")
+    net = load_source(path, resolution=160)
+    assert net.crop == 1.0 and net.normalisation_assumed and net.head_activation_assumed
+    code, out, err = _run(capsys, "convert", path, "-o", tmp_path / "m.npz", "-r", "160")
+    assert code == 0 and "crop 1," in out
+    assert "normalised: assumed" in err
+    assert "activation" in err and "assumed softmax" in err
+    ref = _ref(next(c for c in MATCH if c["file"] == "a_transfer.keras"))
+    model = tinymobile.load(tmp_path / "m.npz")
+    y = ref["y"]
+    assert np.abs(softmax(model.forward(ref["x"])) - y).max() <= FORWARD_TOL * y.std()
+    # where the file records the activation, nothing about it is said
+    code, out, err = _run(capsys, "convert", USER_MODELS / "a_transfer.h5", "-o", tmp_path / "k.npz")
+    assert code == 0 and "activation" not in err
+
+
+def test_keras_applications_weights_keep_the_official_conventions(capsys, tmp_path):
+    src = SHARED / "fixtures" / "mobilenet_2_5_128_tf.h5"
+    net = load_source(src)
+    assert net.crop == 0.875 and not net.normalisation_assumed and not net.head_activation_assumed
+    code, out, err = _run(capsys, "convert", src, "-o", tmp_path / "m.npz")
+    assert code == 0 and "assumed" not in err

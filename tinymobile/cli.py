@@ -262,6 +262,11 @@ def cmd_convert(args) -> int:
               "assumed (RGB - 127.5) / 127.5, the [-1, 1] of keras.applications.mobilenet."
               "preprocess_input; if the model was trained otherwise, convert again with "
               "--mean/--std", file=sys.stderr)
+    if getattr(net, "head_activation_assumed", False):
+        print("tinymobile: note: a weights-only file does not record the classifier's "
+              f"activation: assumed {net.output_activation} (softmax for several outputs, "
+              "sigmoid for one); if the model had another, convert its .keras (or full-model "
+              ".h5) file", file=sys.stderr)
     return 0
 
 

@@ -9,7 +9,11 @@ Sources (recognised by their content, not their extension):
 * Keras 3 ``.weights.h5`` and ``.keras`` files of ``keras.applications.MobileNet``.
 
 Keras weights carry no input size: ``resolution`` sets it, else the keras-applications file name
-(``mobilenet_{A}_{r}_tf.h5``) or the Keras 3 model name, else 224. Labels: those carried by the
+(``mobilenet_{A}_{r}_tf.h5``) or the Keras 3 model name, else it is refused. A Keras 2 weights
+file under a keras-applications name keeps TF-slim's conventions (central crop 0.875, [-1, 1]
+input, softmax); any other weights-only file is a Keras-made model (whole image) whose input
+normalisation and classifier activation the file does not record (``normalisation_assumed``,
+``head_activation_assumed``: ``convert`` says what it assumed). Labels: those carried by the
 source (TFLite associated files), else ``labels`` (a text file, one name per line), else the
 packaged ImageNet names for 1000/1001-class models.
 """
@@ -123,17 +127,22 @@ def _load_h5(src: str, size: Optional[Tuple[int, int]]) -> Network:
         net = keras_graph.to_network(config, weights, src, size)
         net.crop = KERAS_CROP
         return net
+    m = KERAS_APP_NAME.search(os.path.basename(src))
     if size is None:
-        m = KERAS_APP_NAME.search(os.path.basename(src))
         if m is None:
             raise ModelFormatError(f"{src}: a Keras weights file does not record the input size "
                                    "(and its name is not a keras-applications one such as "
                                    "mobilenet_1_0_224_tf.h5): give it with --resolution H (or HxW)")
         size = (int(m.group(3)), int(m.group(3)))
-    # keras-applications weights: the official ImageNet training's preprocessing (central crop)
     net = keras_h5.network_from_layers(weights, size, 1.0, names, src)
-    net.normalisation_assumed = False  # keras-applications' own [-1, 1]
     net.alpha = alpha_of(net.layers)
+    if m is not None:
+        # keras-applications' own weights: the official ImageNet training's preprocessing
+        # (central crop, [-1, 1]) and softmax classifier
+        net.normalisation_assumed = net.head_activation_assumed = False
+    else:
+        # someone's Keras model saved as weights only (model.save_weights('w.h5')): Keras-made
+        net.crop = KERAS_CROP
     return net
 
 

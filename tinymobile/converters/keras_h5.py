@@ -199,6 +199,7 @@ def _network_from_layers(weights, resolution, alpha, names, source) -> Network:
         output_activation = "sigmoid" if n == 1 else "softmax"
     net = Network(layers, resolution, alpha=alpha, output_activation=output_activation)
     net.normalisation_assumed = True  # weights say nothing about the input (see convert.py)
+    net.head_activation_assumed = bool(head)  # nor about the classifier's activation
     return net
 
 
