@@ -87,7 +87,12 @@ def expand_images(specs: Sequence[str]) -> List[str]:
         if os.path.isdir(spec):
             found = image_files(spec)
             if not found:
-                raise CLIError(f"{spec}: directory has no image files")
+                subs = [d for d in os.listdir(spec)
+                        if not d.startswith(".") and os.path.isdir(os.path.join(spec, d))]
+                more = (f" (subfolders are not searched: give {os.path.join(spec, '*', '*')} "
+                        f"for the images in its {len(subs)} subfolder"
+                        f"{'s' if len(subs) > 1 else ''})") if subs else ""
+                raise CLIError(f"{spec}: directory has no image files{more}")
             out += found
         elif os.path.exists(spec) or not glob.has_magic(spec):
             out.append(spec)

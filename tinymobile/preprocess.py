@@ -18,9 +18,12 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
 
 
 def image_files(directory: str) -> List[str]:
-    """The image files directly in ``directory`` (by IMAGE_EXTENSIONS, any case), sorted by path."""
+    """The image files directly in ``directory`` (by IMAGE_EXTENSIONS, any case), sorted by path.
+    Hidden files (names starting with ".": macOS' ``._IMG_1234.jpg`` AppleDouble metadata on a
+    USB stick) are not images of the folder, as ``tinymobile train`` ignores them too."""
     return sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                  if f.lower().endswith(IMAGE_EXTENSIONS) and os.path.isfile(os.path.join(directory, f)))
+                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
+                  and os.path.isfile(os.path.join(directory, f)))
 
 
 #: Images with more pixels than this are refused before decoding (Pillow's own limit, 89.5 MP by
