@@ -204,6 +204,41 @@ def test_no_embeddings(float_base, tmp_path):
     np.testing.assert_allclose(added.network.layers[-1].w, whole.network.layers[-1].w, rtol=1e-5)
 
 
+def test_no_embeddings_with_the_default_logistic_head(float_base, tmp_path):
+    """keep_embeddings=False (--no-embeddings) is about what the file keeps: a fresh logistic
+    head is fitted on the images' embeddings as with them (it was refused, "only --method
+    imprint can add to it", with nothing to add to), and the file has none."""
+    paths, labels = three_classes()
+    kept = float_base.train_classifier(paths, labels, l2=0.01)
+    m = float_base.train_classifier(paths, labels, l2=0.01, keep_embeddings=False)
+    np.testing.assert_array_equal(m.network.layers[-1].w, kept.network.layers[-1].w)
+    assert m.training_state.embeddings is None and m.training_report.method == "logistic"
+    m.save(tmp_path / "m.npz")
+    with np.load(tmp_path / "m.npz", allow_pickle=False) as z:
+        assert "head/sums" in z and "head/embeddings" not in z
+    with pytest.raises(TrainingError, match="only --method imprint can add"):
+        tinymobile.load(tmp_path / "m.npz").train_classifier(paths, labels, add=True)
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"l2": float("inf")}, "l2 must be a finite number > 0"),
+    ({"method": "imprint", "scale": 1e300}, "not finite"),
+    ({"l2": 1e-300, "scale": float("inf")}, "scale must be"),
+])
+def test_options_that_give_no_classifier_are_refused(float_base, options, words):
+    """L2 = inf gave all-zero weights (every image 1/3 on each class) and scale = 1e300 weights
+    beyond float32 (NaN probabilities), each saved as a model without a word."""
+    paths, labels = three_classes()
+    with pytest.raises(TrainingError, match=words):
+        float_base.train_classifier(paths, labels, **options)
+
+
+def test_summary_says_a_given_l2(float_base):
+    paths, labels = three_classes()
+    summary = float_base.train_classifier(paths, labels, l2=0.01).training_report.summary()
+    assert "L2 0.01, given" in summary and "too few" not in summary
+
+
 def test_validate_reports_held_out_accuracy(uint8_base):
     paths, labels = three_classes()
     new = uint8_base.train_classifier(paths, labels, validate=0.25)

@@ -340,8 +340,8 @@ def fit_logistic(u: np.ndarray, y: np.ndarray, num_classes: int, l2: float,
     ``mean_i CE(softmax(u_i @ W), y_i) + l2 / 2 * |W|^2`` (strictly convex for l2 > 0, so the
     result does not depend on ``w0``, only the number of iterations does)."""
     u = np.asarray(u, np.float64)
-    if not l2 > 0:
-        raise TrainingError(f"l2 must be positive, got {l2}")
+    if not (math.isfinite(l2) and l2 > 0):
+        raise TrainingError(f"l2 must be a finite number > 0, got {l2}")
     d = u.shape[1]
     fg = _objective(u, np.asarray(y), float(l2))
     x0 = np.zeros(d * num_classes) if w0 is None else np.asarray(w0, np.float64).ravel().copy()
@@ -472,8 +472,12 @@ def _fit(state: TrainingState, method: str, scale: float, l2: Optional[float],
         else:
             chosen = float(l2)
         w = fit_logistic(u, state.labels, c, chosen, w0=None if cv is None else cv.start)
+    with np.errstate(over="ignore"):  # reported below
+        w = (w / m).astype(np.float32)
+    if not np.isfinite(w).all():
+        raise TrainingError(f"the fitted classifier's weights are not finite in float32 "
+                            f"(scale {scale:g}, mean feature norm {m:g}): use a smaller scale")
     state.method, state.scale, state.l2 = method, float(scale), float(chosen)
-    w = (w / m).astype(np.float32)
     return FloatHead(w, np.zeros(c, np.float32), method, float(scale), float(chosen), cv,
                      time.perf_counter() - t0)
 

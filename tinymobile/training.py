@@ -44,13 +44,15 @@ class TrainingReport:
     feature_seconds: float = 0.0
     fit_seconds: float = 0.0
     added: bool = False
+    l2_given: bool = False
 
     def summary(self) -> str:
         """One line: classes and counts, method, validation, time."""
         classes = ", ".join(f"{k} {v}" for k, v in self.counts.items())
         method = self.method
         if self.method == "logistic":
-            how = f"{self.cv_folds}-fold CV" if self.cv_folds else "fixed, too few images to cross-validate"
+            how = ("given" if self.l2_given else f"{self.cv_folds}-fold CV" if self.cv_folds
+                   else "fixed, too few images to cross-validate")
             method += f" (L2 {self.l2:g}, {how})"
         parts = [f"{len(self.counts)} classes ({classes})", method]
         if self.augment != "none":
@@ -224,7 +226,9 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
                                 "--no-embeddings): only --method imprint can add to it")
         kept = state.base_classes
     else:
-        state = TrainingState.empty(network.feature_size, keep_embeddings)
+        # the embeddings are there for the fit (a logistic head needs them); dropped after it
+        # unless kept in the file
+        state = TrainingState.empty(network.feature_size, keep_embeddings=True)
         method = method or "logistic"
         kept = 0
         if keep_classes:
@@ -287,13 +291,16 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
         head = calibrate_to_base(head, head_logits(network, range_feats)[:, :kept], range_feats,
                                  range_y)
     new_net = _head_network(network, head, state, range_feats, kept, all_labels)
+    if not keep_embeddings:
+        state.drop_embeddings()
     t_fit = time.perf_counter() - t1
     result = type(model)(new_net, threads=model.threads)  # no import of tinymobile.model: a cycle
     result.training_state = state
 
     report = TrainingReport({c: int(n) for c, n in zip(state.classes, state.counts)}, method,
                             skipped, head.l2, head.cv.folds if head.cv else 0, augment,
-                            feature_seconds=t_feat, fit_seconds=t_fit, added=add)
+                            feature_seconds=t_feat, fit_seconds=t_fit, added=add,
+                            l2_given=l2 is not None)
     if validate:
         y = np.array([all_labels.index(labels[i]) for i in owner[held_rows]])
         logits = head_logits(new_net, feats[held_rows])
