@@ -47,13 +47,14 @@ def to_rgb_array(img: Any) -> np.ndarray:
 
     Files and PIL images of any Pillow mode: grayscale, palette (with transparency), RGBA and LA
     (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I) and
-    float (F) images. Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
+    float (F) images; turned upright by their EXIF Orientation tag, as image viewers show them
+    (:func:`upright`). Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
     integer arrays must hold 0..255, float arrays finite values in [0, 255], bool arrays become
     0 / 255. Anything else raises :class:`~tinymobile.errors.ImageError`."""
     if isinstance(img, (str, os.PathLike)):
         return _read_file(os.fspath(img))
     if _is_pil_image(img):
-        return _from_pil(img)
+        return _from_pil(_upright_pil(img))
     if isinstance(img, np.ndarray):
         return _from_array(img)
     raise ImageError(f"expected an image path, a PIL image or an array, got {type(img).__name__}")
@@ -67,12 +68,52 @@ def _is_pil_image(img: Any) -> bool:
     return isinstance(img, Image.Image)
 
 
+#: EXIF Orientation (tag 274) -> the Pillow transpose that shows the stored pixels upright.
+_ORIENTATION_TAG = 0x0112
+_UPRIGHT = {2: "FLIP_LEFT_RIGHT", 3: "ROTATE_180", 4: "FLIP_TOP_BOTTOM", 5: "TRANSPOSE",
+            6: "ROTATE_270", 7: "TRANSVERSE", 8: "ROTATE_90"}
+
+
+def orientation(im) -> int:
+    """The EXIF Orientation (1..8) of a PIL image; 1 (as stored) where it has none, an
+    out-of-range value or EXIF data Pillow cannot parse (what image viewers do then too)."""
+    try:
+        value = im.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # noqa: BLE001 — a damaged EXIF block does not make the pixels unreadable
+        return 1
+    return value if isinstance(value, int) and 1 <= value <= 8 else 1
+
+
+def upright(im):
+    """A loaded PIL image turned as its EXIF Orientation says (what a phone photo looks like in
+    any viewer; TensorFlow's decoders and Keras' ``load_img`` ignore the tag), or ``im`` itself
+    where it needs no turning. Called once per image: the copy keeps the image's metadata, and
+    an image turned by hand with ``transpose`` keeps its tag too (``ImageOps.exif_transpose``
+    drops it, so its result is not turned again)."""
+    o = orientation(im)
+    if o == 1:
+        return im
+    from PIL import Image
+    return im.transpose(getattr(Image.Transpose, _UPRIGHT[o]))
+
+
+def _upright_pil(im):
+    """``upright`` of a caller's PIL image (loaded first: some formats keep EXIF after the
+    pixels), with one-line errors for an image that cannot be loaded."""
+    try:
+        im.load()
+    except Exception as e:  # noqa: BLE001 — a truncated or damaged file behind the image
+        raise ImageError(f"image could not be loaded ({type(e).__name__}: {e})") from None
+    return upright(im)
+
+
 def read_image(path: "os.PathLike[str] | str", draft: Optional[Tuple[int, int]] = None,
                copy: bool = True) -> np.ndarray:
     """An image file -> (H, W, 3) uint8 RGB, with the checks and one-line errors of
     ``to_rgb_array``.
 
-    draft: (width, height); a JPEG at least twice as large on both sides is decoded at 1/2, 1/4
+    The image comes upright by its EXIF Orientation (:func:`upright`). draft: (width, height)
+    of the upright image; a JPEG at least twice as large on both sides is decoded at 1/2, 1/4
     or 1/8 scale (libjpeg's DCT scaling, Pillow's ``draft``), never below this size: faster,
     but not the same pixels as a full decode (``--fast-decode``). copy=False may return a
     read-only array."""
@@ -92,12 +133,17 @@ def _decode(path: str, draft: Optional[Tuple[int, int]] = None):
         try:
             _check_pixels(im, path)
             if draft is not None and im.format == "JPEG":
+                if orientation(im) >= 5:  # stored sideways: the draft's sides swap
+                    draft = (draft[1], draft[0])
                 im.draft("RGB", (max(1, int(draft[0])), max(1, int(draft[1]))))
             im.load()
+            turned = upright(im)
         except BaseException:
             im.close()
             raise
-        return im
+        if turned is not im:
+            im.close()
+        return turned
     except ImageError:
         raise
     except Image.DecompressionBombError as e:
