@@ -196,6 +196,10 @@ def test_large_array_resize_does_not_copy_the_whole_image(model):
     (np.full((4, 4, 3), -np.inf), "NaN or infinity"),
     (np.full((4, 4, 3), -1.0), r"\[0, 255\]"),
     (np.full((4, 4, 3), 255.5), r"\[0, 255\]"),
+    # matplotlib's imread of a PNG, skimage's img_as_float: [0, 1] floats, not 0..255 ones
+    (np.full((4, 4, 3), 0.5, np.float32), r"\[0, 1\].*255"),
+    (np.linspace(0, 1, 48).reshape(4, 4, 3), r"\[0, 1\].*255"),
+    (np.full((2, 4, 4, 3), 0.25, np.float16), r"\[0, 1\].*255"),  # a batch
     (np.full((4, 4, 3), 300, np.int32), "0..255"),
     (np.full((4, 4, 3), -3, np.int8), "0..255"),
     (np.full((4, 4, 3), 1000, np.uint16), "0..255"),
@@ -246,6 +250,8 @@ def images(draw):
     if kind.startswith("float"):
         extreme = draw(st.sampled_from([None, 0.0, 255.0]))
         a = rng.uniform(0, 255, shape) if extreme is None else np.full(shape, extreme)
+        if 0 < a.max() <= 1:  # all in (0, 1]: refused as ambiguous (test_bad_arrays...)
+            a.flat[0] = 255.0
         return a.astype(kind)
     return rng.integers(0, 256, shape).astype(kind)
 

@@ -49,7 +49,8 @@ def to_rgb_array(img: Any) -> np.ndarray:
     (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I) and
     float (F) images; turned upright by their EXIF Orientation tag, as image viewers show them
     (:func:`upright`). Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
-    integer arrays must hold 0..255, float arrays finite values in [0, 255], bool arrays become
+    integer arrays must hold 0..255, float arrays finite values in [0, 255] (not all in (0, 1]:
+    the [0, 1] convention of matplotlib and skimage, refused as ambiguous), bool arrays become
     0 / 255. Anything else raises :class:`~tinymobile.errors.ImageError`."""
     if isinstance(img, (str, os.PathLike)):
         return _read_file(os.fspath(img))
@@ -215,8 +216,12 @@ def _from_array(a: np.ndarray) -> np.ndarray:
     if a.dtype.kind == "f":
         if not np.isfinite(a).all():
             raise ImageError("image array contains NaN or infinity")
-        if a.min() < 0 or a.max() > 255:
-            raise ImageError(f"float image values must be in [0, 255] (got {a.min()}..{a.max()})")
+        lo, hi = a.min(), a.max()
+        if lo < 0 or hi > 255:
+            raise ImageError(f"float image values must be in [0, 255] (got {lo}..{hi})")
+        if 0 < hi <= 1:  # matplotlib's / skimage's float images: read as 0..255 they are black
+            raise ImageError(f"float image values are all in [0, 1] (max {hi}): tinymobile reads "
+                             "float pixels as 0..255; multiply by 255 (or pass uint8)")
         return np.round(a).astype(np.uint8)
     raise ImageError(f"unsupported image dtype {a.dtype} (expected unsigned or signed integers, "
                      "floats or bools)")
