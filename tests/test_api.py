@@ -191,3 +191,26 @@ def test_shared_model_across_threads_gives_serial_answers(small_model_path):
     assert not errors
     for i, out in results.values():
         assert np.array_equal(out, expected[i])
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.uint16])
+def test_float_forward_refuses_integer_pixels(small_model_path, dtype):
+    """forward / logits of a float model take the preprocessed image: an integer array there is
+    raw pixels (0..255 where the network wants [-1, 1]), refused, pointing at predict."""
+    m = tinymobile.load(small_model_path, threads=1)
+    pixels = np.random.default_rng(0).integers(0, 256, (1, 128, 128, 3)).astype(dtype)
+    for call in (m.forward, m.logits):
+        with pytest.raises(InputError, match=r"preprocess.*predict"):
+            call(pixels)
+    np.testing.assert_array_equal(m.forward(m.preprocess(pixels[0])),
+                                  m.forward(m.preprocess(pixels[0]).astype(np.float64)))
+
+
+def test_quantize_input_refuses_integer_pixels():
+    """A quantized model's quantize_input takes the preprocessed float image, not its pixels."""
+    m = tinymobile.build(alpha=0.25, resolution=32, num_classes=3, threads=1)
+    from tinymobile.quantize import quantize_model
+    q = tinymobile.Model(quantize_model(m, [np.full((32, 32, 3), 128, np.uint8)]), threads=1)
+    with pytest.raises(InputError, match=r"preprocess.*predict"):
+        q.quantize_input(np.zeros((1, 32, 32, 3), np.uint8))
+    assert q.quantize_input(np.zeros((1, 32, 32, 3), np.float32)).dtype == np.dtype(q.input_dtype)

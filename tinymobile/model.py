@@ -28,6 +28,17 @@ from .preprocess import as_image_list, preprocess
 from .runner import Runner
 
 
+def check_preprocessed(x: np.ndarray, what: str) -> np.ndarray:
+    """x itself if it can be a preprocessed image (floats of any precision), else InputError: an
+    integer array there is an image's pixels (0..255 where the network wants (x - mean) / std)."""
+    if x.dtype.kind in "iu":
+        raise InputError(f"{what} takes the preprocessed image as floats (model.preprocess(...)), "
+                         f"got {x.dtype} values, pixels: use predict() / classify() for those")
+    if x.dtype.kind != "f":
+        raise InputError(f"{what} expects float32 input, got {x.dtype}")
+    return x
+
+
 class FloatCodec:
     """A float32 network: its input is the preprocessed image, its outputs are real values."""
 
@@ -39,9 +50,7 @@ class FloatCodec:
     def check_raw(self, x: np.ndarray) -> np.ndarray:
         """``forward``'s input as a C-contiguous float32 array (NaN / infinity: checked by the
         runner while copying it in)."""
-        if x.dtype.kind not in "fiu":
-            raise InputError(f"forward expects float32 input, got {x.dtype}")
-        return np.ascontiguousarray(x, np.float32)
+        return np.ascontiguousarray(check_preprocessed(x, "forward"), np.float32)
 
     def encode(self, x: np.ndarray) -> np.ndarray:
         """Preprocessed float32 input -> the network's input."""
@@ -244,7 +253,7 @@ class Model:
         float model; a quantized model quantizes the input and dequantizes the result."""
         if not self.is_quantized:
             return self.forward(x)
-        raw = self._runner.run_raw(self.quantize_input(self._check_float(x)))
+        raw = self._runner.run_raw(self.quantize_input(self._check_float(x, "logits")))
         return self._codec.decode(raw, len(self.network.layers) - 1)
 
     def activations(self, x: np.ndarray) -> Dict[str, np.ndarray]:
@@ -257,11 +266,8 @@ class Model:
         self._require_quantized("quantize_input")
         return self._codec.encode(self._check_float(x))
 
-    def _check_float(self, x: Any) -> np.ndarray:
-        x = np.asarray(x)
-        if x.dtype.kind not in "fiu":
-            raise InputError(f"expected float32 input, got {x.dtype}")
-        return np.asarray(x, np.float32)
+    def _check_float(self, x: Any, what: str = "quantize_input") -> np.ndarray:
+        return np.asarray(check_preprocessed(np.asarray(x), what), np.float32)
 
     def preprocess(self, img: Any) -> np.ndarray:
         """Image(s) -> network input (N, H, W, 3) float32 with the model's preprocessing."""
