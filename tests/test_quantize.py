@@ -71,3 +71,34 @@ def test_cli_quantize(float_model, tmp_path):
     with redirect_stdout(io.StringIO()):
         assert cli.main(["-q", "quantize", str(tmp_path / "q.npz"), "-o", str(tmp_path / "q2.npz"),
                          "--calibrate", str(IMAGES / "samples")]) == 1
+
+
+def test_cli_quantize_never_overwrites_a_file_unasked(capsys, tmp_path):
+    """An existing -o is refused before any calibration (with --force it is replaced)."""
+    from helpers.cli import one_error_line, run
+    m = tmp_path / "f.npz"
+    model_format.save(tinymobile.build(alpha=0.25, resolution=32, num_classes=3).network, m)
+    dst = tmp_path / "mine.npz"
+    dst.write_bytes(b"a user's own file")
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    from PIL import Image
+    Image.fromarray(np.full((40, 40, 3), 90, np.uint8)).save(calib / "a.png")
+    code, _, err = run(capsys, "-q", "quantize", m, "-o", dst, "--calibrate", calib)
+    assert code == 1 and "--force" in one_error_line(err)
+    assert dst.read_bytes() == b"a user's own file"
+    code, out, _ = run(capsys, "-q", "quantize", m, "-o", dst, "--calibrate", calib, "--force")
+    assert code == 0 and tinymobile.load(dst).dtype == "int8"
+
+
+def test_quantizing_a_quantized_model_is_refused_in_one_line(capsys, tmp_path):
+    from helpers.cli import one_error_line, run
+    m = tmp_path / "f.npz"
+    model_format.save(tinymobile.build(alpha=0.25, resolution=32, num_classes=3).network, m)
+    q = tmp_path / "q.npz"
+    model_format.save(quantize_model(tinymobile.load(m), [np.full((32, 32, 3), 90, np.uint8)]), q)
+    with pytest.raises(tinymobile.TinyMobileError, match="already quantized"):
+        quantize_model(tinymobile.load(q), [np.full((32, 32, 3), 90, np.uint8)])
+    code, _, err = run(capsys, "-q", "quantize", q, "-o", tmp_path / "q2.npz", "--calibrate",
+                       tmp_path / "nonexistent")
+    assert code == 1 and "already quantized" in one_error_line(err)

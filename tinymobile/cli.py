@@ -494,15 +494,18 @@ def cmd_quantize(args) -> int:
     from . import model_format
     from .model import Model
     from .quantize import calibration_images, quantize_model
-    from .model import Model
-    model = load_model(args.model, args.threads, progress=not args.quiet)
-    if type(model) is not Model:
-        raise CLIError(f"{args.model}: already a quantized model")
-    images = calibration_images(args.calibrate, args.limit)
-    qnet = quantize_model(model, images)
     dst = args.output
     if os.path.abspath(dst) == os.path.abspath(args.model):
         raise CLIError("the output would overwrite the model; choose another -o")
+    if os.path.isdir(dst):
+        raise CLIError(f"{dst}: is a directory")
+    if os.path.exists(dst) and not args.force:
+        raise CLIError(f"{dst}: exists; not overwritten (--force to replace it)")
+    model = load_model(args.model, args.threads, progress=not args.quiet)
+    if model.is_quantized:
+        raise CLIError(f"{args.model}: already quantized ({model.dtype}); quantize takes a float model")
+    images = calibration_images(args.calibrate, args.limit)
+    qnet = quantize_model(model, images)
     model_format.save(qnet, dst)
     print(f"wrote {dst}: int8 MobileNet v1 alpha={qnet.alpha:g} {_size_text(qnet.input_size)} "
           f"(per-channel int8 weights, activations calibrated on {len(images)} images)")
@@ -600,6 +603,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibrate", required=True, metavar="DIR", help="folder of calibration images")
     p.add_argument("--limit", type=int, help="use at most this many calibration images")
     p.add_argument("--eval", metavar="DIR", help="folder with LABELS.tsv: report float vs int8 accuracy")
+    p.add_argument("--force", action="store_true", help="replace Q.npz if it exists")
     p.add_argument("--threads", "-t", type=int, help="worker threads (default: all cores)")
     p.set_defaults(func=cmd_quantize)
 

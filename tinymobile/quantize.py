@@ -116,6 +116,9 @@ def quantize_network(net: Network, ranges: Dict[str, Tuple[float, float]]) -> Ne
 
 def quantize_model(model: Model, images: Sequence) -> Network:
     """Calibrate float ``model`` on ``images`` and return its int8 network."""
+    if model.is_quantized:
+        raise TinyMobileError(f"the model is already quantized ({model.dtype}); quantization "
+                              "takes a float model")
     if not len(images):
         raise TinyMobileError("calibration needs at least one image")
     return quantize_network(model.network, calibrate(model, images))
