@@ -98,3 +98,25 @@ def test_huge_declared_array_is_refused_before_reading(tmp_path, arrays):
         z.writestr("pw1/w.npy", np.lib.format.MAGIC_PREFIX + b"\x01\x00" + header.getvalue()[8:])
     with pytest.raises(ModelFormatError):
         tinymobile.load(p)
+
+
+def test_save_leaves_the_users_other_files_alone(tmp_path):
+    """The temporary file a save writes first is a fresh name: a user's own ``m.npz.tmp`` beside
+    ``m.npz`` is neither overwritten nor removed, and nothing is left behind."""
+    net = mobilenet_v1(0.25, 32, 3)
+    mine = tmp_path / "m.npz.tmp"
+    mine.write_bytes(b"mine")
+    model_format.save(net, tmp_path / "m.npz")
+    assert mine.read_bytes() == b"mine"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz", "m.npz.tmp"]
+    assert tinymobile.load(tmp_path / "m.npz").num_classes == 3
+
+
+def test_save_errors_name_the_destination(tmp_path):
+    net = mobilenet_v1(0.25, 32, 3)
+    with pytest.raises(ModelFormatError, match=r"x\.npz: the folder .*nowhere does not exist"):
+        model_format.save(net, tmp_path / "nowhere" / "x.npz")
+    (tmp_path / "d.npz").mkdir()
+    with pytest.raises(ModelFormatError, match=r"d\.npz: is a directory"):
+        model_format.save(net, tmp_path / "d.npz")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]

@@ -56,14 +56,33 @@ def save(network: Network, path: "os.PathLike[str] | str",
             raise ModelFormatError(f"extra array {key!r} would replace the model's own")
     arrays.update(extra or {})
     path = os.fspath(path)
-    tmp = path + ".tmp"
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ModelFormatError(f"{path}: the folder {folder} does not exist")
+    if os.path.isdir(path):
+        raise ModelFormatError(f"{path}: is a directory")
+    fd, tmp = _new_file_beside(path)
     try:
-        with open(tmp, "wb") as f:
+        with os.fdopen(fd, "wb") as f:
             np.savez(f, **arrays)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.remove(tmp)
+
+
+def _new_file_beside(path: str) -> Tuple[int, str]:
+    """(descriptor, name) of a new file in ``path``'s folder, created exclusively under a name
+    no other file has (``path.<random>.tmp``: a user's own ``path.tmp`` is never touched), with
+    the permissions ``open`` would give (the umask's, not mkstemp's 0600)."""
+    import secrets
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)
+    while True:
+        tmp = f"{path}.{secrets.token_hex(4)}.tmp"
+        try:
+            return os.open(tmp, flags, 0o666), tmp
+        except FileExistsError:
+            continue
 
 
 def version_for(network: Network) -> int:
