@@ -214,3 +214,14 @@ def test_quantize_input_refuses_integer_pixels():
     with pytest.raises(InputError, match=r"preprocess.*predict"):
         q.quantize_input(np.zeros((1, 32, 32, 3), np.uint8))
     assert q.quantize_input(np.zeros((1, 32, 32, 3), np.float32)).dtype == np.dtype(q.input_dtype)
+
+
+def test_classify_top_is_a_positive_integer(small_model_path):
+    """top > classes gives them all; top < 1 and non-integers are refused, not read as 1 / int()."""
+    m = tinymobile.load(small_model_path, threads=1)
+    img = np.zeros((8, 8, 3), np.uint8)
+    assert len(m.classify(img, top=10_000)) == m.num_classes
+    assert len(m.classify(img, top=np.int64(3))) == 3
+    for bad in (0, -1, 2.5, None, "3", True):
+        with pytest.raises(InputError, match="top"):
+            m.classify(img, top=bad)

@@ -178,3 +178,16 @@ def test_nonsquare_image_api(tmp_path):
     assert m.forward(np.zeros((1, 160, 128, 3), np.float32)).shape == (1, 5)
     with pytest.raises(tinymobile.TinyMobileError):
         m.resolution  # not square: input_size says it
+
+
+@pytest.mark.parametrize("top", ["0", "-3"])
+def test_predict_top_below_one_is_refused(capsys, tmp_path, top):
+    from helpers.cli import one_error_line
+    m = tmp_path / "m.npz"
+    from tinymobile import model_format
+    model_format.save(mobilenet_v1(0.25, 32, 4), m)
+    img = tmp_path / "a.png"
+    from PIL import Image
+    Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(img)
+    code, out, err = _run(capsys, "predict", img, "--model", m, "--top", top)
+    assert code == 1 and out == "" and "--top must be at least 1" in one_error_line(err)

@@ -170,12 +170,14 @@ def _check_pipeline_arguments(args) -> None:
 
 def cmd_predict(args) -> int:
     _check_pipeline_arguments(args)
+    if args.top < 1:
+        raise CLIError(f"--top must be at least 1, got {args.top}")
     paths = expand_images(args.images)
     model, streams = pipeline_model(args, len(paths))
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to predict")
     labels = model.labels
-    top = max(1, min(args.top, len(labels)))
+    top = min(args.top, len(labels))
     out: TextIO = sys.stdout
     writer = csv.writer(out) if args.format == "csv" else None
     if writer is not None:

@@ -315,12 +315,15 @@ class Model:
         return softmax(logits)
 
     def classify(self, img: Any, top: int = 5) -> List[Tuple[str, float]]:
-        """The ``top`` most probable (label, probability) pairs of one image, most probable first."""
+        """The ``top`` most probable (label, probability) pairs of one image, most probable first
+        (every class where ``top`` exceeds them; ``top`` < 1 is an InputError)."""
+        if isinstance(top, bool) or not isinstance(top, (int, np.integer)) or top < 1:
+            raise InputError(f"top must be an integer of at least 1, got {top!r}")
         probs = self.predict(img)
         if probs.ndim != 1:
             raise InputError("classify takes one image; use predict for a batch")
         labels = self.labels
-        order = np.argsort(-probs, kind="stable")[:max(1, int(top))]
+        order = np.argsort(-probs, kind="stable")[:int(top)]
         return [(labels[i], float(probs[i])) for i in order]
 
     def features(self, img: Any) -> np.ndarray:
