@@ -225,3 +225,24 @@ def test_classify_top_is_a_positive_integer(small_model_path):
     for bad in (0, -1, 2.5, None, "3", True):
         with pytest.raises(InputError, match="top"):
             m.classify(img, top=bad)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(alpha=float("inf")), "alpha"), (dict(alpha="0.5"), "alpha"), (dict(alpha=None), "alpha"),
+    (dict(alpha=float("nan")), "alpha"), (dict(alpha=0), "alpha"),
+    (dict(alpha=40.0), "too large"),  # 1.6 G weights: refused before allocating any
+    (dict(num_classes=-1), "num_classes"), (dict(num_classes=2.5), "num_classes"),
+    (dict(num_classes=10**7), "num_classes"), (dict(num_classes="10"), "num_classes"),
+    (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"),
+])
+def test_build_refuses_bad_arguments_in_one_error(kwargs, match):
+    args = dict(alpha=0.25, resolution=32, threads=1)
+    args.update(kwargs)
+    with pytest.raises(TinyMobileError, match=match):
+        tinymobile.build(**args)
+
+
+def test_build_accepts_odd_widths_and_sizes():
+    for alpha, res in [(0.3, 97), (1e-3, 1), (2.0, 33)]:
+        m = tinymobile.build(alpha=alpha, resolution=res, num_classes=3, threads=1)
+        assert m.predict(np.zeros((5, 5, 3), np.uint8)).shape == (3,)

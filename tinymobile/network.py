@@ -391,10 +391,23 @@ def mobilenet_v1(alpha: float = 1.0, resolution: "int | Tuple[int, int]" = 224,
     pair becomes one 3x3 convolution. ``num_classes=0`` leaves out the classifier (a feature
     extractor).
     """
-    if not alpha > 0:
-        raise ValueError(f"alpha must be positive, got {alpha}")
+    from .limits import MAX_CLASSES, MAX_MODEL_BYTES
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float, np.integer, np.floating)) \
+            or not 0 < alpha < float("inf"):
+        raise ValueError(f"alpha must be a positive finite number, got {alpha!r}")
     if min(_input_size(resolution)) < 1:
         raise ValueError(f"resolution must be positive, got {resolution}")
+    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)) \
+            or not 0 <= num_classes <= MAX_CLASSES:
+        raise ValueError(f"num_classes must be an integer in 0..{MAX_CLASSES}, got {num_classes!r}")
+    if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    widths = [max(1, int(c * alpha)) for c in (BASE_CONV0,) + tuple(BASE_POINTWISE)]
+    weights_bytes = 4 * (27 * widths[0] + (widths[-1] + 1) * num_classes + sum(
+        (9 + cout) * cin if separable else 9 * cin * cout for cin, cout in zip(widths, widths[1:])))
+    if weights_bytes > MAX_MODEL_BYTES:
+        raise ValueError(f"alpha {alpha:g}: the model is too large ({weights_bytes:,} bytes of "
+                         f"weights, more than the {MAX_MODEL_BYTES:,} a model file may hold)")
     rng = np.random.default_rng(seed)
 
     def ch(c: int) -> int:
