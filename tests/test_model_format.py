@@ -120,3 +120,16 @@ def test_save_errors_name_the_destination(tmp_path):
     with pytest.raises(ModelFormatError, match=r"d\.npz: is a directory"):
         model_format.save(net, tmp_path / "d.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["d.npz"]
+
+
+@pytest.mark.parametrize("name", ["models/mobilenet_v1_0.25_128_quant.tflite",  # a zip at its end
+                                  "fixtures/mobilenet_0.25_128_f32.tflite",
+                                  "fixtures/mobilenet_2_5_128_tf.h5",
+                                  "user-models/a_transfer.keras"])
+def test_loading_another_model_format_says_convert(name):
+    """load() of a file convert() reads names its format and the conversion, not a missing
+    'format' array or a BadZipFile."""
+    from conftest import SHARED, require_shared
+    require_shared()
+    with pytest.raises(ModelFormatError, match=r"not a tinymobile \.npz.*tinymobile convert"):
+        tinymobile.load(SHARED / name)

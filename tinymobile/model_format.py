@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import os
 import zipfile
-from typing import Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -174,11 +174,31 @@ def load(path: "os.PathLike[str] | str") -> Network:
     except FileNotFoundError:
         raise ModelFormatError(f"{name}: no such file") from None
     except Exception as e:  # BadZipFile, OSError, and whatever a corrupt central directory raises
+        _refuse_other_format(name)
         raise ModelFormatError(f"{name}: not a tinymobile .npz model ({_describe(e)})") from None
     with archive:
+        if not any(n.endswith(".npy") for n in archive.namelist()):
+            _refuse_other_format(name, archive.namelist())
         network = from_arrays(_LazyArrays(archive, name))
     check_network(network)
     return network
+
+
+def _refuse_other_format(name: str, members: Sequence[str] = ()) -> None:
+    """ModelFormatError naming the conversion if ``name`` is a model file ``convert`` reads
+    (TFLite, whose labels may make it a zip too; Keras HDF5; a TF-slim .tgz; a .keras zip)."""
+    try:
+        with open(name, "rb") as f:
+            head = f.read(8)
+    except OSError:
+        return
+    kind = ("a TFLite model" if head[4:8] == b"TFL3" else
+            "a Keras HDF5 file" if head == b"\x89HDF\r\n\x1a\n" else
+            "a gzip archive (a TF-slim .tgz?)" if head[:2] == b"\x1f\x8b" else
+            "a Keras .keras file" if "config.json" in members else None)
+    if kind is not None:
+        raise ModelFormatError(f"{name}: {kind}, not a tinymobile .npz: convert it first "
+                               f"(tinymobile convert {name}, or tinymobile.convert(src, dst))")
 
 
 def _describe(e: BaseException) -> str:
