@@ -191,3 +191,15 @@ def test_predict_top_below_one_is_refused(capsys, tmp_path, top):
     Image.fromarray(np.zeros((9, 9, 3), np.uint8)).save(img)
     code, out, err = _run(capsys, "predict", img, "--model", m, "--top", top)
     assert code == 1 and out == "" and "--top must be at least 1" in one_error_line(err)
+
+
+def test_bench_out_that_is_a_file_is_refused_before_timing(capsys, tmp_path):
+    """--out names a folder: a file there is refused at once (it was an error after the whole
+    run, 'File exists') and left as it was."""
+    from helpers.cli import one_error_line
+    mine = tmp_path / "notes.txt"
+    mine.write_text("mine")
+    code, out, err = _run(capsys, "bench", "--alpha", "0.25", "--resolution", "32", "--no-peers",
+                          "--runs", "1", "--warmup", "0", "--threads", "1", "--out", mine)
+    assert code == 1 and "--out" in one_error_line(err) and "machine:" not in out
+    assert mine.read_text() == "mine"

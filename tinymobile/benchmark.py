@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional
 import numpy as np
 
 from . import kernels, peers
+from .errors import TinyMobileError
 from .model import Model, build, load
 
 
@@ -251,6 +252,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, models: Optional[list] = None) -> dict:
     """Time each (name, model factory(threads) -> (Model, tflite path or None), thread counts)
     of ``models`` (default: --model or --alpha/--resolution), print, and save when --out is set."""
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise TinyMobileError(f"--out {args.out}: exists and is not a folder (--out names the "
+                              "folder the results are saved in)")
     info = cpu_info()
     print("machine: " + ", ".join(f"{k}={v}" for k, v in info.items()))
     report = {"date": time.strftime("%Y-%m-%dT%H:%M:%S"), "machine": info, "comparisons": []}
