@@ -301,3 +301,12 @@ def test_binary_sigmoid_model_through_the_pipeline_cli_and_probabilities(tmp_pat
     top = json.loads(capsys.readouterr().out)["top"][0]
     want = model.classify(str(tmp_path / "a.png"), top=1)[0]
     assert (top["label"], top["probability"]) == (want[0], round(want[1], 6))
+
+
+def test_a_batch_larger_than_the_images_allocates_for_the_images():
+    """batch is an upper bound: 3 images with batch=10**12 need a buffer of 3, not 10**12 rows
+    (that was a MemoryError for 12 PB)."""
+    m = tinymobile.build(alpha=0.25, resolution=32, num_classes=4, threads=1)
+    images = [np.full((9, 9, 3), v, np.uint8) for v in (0, 100, 200)]
+    np.testing.assert_array_equal(m.predict(images, batch=10**12), m.predict(images))
+    assert len(list(pipeline.run(m, images, batch=10**12))) == 3

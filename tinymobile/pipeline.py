@@ -172,6 +172,8 @@ def run(model, images: Iterable[Any], batch: Optional[int] = None, jobs: Optiona
         raise InputError(f"jobs must be at least 0, got {jobs}")
     if streams < 1:
         raise InputError(f"streams must be at least 1, got {streams}")
+    if hasattr(images, "__len__"):  # the buffers need no more rows than there are images
+        batch = max(1, min(batch, len(images)))
     stages = Stages(model, fast_decode)
 
     def prepare(item):
