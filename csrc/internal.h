@@ -61,7 +61,8 @@ void tm_pool_parallelize(tm_pool* pool, tm_task_fn fn, void* ctx, size_t tasks);
  * can be, at most max_block_rows rows each (so a block of A stays in L2 while every panel of W
  * streams past it). With several threads there are at least 4 tasks per thread where the shape
  * allows: rows cut finer when the weights are small (weight_bytes <= l2_budget) or the rows are
- * plentiful, else the panels cut into column blocks (late layers: few pixels, large weights). */
+ * plentiful, and there is a tile for every thread; else the panels cut into column blocks (late
+ * layers: few pixels, large weights; a lone row). */
 typedef struct { size_t m, mr, tiles, row_blocks, col_blocks, panels, panels_per_block; } tm_gemm_split;
 tm_gemm_split tm_gemm_partition(size_t m, size_t mr, size_t panels, size_t max_block_rows,
                                 size_t weight_bytes, size_t l2_budget, size_t threads);

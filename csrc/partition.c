@@ -13,7 +13,7 @@ tm_gemm_split tm_gemm_partition(size_t m, size_t mr, size_t panels, size_t max_b
     if (threads > 1) {
         const size_t want = 4 * threads;
         if (s.row_blocks < want) {
-            if (weight_bytes <= l2_budget || m >= want * mr * 4) {
+            if ((weight_bytes <= l2_budget || m >= want * mr * 4) && s.tiles >= threads) {
                 s.row_blocks = TM_MIN(want, s.tiles); /* small weights or many rows: finer rows */
             } else {
                 col_blocks = TM_MIN(panels, tm_task_count(want, s.row_blocks));

@@ -292,14 +292,15 @@ def test_pointwise_lone_row(isa, k, n, dtype, per_channel, w_zp_extreme, threads
 
 
 def test_pointwise_large_k_and_many_rows():
-    """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers)."""
+    """Row blocks and column blocks of the threaded GEMM (K = 1024, like the last layers): 40
+    outputs (40 KB of weights: split by rows), 420 (430 KB: by columns, as a 7x7 layer)."""
     rng = np.random.default_rng(7)
     for isa in ISAS:
-        for m, threads in ((49, 3), (600, 2)):
+        for m, n, threads in ((49, 40, 3), (600, 40, 2), (49, 420, 3), (98, 420, 2)):
             x = random_input(rng, (m, 1024), "uint8")
-            wt = random_weights(rng, (1024, 40), "uint8", False)
-            b = random_bias(rng, 40)
-            rq = random_requant(rng, 40, "uint8", False)
+            wt = random_weights(rng, (1024, n), "uint8", False)
+            b = random_bias(rng, n)
+            rq = random_requant(rng, n, "uint8", False)
             kern, pool = setup(isa, threads)
             out = run_sentinels(PointwiseOp(kern, pool, wt, b, rq=rq), x, "uint8")
             np.testing.assert_array_equal(out, qr.pointwise(x, wt, b, rq))
