@@ -203,3 +203,11 @@ def test_bench_out_that_is_a_file_is_refused_before_timing(capsys, tmp_path):
                           "--runs", "1", "--warmup", "0", "--threads", "1", "--out", mine)
     assert code == 1 and "--out" in one_error_line(err) and "machine:" not in out
     assert mine.read_text() == "mine"
+
+
+def test_a_labels_file_with_a_byte_order_mark_and_crlf_reads_clean(tmp_path):
+    """Notepad's 'UTF-8 with BOM' and Windows line ends: the first class is 'cat', not
+    '\\ufeffcat' (an invisible character in every output naming it)."""
+    p = tmp_path / "labels.txt"
+    p.write_bytes("\ufeffcat\r\ndog\r\nÄpfel\r\n".encode("utf-8"))
+    assert read_labels(p, 3) == ["cat", "dog", "Äpfel"]

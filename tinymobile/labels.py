@@ -47,7 +47,7 @@ def read_labels(path: "os.PathLike[str] | str", num_classes: Optional[int] = Non
                       too_large=lambda size: "too large for a labels file",
                       missing="no such labels file", cannot="cannot read labels")
     try:
-        text = data.decode("utf-8")
+        text = data.decode("utf-8-sig")  # Notepad's byte order mark is not part of a name
     except UnicodeDecodeError:
         raise TinyMobileError(f"{path}: labels file is not UTF-8 text") from None
     labels = parse_labels(text)
