@@ -211,3 +211,10 @@ def test_a_labels_file_with_a_byte_order_mark_and_crlf_reads_clean(tmp_path):
     p = tmp_path / "labels.txt"
     p.write_bytes("\ufeffcat\r\ndog\r\nÄpfel\r\n".encode("utf-8"))
     assert read_labels(p, 3) == ["cat", "dog", "Äpfel"]
+
+
+def test_an_excel_labels_tsv_with_a_byte_order_mark_reads(tmp_path):
+    """Excel's 'UTF-8' export starts with a BOM: the first column is still 'file'."""
+    p = tmp_path / "LABELS.tsv"
+    p.write_bytes("\ufefffile\tclass_1000\r\na.jpg\t3\r\nb.jpg\t7\r\n".encode("utf-8"))
+    assert cli.read_labels_tsv(str(p), 1000) == {"a.jpg": 3, "b.jpg": 7}

@@ -334,7 +334,7 @@ def read_labels_tsv(path: str, num_classes: int) -> dict:
     The class column is ``class_1001`` for 1001-class models, else ``class_1000`` (or ``class``).
     """
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:  # Excel writes a BOM
             rows = list(csv.DictReader(f, delimiter="\t"))
     except FileNotFoundError:
         raise CLIError(f"{path}: no such labels file (eval needs LABELS.tsv; see --labels)") from None
