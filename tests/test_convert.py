@@ -312,3 +312,21 @@ def test_missing_h5py_names_the_extra(monkeypatch, tmp_path):
     monkeypatch.setitem(sys.modules, "h5py", None)  # import h5py -> ImportError
     with pytest.raises(ModelFormatError, match=r"tinymobile\[convert\]"):
         convert(os.path.join(FIXTURES, "mobilenet_2_5_128_tf.h5"), tmp_path / "m.npz")
+
+
+def test_convert_never_overwrites_a_file_unasked(tmp_path):
+    """tinymobile.convert refuses an existing dst (the source itself too) unless force=True, as
+    the CLI and Model.save do; the file is left as it was."""
+    from conftest import FIXTURES, require_shared
+    require_shared()
+    src = tmp_path / "m.tflite"
+    shutil.copy(FIXTURES / "mobilenet_0.25_128_f32.tflite", src)
+    mine = tmp_path / "m.npz"
+    mine.write_bytes(b"mine")
+    for dst in (mine, src):
+        before = dst.read_bytes()
+        with pytest.raises(TinyMobileError, match="exists"):
+            tinymobile.convert(src, dst)
+        assert dst.read_bytes() == before
+    tinymobile.convert(src, mine, force=True)
+    assert tinymobile.load(mine).num_classes == 1000

@@ -262,7 +262,8 @@ def cmd_convert(args) -> int:
     if os.path.exists(dst) and not args.force:
         raise CLIError(f"{dst} exists; not overwriting it (use --force, or choose another -o)")
     net = convert(args.src, dst, dequantize=args.dequantize, labels=args.labels,
-                  resolution=args.resolution, crop=args.crop, mean=args.mean, std=args.std)
+                  resolution=args.resolution, crop=args.crop, mean=args.mean, std=args.std,
+                  force=args.force)
     print(describe_conversion(net, dst))
     if getattr(net, "normalisation_assumed", False) and args.mean is None and args.std is None:
         print("tinymobile: note: the file does not say how the model's input is normalised: "

@@ -169,7 +169,7 @@ def set_preprocessing(net: Network, crop: Optional[float] = None, mean=None, std
 def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", dequantize: bool = False,
             labels: "os.PathLike[str] | str | None" = None,
             resolution=None, crop: Optional[float] = None, mean=None, std=None,
-            force: bool = True) -> Network:
+            force: bool = False) -> Network:
     """Convert ``src`` (TFLite, TF-slim .tgz, Keras .keras/.h5/.weights.h5) to a model file ``dst``.
 
     ``dequantize``: accept a quantized TFLite model and store it as float32 (weights dequantized).
@@ -178,10 +178,11 @@ def convert(src: "os.PathLike[str] | str", dst: "os.PathLike[str] | str", dequan
     ``crop``: the central-crop fraction the image API applies (default 0.875 for TF-slim /
     Coral / keras-applications files, 1.0 for Keras-made models); ``mean`` / ``std``: the input
     normalisation (RGB - mean) / std, overriding what the file implies.
-    ``force=False`` refuses to overwrite an existing ``dst``. Returns the converted Network.
+    An existing ``dst`` is refused unless ``force=True`` (never a user's file replaced unasked).
+    Returns the converted Network.
     """
     if not force and os.path.exists(os.fspath(dst)):
-        raise TinyMobileError(f"{os.fspath(dst)} exists; not overwriting it (use --force)")
+        raise TinyMobileError(f"{os.fspath(dst)} exists; not overwriting it (force=True / --force)")
     net = load_source(src, dequantize=dequantize, resolution=resolution)
     set_preprocessing(net, crop, mean, std)
     if labels is not None:
