@@ -71,8 +71,14 @@ def main() -> int:
     parser.add_argument("--top", type=int, default=3, help="labels to print per frame")
     parser.add_argument("--threads", type=int, default=None, help="threads (default: all cores)")
     args = parser.parse_args()
+    if args.folder and not os.path.isdir(args.folder):
+        parser.error(f"{args.folder}: not a folder")
 
-    model = tinymobile.load(args.model or default_model(), threads=args.threads)
+    try:
+        model = tinymobile.load(args.model or default_model(), threads=args.threads)
+    except tinymobile.TinyMobileError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"{model!r}  ({tinymobile.isa()} kernels)", flush=True)
 
     live = False
@@ -89,6 +95,7 @@ def main() -> int:
                 return 2
             print(f"picamera2 is not installed: classifying the images of {FALLBACK_FOLDER}/")
             frames = folder_frames(FALLBACK_FOLDER)
+    failed = 0
     try:
         if live:
             # The camera delivers frames faster than the model may classify them: a background
@@ -100,7 +107,12 @@ def main() -> int:
                       f"{r.dropped} frames dropped)", flush=True)
         for name, image in ([] if live else frames):
             t0 = time.perf_counter()
-            top = model.classify(image, top=args.top)
+            try:
+                top = model.classify(image, top=args.top)
+            except tinymobile.ImageError as e:  # an unreadable file: say so, go on with the rest
+                print(f"error: {e}", file=sys.stderr)
+                failed += 1
+                continue
             ms = (time.perf_counter() - t0) * 1e3
             labels = ", ".join(f"{label} {p:.0%}" for label, p in top)
             print(f"{name}: {labels}  ({ms:.0f} ms)", flush=True)
@@ -109,7 +121,7 @@ def main() -> int:
     except tinymobile.TinyMobileError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    return 0
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

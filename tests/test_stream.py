@@ -108,3 +108,34 @@ def test_pi_classify_camera_loop_with_a_fake_camera():
     results = list(classify_latest(model, example._capture(camera, 64), top=1, named=True, limit=4))
     assert [r.name for r in results] == [f"frame {r.seq}" for r in results]
     assert camera.captured > 4 * 3 and results[-1].dropped > 0
+
+
+def test_pi_classify_on_a_folder_reports_bad_input_in_one_line(tmp_path, capsys, monkeypatch):
+    """examples/pi_classify.py DIR: a missing folder or model is one line (no traceback), an
+    unreadable image is reported and the other images are still classified."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    from PIL import Image
+    from tinymobile import model_format
+    from tinymobile.network import mobilenet_v1
+    example = Path(__file__).resolve().parents[1] / "examples" / "pi_classify.py"
+    m = tmp_path / "m.npz"
+    model_format.save(mobilenet_v1(0.25, 32, 3), m)
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    (folder / "a_broken.jpg").write_bytes(b"\xff\xd8 not a jpeg")
+    Image.fromarray(np.zeros((20, 20, 3), np.uint8)).save(folder / "b.png")
+
+    def run(*args):
+        p = subprocess.run([sys.executable, str(example), *map(str, args)], capture_output=True,
+                           text=True, timeout=120)
+        assert "Traceback" not in p.stderr, p.stderr
+        return p
+
+    p = run(folder, "--model", m, "--top", "1")
+    assert p.returncode == 1 and "a_broken.jpg" in p.stderr and "b.png:" in p.stdout
+    p = run(tmp_path / "nowhere", "--model", m)
+    assert p.returncode != 0 and "nowhere" in p.stderr
+    p = run(folder, "--model", tmp_path / "missing.npz")
+    assert p.returncode != 0 and "missing.npz" in p.stderr
