@@ -218,3 +218,25 @@ def test_an_excel_labels_tsv_with_a_byte_order_mark_reads(tmp_path):
     p = tmp_path / "LABELS.tsv"
     p.write_bytes("\ufefffile\tclass_1000\r\na.jpg\t3\r\nb.jpg\t7\r\n".encode("utf-8"))
     assert cli.read_labels_tsv(str(p), 1000) == {"a.jpg": 3, "b.jpg": 7}
+
+
+def test_a_model_whose_logits_overflow_gives_errors_not_nan(capsys, tmp_path):
+    """predict / eval on a model whose weights overflow float32: an error line per image and
+    exit 1, never 'probability: NaN' in the JSON (invalid JSON, and exit 0) nor an accuracy."""
+    from helpers.cli import one_error_line
+    from PIL import Image
+    from tinymobile import model_format
+    net = mobilenet_v1(0.25, 32, 2)
+    net.layers[-1].w[:] = 3e38
+    m = tmp_path / "overflow.npz"
+    model_format.save(net, m)
+    for c in ("0", "1"):
+        (tmp_path / "data" / c).mkdir(parents=True)
+        Image.fromarray(np.full((9, 9, 3), 200, np.uint8)).save(tmp_path / "data" / c / "x.png")
+    img = tmp_path / "data" / "0" / "x.png"
+    code, out, err = _run(capsys, "predict", img, "--model", m, "-f", "json")
+    assert code == 1 and "NaN" not in out and "non-finite" in err and "x.png" in err
+    code, out, err = _run(capsys, "-q", "eval", tmp_path / "data", "--model", m)
+    assert code == 1 and "top-1" not in out and "non-finite" in one_error_line(err)
+    with pytest.raises(tinymobile.TinyMobileError, match="non-finite"):
+        tinymobile.load(m).probabilities(np.array([[np.nan, 0.0]], np.float32))

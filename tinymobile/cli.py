@@ -192,7 +192,12 @@ def cmd_predict(args) -> int:
             failures += 1
             print(f"tinymobile: error: {err}", file=sys.stderr)
             continue
-        probs = model.probabilities(logits[None])[0]
+        try:
+            probs = model.probabilities(logits[None])[0]
+        except TinyMobileError as e:  # non-finite logits: this image's error, not NaN output
+            failures += 1
+            print(f"tinymobile: error: {path}: {e}", file=sys.stderr)
+            continue
         order = np.argsort(-probs, kind="stable")[:top]
         best = [(labels[i], int(i), float(probs[i])) for i in order]
         if args.format == "json":
@@ -208,7 +213,7 @@ def cmd_predict(args) -> int:
             out.write(f"{path}: {results}\n")
         out.flush()
     if failures:
-        print(f"tinymobile: {failures} of {len(paths)} images could not be read", file=sys.stderr)
+        print(f"tinymobile: {failures} of {len(paths)} images could not be read or classified", file=sys.stderr)
         return 1
     return 0
 

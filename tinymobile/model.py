@@ -299,16 +299,17 @@ class Model:
             logits = logits_of(self, images, batch=batch, jobs=jobs)
         else:
             logits, _ = self._run_images(img, len(self.network.layers) - 1)
-        if not np.isfinite(logits).all():  # never hand out NaN probabilities
-            raise TinyMobileError("the model produced non-finite logits on this input (its weights "
-                                  "overflow float32)")
         probs = self.probabilities(logits)
         return probs if batched else probs[0]
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """float32 logits (N, classes) -> class probabilities: softmax, or for a single-logit
-        binary classifier (N, 2) [1 - sigmoid, sigmoid] (what ``predict`` returns)."""
+        binary classifier (N, 2) [1 - sigmoid, sigmoid] (what ``predict`` returns). Non-finite
+        logits are a TinyMobileError: never NaN probabilities."""
         logits = np.asarray(logits, np.float32)
+        if not np.isfinite(logits).all():
+            raise TinyMobileError("the model produced non-finite logits on this input (its weights "
+                                  "overflow float32)")
         if self._binary:
             s = sigmoid(logits[:, 0])
             return np.stack([1 - s, s], axis=1)
