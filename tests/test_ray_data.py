@@ -1,6 +1,8 @@
 """tinymobile.ray_data on a local Ray (issue 14): the actors' answers equal serial classify."""
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -78,3 +80,36 @@ def test_unreadable_image_fails_the_job_naming_it(local_ray, model_file, tmp_pat
     ds = ray.data.from_items([{"path": paths(1)[0]}, {"path": str(bad)}])
     with pytest.raises(Exception, match="broken.jpg"):
         ray_data.classify(ds, model_file).take_all()  # the default, growing pool
+
+
+@pytest.mark.parametrize("cpus, actors, threads, reads, want", [
+    (2, None, None, False, ((1, 2), 1)),      # the growing pool, one thread each
+    (2, None, None, True, ((1, 1), 1)),       # ... leaving a CPU to the read tasks
+    (8, None, 2, True, ((1, 3), 2)),
+    (2, 1, None, False, ((1, 1), 2)),         # one actor on every CPU
+    (2, 1, None, True, ((1, 1), 1)),          # ... but one for the reads (it waited forever)
+    (8, 3, None, True, ((3, 3), 2)),
+])
+def test_pool_leaves_a_cpu_to_read_tasks(cpus, actors, threads, reads, want):
+    """A read_images dataset needs a CPU for Ray's read tasks: with the defaults a fixed pool
+    took all of them and the job never finished (actors=1 on a 2-CPU Ray: no answer in 400 s)."""
+    assert ray_data.pool_plan(cpus, actors, threads, reads) == want
+
+
+@pytest.mark.parametrize("cpus, actors, threads", [(2, 2, None), (2, 1, 2), (1, None, None)])
+def test_a_pool_that_starves_the_reads_is_refused(cpus, actors, threads):
+    with pytest.raises(tinymobile.TinyMobileError, match="read tasks"):
+        ray_data.pool_plan(cpus, actors, threads, True)
+    ray_data.pool_plan(cpus, actors, threads, False)  # no reads: fine
+
+
+def test_read_images_with_one_actor_and_default_threads(local_ray, model_file):
+    model = tinymobile.load(model_file, threads=1)
+    ds = ray.data.read_images(paths(3), include_paths=True, mode="RGB")
+    assert ray_data.reads_files(ds)
+    assert not ray_data.reads_files(ray.data.from_items([{"path": p} for p in paths(3)]))
+    rows = ray_data.classify(ds, model_file, column="image", actors=1).take_all()
+    assert sorted(os.path.basename(r["path"]) for r in rows) == \
+        sorted(os.path.basename(p) for p in paths(3))
+    for r in rows:
+        assert r["label"] == model.classify(r["path"], top=1)[0][0]

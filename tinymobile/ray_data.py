@@ -95,6 +95,47 @@ class Classifier:
         return out
 
 
+def reads_files(ds) -> bool:
+    """Whether the dataset's plan reads files in Ray tasks (``ray.data.read_images`` and the
+    other ``read_*``), which need a CPU each while the actors hold theirs. False where Ray does
+    not say (its logical plan is not public API)."""
+    try:
+        ops = ds._logical_plan.dag.post_order_iter()
+        return any(type(op).__name__.startswith("Read") for op in ops)
+    except Exception:  # noqa: BLE001 — another Ray version: no check, as before
+        return False
+
+
+def pool_plan(cpus: int, actors: Optional[int], threads_per_actor: Optional[int],
+              reads: bool) -> "tuple[tuple[int, int], int]":
+    """((min, max) actors, threads per actor) for ``classify`` on a cluster of ``cpus`` CPUs.
+
+    Defaults: one thread per actor and a pool growing to one actor per CPU; with ``actors``, the
+    actors share the CPUs. Where the dataset ``reads`` files, one CPU is left to Ray's read tasks
+    (an actor pool holding every CPU left them none: the job waited forever); a pool that
+    cannot leave one is an InputError."""
+    if actors is not None and int(actors) < 1:
+        raise InputError(f"actors must be at least 1, got {actors}")
+    if threads_per_actor is not None and int(threads_per_actor) < 1:
+        raise InputError(f"threads_per_actor must be at least 1, got {threads_per_actor}")
+    free = cpus - 1 if reads else cpus  # CPUs the actors may hold
+    if threads_per_actor is None:
+        threads = 1 if actors is None else max(1, free // int(actors))
+    else:
+        threads = int(threads_per_actor)
+    if actors is None:
+        low, high = 1, max(1, free // threads)
+    else:
+        low = high = int(actors)
+    if reads and low * threads > free:
+        raise InputError(f"{low} actor{'s' if low > 1 else ''} x {threads} thread"
+                         f"{'s' if threads > 1 else ''} hold {low * threads} of the cluster's "
+                         f"{cpus} CPUs, leaving none to the dataset's read tasks "
+                         "(ray.data.read_images): Ray would wait forever; use fewer actors or "
+                         "threads_per_actor")
+    return (low, high), threads
+
+
 def classify(ds, model: ModelSpec, column: str = "path", top: int = 1, batch_size: int = 64,
              actors: Optional[int] = None, threads_per_actor: Optional[int] = None,
              fast_decode: bool = False):
@@ -105,21 +146,13 @@ def classify(ds, model: ModelSpec, column: str = "path", top: int = 1, batch_siz
     and decode workers). Defaults: one thread per actor, and a pool that grows from one actor to
     one per cluster CPU as Ray has CPUs free; with ``actors`` set (and no threads_per_actor),
     the actors share the cluster's CPUs. A dataset made by ``ray.data.read_images`` needs CPUs
-    for Ray's read tasks too: a fixed pool taking every CPU leaves them none (Ray then waits
-    forever), so keep actors * threads_per_actor below the cluster's CPUs there."""
+    for Ray's read tasks too: there the defaults leave one CPU free, and a pool that would take
+    every CPU (Ray would wait forever) is an InputError (:func:`pool_plan`)."""
     import ray
 
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    if actors is not None and int(actors) < 1:
-        raise InputError(f"actors must be at least 1, got {actors}")
-    if threads_per_actor is not None and int(threads_per_actor) < 1:
-        raise InputError(f"threads_per_actor must be at least 1, got {threads_per_actor}")
-    if threads_per_actor is None:
-        threads_per_actor = 1 if actors is None else max(1, cpus // int(actors))
-    if actors is None:
-        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=max(1, cpus // int(threads_per_actor)))
-    else:
-        pool = ray.data.ActorPoolStrategy(size=int(actors))
+    (low, high), threads_per_actor = pool_plan(cpus, actors, threads_per_actor, reads_files(ds))
+    pool = ray.data.ActorPoolStrategy(min_size=low, max_size=high)
     if isinstance(model, (str, os.PathLike)):
         model = os.path.abspath(os.fspath(model))  # actors may run in another directory
     return ds.map_batches(
