@@ -214,6 +214,22 @@ def _insert_after_input(config, entries):
     ([{"class_name": "Rescaling", "name": "rescaling",
        "config": {"name": "rescaling", "scale": [0.01, 0.02, 0.04], "offset": -1.0}}],
      [100.0, 50.0, 25.0], [100.0, 50.0, 25.0]),
+    # NumPy constants, as Keras 3 serializes them ({"class_name": "__numpy__", ...}):
+    # Rescaling(scale=1 / np.array(std), offset=-mean / std) and (x - np.array(mean)) / std ops
+    ([{"class_name": "Rescaling", "name": "rescaling",
+       "config": {"name": "rescaling",
+                  "scale": {"class_name": "__numpy__",
+                            "config": {"value": [0.01, 0.02, 0.04], "dtype": "float32"}},
+                  "offset": {"class_name": "__numpy__",
+                             "config": {"value": [[[-1.0, -1.0, -1.0]]], "dtype": "float32"}}}}],
+     [100.0, 50.0, 25.0], [100.0, 50.0, 25.0]),
+    ([{"class_name": "Subtract", "name": "subtract", "config": {"name": "subtract"},
+       "operand": {"class_name": "__numpy__",
+                   "config": {"value": [123.675, 116.28, 103.53], "dtype": "float64"}}},
+      {"class_name": "TrueDivide", "name": "true_divide", "config": {"name": "true_divide"},
+       "operand": {"class_name": "__numpy__",
+                   "config": {"value": [58.395, 57.12, 57.375], "dtype": "float64"}}}],
+     [123.675, 116.28, 103.53], [58.395, 57.12, 57.375]),
 ])
 def test_preprocessing_is_folded(tmp_path, transfer, entries, mean, std):
     config, weights = copy.deepcopy(transfer[0]), transfer[1]

@@ -240,6 +240,16 @@ def _functional_order(cfg: Dict[str, Any], entries: List[Any], source: str) -> L
     return order
 
 
+def _constant(value: Any) -> Any:
+    """A constant of a Keras config: NumPy arrays and tensors are serialized by Keras 3 as
+    ``{"class_name": "__numpy__" | "__tensor__", "config": {"value": [...], "dtype": ...}}``;
+    those give their value, anything else is returned as it is."""
+    if isinstance(value, dict) and value.get("class_name") in ("__numpy__", "__tensor__") \
+            and isinstance(value.get("config"), dict):
+        return value["config"].get("value")
+    return value
+
+
 def _affine_operand(entry: Dict[str, Any], layer: KLayer, source: str) -> None:
     """The constant of ``x op c`` / ``c op x`` in a Keras 3 functional op node."""
     nodes = entry.get("inbound_nodes") or []
@@ -247,7 +257,7 @@ def _affine_operand(entry: Dict[str, Any], layer: KLayer, source: str) -> None:
     if not isinstance(args, list) or len(args) != 2:
         raise _err(source, f"op {layer.name!r} ({layer.cls}): expected a tensor and a constant")
     tensor_first = isinstance(args[0], dict) and args[0].get("class_name") == "__keras_tensor__"
-    const = args[1] if tensor_first else args[0]
+    const = _constant(args[1] if tensor_first else args[0])
     try:
         value = np.asarray(const, np.float64)
     except (TypeError, ValueError):
@@ -406,8 +416,8 @@ class _Builder:
             raise self.error(layer, "preprocessing after the first convolution is not supported")
         cfg = layer.config
         if layer.cls == "Rescaling":
-            a = np.asarray(cfg.get("scale", 1.0), np.float64).reshape(-1)
-            b = np.asarray(cfg.get("offset", 0.0), np.float64).reshape(-1)
+            a = np.asarray(_constant(cfg.get("scale", 1.0)), np.float64).reshape(-1)
+            b = np.asarray(_constant(cfg.get("offset", 0.0)), np.float64).reshape(-1)
         elif layer.cls == "Normalization":
             if cfg.get("invert"):
                 raise self.error(layer, "an inverted Normalization is not supported")
@@ -415,7 +425,7 @@ class _Builder:
             if axis not in (-1, 3, [-1], [3]):
                 raise self.error(layer, f"normalisation over axis {axis}: only the channel "
                                         "axis is supported")
-            mean, var = cfg.get("mean"), cfg.get("variance")
+            mean, var = _constant(cfg.get("mean")), _constant(cfg.get("variance"))
             if mean is None or var is None:
                 ws = self.weights.get(layer.name) or []
                 if len(ws) < 2:
