@@ -127,8 +127,8 @@ def test_unreadable_files(tmp_path, model):
         with time_limit(10):
             with pytest.raises(ImageError, match=name):
                 model.predict(tmp_path / name)
-    with pytest.raises(ImageError, match="no such image"):
-        model.predict(tmp_path)  # a directory
+    with pytest.raises(ImageError, match="is a folder, not an image file.*image_files"):
+        model.predict(tmp_path)  # a directory: not called a missing file
     with pytest.raises(ImageError, match="no such image"):
         model.predict(tmp_path / "missing.jpg")
 

@@ -127,6 +127,9 @@ def _decode(path: str, draft: Optional[Tuple[int, int]] = None):
         from PIL import Image
     except ImportError:
         raise ImageError("reading image files needs Pillow: pip install Pillow") from None
+    if os.path.isdir(path):
+        raise ImageError(f"{path}: is a folder, not an image file (predict a list of its "
+                         "images: tinymobile.preprocess.image_files(folder))")
     if not os.path.isfile(path):  # also keeps FIFOs and devices (/dev/zero) out
         raise ImageError(f"{path}: no such image file")
     try:
