@@ -112,7 +112,7 @@ def test_convert_options_and_printed_line(capsys, tmp_path):
                           "--std", "2")
     assert code == 0, err
     assert "input=96x128" in out and "crop 0.875, input (RGB - (1, 2, 3)) / 2" in out
-    assert "note:" not in err
+    assert "normalised" not in err and "the file's input is 128x160; converted for 96x128" in err
     m = tinymobile.load(tmp_path / "m.npz")
     assert m.input_size == (96, 128) and m.network.crop == 0.875
     for bad, words in ((["--resolution", "12y5"], "expected R or HxW"),
@@ -240,3 +240,20 @@ def test_a_model_whose_logits_overflow_gives_errors_not_nan(capsys, tmp_path):
     assert code == 1 and "top-1" not in out and "non-finite" in one_error_line(err)
     with pytest.raises(tinymobile.TinyMobileError, match="non-finite"):
         tinymobile.load(m).probabilities(np.array([[np.nan, 0.0]], np.float32))
+
+
+@pytest.mark.parametrize("src", ["fixtures/mobilenet_0.25_128_f32.tflite",
+                                 "user-models/a_transfer.keras"])
+def test_convert_says_when_resolution_overrides_the_files_own_size(capsys, tmp_path, src):
+    """--resolution on a file that records its input size runs the model at another size than
+    it was made for (its answers differ from the original's): convert says so in a note."""
+    path = SHARED / src
+    if not path.is_file():
+        pytest.skip(f"{path} is not present")
+    own = tinymobile.convert(path, tmp_path / "own.npz").input_size
+    code, out, err = _run(capsys, "convert", path, "-o", tmp_path / "m.npz", "--resolution", "96")
+    assert code == 0, err
+    assert f"note: the file's input is {own[0]}x{own[1]}; converted for 96x96" in err
+    code, out, err = _run(capsys, "convert", path, "-o", tmp_path / "m2.npz", "--resolution",
+                          f"{own[0]}x{own[1]}")
+    assert code == 0 and "file's input is" not in err

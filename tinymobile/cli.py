@@ -275,6 +275,11 @@ def cmd_convert(args) -> int:
               "assumed (RGB - 127.5) / 127.5, the [-1, 1] of keras.applications.mobilenet."
               "preprocess_input; if the model was trained otherwise, convert again with "
               "--mean/--std", file=sys.stderr)
+    recorded = getattr(net, "recorded_input_size", None)
+    if recorded is not None:
+        print(f"tinymobile: note: the file's input is {recorded[0]}x{recorded[1]}; converted for "
+              f"{net.input_size[0]}x{net.input_size[1]} as --resolution asks (the network runs at "
+              "any size, but its answers differ from the original's at its own)", file=sys.stderr)
     if getattr(net, "head_activation_assumed", False):
         print("tinymobile: note: a weights-only file does not record the classifier's "
               f"activation: assumed {net.output_activation} (softmax for several outputs, "

@@ -98,7 +98,8 @@ def load_source(src: "os.PathLike[str] | str", dequantize: bool = False,
             net = tflite_model.load(read_tflite_from_tgz(src), dequantize, name=src)
         else:
             net = tflite_model.load(src, dequantize)
-        if size is not None:
+        if size is not None and size != tuple(net.input_size):
+            net.recorded_input_size = tuple(net.input_size)  # for convert's note
             net.input_size = size  # fully convolutional: any input size runs
         return net
     if kind == "keras":

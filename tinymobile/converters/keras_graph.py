@@ -776,4 +776,8 @@ def to_network(config: Any, weights: Dict[str, List[np.ndarray]], source: str,
                   input_mean=built.input_mean, input_std=built.input_std,
                   output_activation=built.output_activation)
     net.normalisation_assumed = not built.preprocessing
+    hw = chain.input_hw
+    if input_size is not None and hw is not None and None not in hw and \
+            tuple(int(v) for v in hw) != tuple(net.input_size):
+        net.recorded_input_size = (int(hw[0]), int(hw[1]))  # for convert's note
     return net
