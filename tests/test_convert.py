@@ -21,6 +21,7 @@ from tinymobile.errors import ModelFormatError, TinyMobileError
 
 SHARED = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "shared")
 FIXTURES = os.path.join(SHARED, "fixtures")
+IMAGES_DIR = os.path.join(SHARED, "images")
 MODELS = os.path.join(SHARED, "models")
 FIXTURE_FILES = sorted(f for f in glob.glob(os.path.join(FIXTURES, "*"))
                        if not os.path.basename(f).startswith("reference_"))
@@ -244,6 +245,23 @@ def test_unknown_and_missing_sources(tmp_path):
     convert(os.path.join(FIXTURES, "mobilenet_0.25_128_f32.tflite"), npz)
     with pytest.raises(ModelFormatError, match="nothing to convert"):
         convert(npz, tmp_path / "y.npz")
+
+
+def test_a_savedmodel_folder_says_how_to_export_it(tmp_path, capsys):
+    """model.save('my_model') in TF 2.x writes a SavedModel folder; convert and --model (predict,
+    train, eval) said only "is a directory": they name the format and the exports that convert."""
+    from helpers.cli import run
+    saved = tmp_path / "my_model"
+    (saved / "variables").mkdir(parents=True)
+    (saved / "saved_model.pb").write_bytes(b"")
+    with pytest.raises(ModelFormatError, match="SavedModel.*TFLiteConverter.*\\.keras"):
+        convert(saved, tmp_path / "x.npz")
+    for argv in (["convert", saved, "-o", tmp_path / "y.npz"],
+                 ["predict", os.path.join(IMAGES_DIR, "samples", "cat.bmp"), "--model", saved]):
+        code, _, err = run(capsys, *argv)
+        assert code == 1 and err.count("\n") == 1 and "SavedModel" in err, (argv, err)
+    with pytest.raises(ModelFormatError, match="is a directory, not a model file$"):
+        convert(saved / "variables", tmp_path / "x.npz")  # any other folder: as before
 
 
 # --- graph variants, made by editing a parsed fixture --------------------------------------------

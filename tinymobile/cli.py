@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, TextIO, Tuple
 import numpy as np
 
 from .errors import TinyMobileError
+from .files import not_a_file
 from .preprocess import IMAGE_EXTENSIONS, image_files
 
 
@@ -66,7 +67,7 @@ def load_model(spec: Optional[str], threads: Optional[int] = None, progress: boo
                                   "MODEL.npz)" if kind == "tflite" and "--dequantize" in str(e)
                                   else str(e)) from None
     if os.path.isdir(spec):
-        raise CLIError(f"{spec}: is a directory, not a model file")
+        raise CLIError(not_a_file(spec, "model file"))
     base = spec
     for ext in (".tgz", ".npz"):
         if base.endswith(ext):

@@ -26,6 +26,7 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from .errors import ModelFormatError
+from .files import not_a_file
 from .fixedpoint import DTYPE_RANGE
 from .limits import (MAX_ARRAY_BYTES, MAX_CLASSES, MAX_COMPRESSION_RATIO, MAX_DEPTHWISE_LAYERS,
                      MAX_INPUT_SIZE, MAX_MODEL_BYTES, MAX_NAME_CHARS, MAX_RATIO_FREE_BYTES)
@@ -168,7 +169,7 @@ def load(path: "os.PathLike[str] | str") -> Network:
     read; at most MAX_MODEL_BYTES of array data are inflated in total."""
     name = os.fspath(path)
     if os.path.isdir(name):
-        raise ModelFormatError(f"{name}: is a directory, not a model file")
+        raise ModelFormatError(not_a_file(name, "model file"))
     try:
         archive = zipfile.ZipFile(name)
     except FileNotFoundError:
