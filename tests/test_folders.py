@@ -84,3 +84,23 @@ def test_a_folder_of_class_folders_says_that_subfolders_are_not_searched(model_f
     (tmp_path / "empty").mkdir()
     code, _, err = _run(capsys, "predict", tmp_path / "empty", "-m", model_file)
     assert code == 1 and "no image files" in err and "subfolder" not in err
+
+
+def test_eval_matches_class_folders_to_labels_in_any_unicode_normalisation(tmp_path, capsys):
+    """A labels file typed on a Mac may hold "Äpfel" decomposed (NFD), the folder name composed
+    (NFC), or the other way round: the same class for eval (it said the class is not one of
+    the model's)."""
+    from PIL import Image
+    model = tinymobile.build(0.25, 32, num_classes=5, threads=1)
+    net = model.network
+    net.labels = ["A\u0308pfel", "b", "c", "d", "e"]
+    model_format.save(net, tmp_path / "m.npz")
+    rng = np.random.default_rng(1)
+    for name in ("\u00c4pfel", "b"):
+        (tmp_path / "photos" / name).mkdir(parents=True)
+        for i in range(2):
+            Image.fromarray(rng.integers(0, 256, (9, 9, 3), np.uint8)).save(
+                tmp_path / "photos" / name / f"{i}.png")
+    code, out, err = _run(capsys, "-q", "eval", tmp_path / "photos", "-m", tmp_path / "m.npz")
+    assert code == 0, err
+    assert "(4 images, 2 classes)" in out

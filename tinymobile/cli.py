@@ -11,6 +11,7 @@ import glob
 import json
 import os
 import sys
+import unicodedata
 from typing import List, Optional, Sequence, TextIO, Tuple
 
 import numpy as np
@@ -443,8 +444,8 @@ def evaluate_folders(model, directory: str, progress: bool = False, **run_option
     if model.num_classes == 0:
         raise CLIError("this model is a feature extractor (no classifier): nothing to evaluate")
     paths, labels = class_folders(directory, IMAGE_EXTENSIONS)
-    names = list(dict.fromkeys(labels))
-    model_labels = model.labels
+    names = list(dict.fromkeys(labels))  # Unicode NFC, as class_folders gives them
+    model_labels = [unicodedata.normalize("NFC", label) for label in model.labels]
     index = {}
     for name in names:
         if name not in model_labels:
