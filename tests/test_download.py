@@ -177,3 +177,14 @@ def test_offline_is_a_clear_error(monkeypatch, tmp_path):
     with pytest.raises(dl.DownloadError, match="cannot download http://127.0.0.1:9/"):
         dl.download(NAME, progress=False)
     assert _cache_files(tmp_path) == []
+
+
+def test_a_cache_that_is_a_file_is_named_as_such(monkeypatch, tmp_path):
+    """TINYMOBILE_HOME pointing at a file: one error saying the cache is not a folder (it was
+    '<file>: File exists' from mkdir)."""
+    f = tmp_path / "notes.txt"
+    f.write_text("mine")
+    monkeypatch.setenv("TINYMOBILE_HOME", str(f))
+    with pytest.raises(tinymobile.TinyMobileError, match="notes.txt.*TINYMOBILE_HOME.*not a folder"):
+        dl.fetch("mobilenet_v1_0.25_128", progress=False)
+    assert f.read_text() == "mine"

@@ -132,6 +132,9 @@ def fetch(name: str, progress: bool = True, force: bool = False) -> Path:
     if final.is_file() and not force:
         if _verified(final, filename):
             return final
+    if directory.exists() and not directory.is_dir():
+        raise TinyMobileError(f"{directory}: the model cache (TINYMOBILE_HOME, else "
+                              "~/.cache/tinymobile) is not a folder")
     directory.mkdir(parents=True, exist_ok=True)
     url = base_url() + filename
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=filename + ".", suffix=".part")
