@@ -230,7 +230,7 @@ def test_classify_top_is_a_positive_integer(small_model_path):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(alpha=float("inf")), "alpha"), (dict(alpha="0.5"), "alpha"), (dict(alpha=None), "alpha"),
     (dict(alpha=float("nan")), "alpha"), (dict(alpha=0), "alpha"),
-    (dict(alpha=40.0), "too large"),  # 1.6 G weights: refused before allocating any
+    (dict(alpha=40.0), "too large"),  # 20 GB of weights: refused before allocating any
     (dict(num_classes=-1), "num_classes"), (dict(num_classes=2.5), "num_classes"),
     (dict(num_classes=10**7), "num_classes"), (dict(num_classes="10"), "num_classes"),
     (dict(seed=-1), "seed"), (dict(seed=1.5), "seed"),

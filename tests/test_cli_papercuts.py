@@ -257,3 +257,12 @@ def test_convert_says_when_resolution_overrides_the_files_own_size(capsys, tmp_p
     code, out, err = _run(capsys, "convert", path, "-o", tmp_path / "m2.npz", "--resolution",
                           f"{own[0]}x{own[1]}")
     assert code == 0 and "file's input is" not in err
+
+
+@pytest.mark.parametrize("bad,words", [(["--runs", "0"], "--runs"), (["--runs", "-1"], "--runs"),
+                                       (["--warmup", "-5"], "--warmup"), (["--batch", "0"], "--batch")])
+def test_bench_counts_are_checked_first(capsys, bad, words):
+    from helpers.cli import one_error_line
+    code, out, err = _run(capsys, "bench", "--alpha", "0.25", "--resolution", "32", "--no-peers",
+                          "--threads", "1", *bad)
+    assert code == 1 and words in one_error_line(err) and "machine:" not in out

@@ -252,6 +252,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace, models: Optional[list] = None) -> dict:
     """Time each (name, model factory(threads) -> (Model, tflite path or None), thread counts)
     of ``models`` (default: --model or --alpha/--resolution), print, and save when --out is set."""
+    for option, value, least in (("--runs", args.runs, 1), ("--warmup", args.warmup, 0),
+                                 ("--batch", args.batch, 1)):
+        if value < least:
+            raise TinyMobileError(f"{option} must be at least {least}, got {value}")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise TinyMobileError(f"--out {args.out}: exists and is not a folder (--out names the "
                               "folder the results are saved in)")
