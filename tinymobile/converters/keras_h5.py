@@ -15,7 +15,8 @@ import numpy as np
 
 from ..errors import ModelFormatError, TinyMobileError
 from ..limits import MAX_ARRAY_BYTES
-from ..network import Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, Network, Pointwise
+from ..network import (STANDARD_STRIDES, Conv3x3, Depthwise3x3, FullyConnected, GlobalPool, Network,
+                       Pointwise)
 from .batchnorm import fold
 from .netbuild import alpha_of
 
@@ -156,13 +157,26 @@ def _network_from_layers(weights, resolution, alpha, names, source) -> Network:
     w, b = fold(k0, *bn("conv1_bn"), eps=BN_EPSILON)
     layers: list = [Conv3x3("conv0", 2, w, b)]
     blocks = sorted(int(m.group(1)) for n in weights if (m := re.fullmatch(r"conv_dw_(\d+)", n)))
+    # A Keras 2 weights-only file of a model with the MobileNet nested in it lists only the
+    # outer layers: the base's weightless ones (conv_pad_k of its stride-2 blocks, its pooling)
+    # are in no name. keras.applications' MobileNet has its stride-2 blocks where
+    # STANDARD_STRIDES says; its pooling, if inside the base, is unknown.
+    nested = bool(names) and "conv1" not in names
+    if nested and not any(re.fullmatch(r"global_(average|max)_pooling2d(_\d+)?", n) for n in names):
+        raise ModelFormatError(
+            f"{where}the MobileNet is nested in the model and its global pooling (average or max, "
+            "inside the base) is not recorded in a weights-only file: convert the .keras (or "
+            "full-model .h5) file instead")
     for k in blocks:
         (dk,) = get(f"conv_dw_{k}", 1)
         if dk.ndim == 4 and dk.shape[3] != 1:
             raise ModelFormatError(f"{where}layer conv_dw_{k}: depth multiplier {dk.shape[3]}: "
                                    "tinymobile runs depthwise layers with depth multiplier 1 only")
         w, b = fold(dk[:, :, :, 0], *bn(f"conv_dw_{k}_bn"), eps=BN_EPSILON)
-        stride = 2 if f"conv_pad_{k}" in weights else 1
+        if nested:
+            stride = STANDARD_STRIDES[k - 1] if k <= len(STANDARD_STRIDES) else 1
+        else:
+            stride = 2 if f"conv_pad_{k}" in weights else 1
         layers.append(Depthwise3x3(f"dw{k}", stride, w, b))
         (pk,) = get(f"conv_pw_{k}", 1)
         w, b = fold(pk[0, 0], *bn(f"conv_pw_{k}_bn"), eps=BN_EPSILON)
