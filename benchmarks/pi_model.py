@@ -65,7 +65,7 @@ class Kernel:
     arch: str
     path: str            # relative to csrc/
     function: str
-    role: str            # "gemm" or "dwconv"
+    role: str            # "gemm", "ppmm" (GEMM on A packed by a "pack" kernel) or "dwconv"
     core: str = "any"    # the cores the dispatch picks it for: "in-order", "out-of-order", "any"
     tile: Tuple[int, int] = (0, 0)
     # further functions of the same file whose loops count (the depthwise per-stride helpers)
@@ -80,6 +80,11 @@ KERNELS = [
            "tm_f32_igemm_8x8__aarch64_neonfma", "gemm", "out-of-order", (8, 8)),
     Kernel("aarch64", "f32-igemm/tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53.c",
            "tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53", "gemm", "in-order", (8, 8)),
+    # in-order cores run the pointwise layers on A packed once per row block (pointwise_op.c)
+    Kernel("aarch64", "f32-ppmm/tm_f32_ppmm_8x8__aarch64_neonfma_cortex_a53.c",
+           "tm_f32_ppmm_8x8__aarch64_neonfma_cortex_a53", "ppmm", "in-order", (8, 8)),
+    Kernel("aarch64", "f32-ppmm/tm_f32_ppmm_pack_8__aarch64_neon.c",
+           "tm_f32_ppmm_pack_8__aarch64_neon", "pack", "in-order", (8, 4)),
     Kernel("aarch64", "f32-dwconv/tm_f32_dwconv3x3_row__neon.c",
            "tm_f32_dwconv3x3_row__neon", "dwconv", "out-of-order", helpers=DW_HELPERS),
     Kernel("aarch64", "f32-dwconv/tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53.c",
@@ -226,7 +231,8 @@ def analyse(keep_asm: Optional[str], csrc: str = os.path.join(ROOT, "csrc")) -> 
                      "compile": " ".join([cc, "-std=c99", *flags, "-S"]), "loops": []}
             found = []
             for fn, what in ((k.function, "main"),) + k.helpers:
-                found += [(fn, what, lp) for lp in innermost_loops(function_body(asm, fn)) if lp.fmas]
+                found += [(fn, what, lp) for lp in innermost_loops(function_body(asm, fn))
+                          if lp.fmas or k.role == "pack"]
             for fn, what, lp in found:
                 rec = {"function": fn, "what": what, "label": lp.label,
                        "instructions": len(lp.body), "fmas": lp.fmas, "muls": lp.muls,
@@ -235,7 +241,7 @@ def analyse(keep_asm: Optional[str], csrc: str = os.path.join(ROOT, "csrc")) -> 
                     cyc = mca_cycles(lp.body, triple, cpu)
                     peak = result["peaks"][arch][cpu]
                     rec["cycles"][cpu] = cyc
-                    rec["fma_share"][cpu] = (lp.fmas * peak / cyc) if cyc and peak else None
+                    rec["fma_share"][cpu] = (lp.fmas * peak / cyc) if cyc and peak and lp.fmas else None
                 entry["loops"].append(rec)
             result["kernels"].append(entry)
     return result
@@ -263,31 +269,53 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
     rows = net.summary_rows()
     by = {(e["arch"], e["function"]): e for e in result["kernels"]}
 
-    def pick(arch: str, role: str, core: str) -> Optional[dict]:
+    def pick(arch: str, role: str, core: str, strict: bool = False) -> Optional[dict]:
         cands = [e for e in result["kernels"] if e["arch"] == arch and e["role"] == role]
         for e in cands:
             if e["core"] == core:
                 return e
-        return cands[0] if cands else None
+        return cands[0] if cands and not strict else None
+
+    def gemm_cost(entry: dict, cpu: str):
+        """Cycles of one tile over k channels (one tap) for a GEMM kernel's loops, or None: the
+        main loop per its channels, leftover channels at the tail loop's cost per channel (it
+        may take several a turn)."""
+        g_main, g_tail = main_loop(entry, "main"), main_loop(entry, "tail")
+        gc = g_main["cycles"][cpu] if g_main else None
+        tc = g_tail["cycles"][cpu] if g_tail else None
+        if gc is None:
+            return None
+        mr, nr = entry["tile"]
+        k_per_iter = g_main["fmas"] * 4 // (mr * nr)       # channels per main-loop iteration
+        tail_k = g_tail["fmas"] * 4 // (mr * nr) if g_tail else 0
+
+        def cost(k: int) -> float:
+            main_iters, tail = divmod(k, k_per_iter)
+            return main_iters * gc + tail * (tc / tail_k if tc and tail_k else gc / k_per_iter)
+        return cost
 
     out = {}
     for arch in ARCHS:
         for board, core_name, ghz, cpu in BOARDS:
             inorder = cpu == "cortex-a53"
-            gemm = pick(arch, "gemm", "in-order" if inorder else "out-of-order")
-            dw = pick(arch, "dwconv", "in-order" if inorder else "out-of-order")
+            core = "in-order" if inorder else "out-of-order"
+            gemm = pick(arch, "gemm", core)
+            dw = pick(arch, "dwconv", core)
             if gemm is None or dw is None:
                 continue
-            g_main, g_tail = main_loop(gemm, "main"), main_loop(gemm, "tail")
+            # the pointwise layers' packed-A GEMM and its pack loop, where the dispatch has them
+            ppmm, pack = pick(arch, "ppmm", core, True), pick(arch, "pack", core, True)
             d_loops = {s: main_loop(dw, f"stride {s}") for s in (1, 2)}
-            gc = g_main["cycles"][cpu] if g_main else None
-            tc = g_tail["cycles"][cpu] if g_tail else None
-            if gc is None or any(d is None or d["cycles"][cpu] is None for d in d_loops.values()):
+            g_cost = gemm_cost(gemm, cpu)
+            p_cost = gemm_cost(ppmm, cpu) if ppmm else None
+            # the pack's 4-channel loop: its longest (the leftover channels' loop is shorter)
+            pack_loop = max(pack["loops"], key=lambda r: r["instructions"]) if pack and pack["loops"] else None
+            pack_cycles = pack_loop["cycles"][cpu] if pack_loop else None
+            if ppmm and (p_cost is None or pack_cycles is None):
+                continue
+            if g_cost is None or any(d is None or d["cycles"][cpu] is None for d in d_loops.values()):
                 continue
             mr, nr = gemm["tile"]
-            k_per_iter = g_main["fmas"] * 4 // (mr * nr)       # channels per main-loop iteration
-            # leftover channels at the tail loop's cost per channel (it may take several a turn)
-            tail_k = g_tail["fmas"] * 4 // (mr * nr) if g_tail else 0
             layers, total = [], 0.0
             h = w = resolution
             for r in rows:
@@ -298,9 +326,14 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
                     taps = 9 if r.kind == "conv3x3" else 1
                     k, n = layer.cin, layer.cout
                     tiles = -(-pixels // mr) * -(-n // nr)
-                    main_iters, tail = divmod(k, k_per_iter)
-                    per_tap = main_iters * gc + tail * (tc / tail_k if tc and tail_k else gc / k_per_iter)
-                    cyc = tiles * taps * per_tap
+                    if ppmm and r.kind != "conv3x3":
+                        # each row tile packed once (one thread: one column block), k / 4 turns
+                        # of the pack loop (its 8 rows x 4 channels), then every panel over it
+                        pk_rows, pk_k = pack["tile"]
+                        cyc = (tiles * p_cost(k) +
+                               -(-pixels // pk_rows) * -(-k // pk_k) * pack_cycles)
+                    else:
+                        cyc = tiles * taps * g_cost(k)
                 elif r.kind == "depthwise3x3":
                     layer = next(L for L in net.layers if L.name == r.name)
                     d = d_loops[1 if layer.stride == 1 else 2]
@@ -313,7 +346,10 @@ def layer_times(result: dict, alpha: float = 1.0, resolution: int = 224) -> dict
                 layers.append({"layer": r.name, "kind": r.kind, "macs": r.macs, "ms": ms})
             out[f"{arch} {board}"] = {"arch": arch, "board": board, "core": core_name, "ghz": ghz,
                                       "mca_model": cpu, "gemm": gemm["function"],
-                                      "gemm_share": g_main["fma_share"][cpu],
+                                      "gemm_share": main_loop(gemm, "main")["fma_share"][cpu],
+                                      "ppmm": ppmm["function"] if ppmm else None,
+                                      "ppmm_share": main_loop(ppmm, "main")["fma_share"][cpu] if ppmm else None,
+                                      "pack": pack["function"] if pack else None,
                                       "dwconv_share": {f"stride {s}": d["fma_share"][cpu]
                                                        for s, d in d_loops.items()},
                                       "dwconv": dw["function"], "layers": layers, "total_ms": total,
@@ -348,7 +384,7 @@ def markdown(result: dict) -> str:
     for key, t in result["boards"].items():
         pub = "; ".join(f"{n} {ms:g} ms" for n, ms in PUBLISHED.get(t["board"], [])) or "–"
         lines.append(f"| {t['arch']} | {t['board']} ({t['core']} {t['ghz']} GHz, model {t['mca_model']}) | "
-                     f"{t['gemm']} | {t['total_ms']:.1f} | {pub} |")
+                     f"{t['gemm']}{' (3x3); ' + t['ppmm'] + ' on A packed by ' + t['pack'] + ' (pointwise)' if t.get('ppmm') else ''} | {t['total_ms']:.1f} | {pub} |")
     lines += ["", "Per layer (ms, aarch64):", ""]
     a64 = [t for t in result["boards"].values() if t["arch"] == "aarch64"]
     if a64:

@@ -160,6 +160,10 @@ void tm_f32_igemm_8x8__aarch64_neonfma(size_t, size_t, size_t, size_t, const flo
 void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t, size_t, size_t, size_t, const float**,
                                                   const float*, float*, size_t,
                                                   const tm_f32_minmax_params*);
+void tm_f32_ppmm_8x8__aarch64_neonfma_cortex_a53(size_t, size_t, size_t, const float*,
+                                                 const float*, float*, size_t,
+                                                 const tm_f32_minmax_params*);
+void tm_f32_ppmm_pack_8__aarch64_neon(size_t, size_t, const float*, size_t, float*);
 void tm_f32_dwconv3x3_row__aarch64_neonfma_cortex_a53(size_t, size_t, size_t, size_t, size_t,
                                                       const float**, const float*, float*,
                                                       const tm_f32_minmax_params*);

@@ -2,7 +2,9 @@
  * GEMM over packed weights, split into (row block, column block) tasks by tm_gemm_partition.
  *
  * float32: the igemm ukernel with one tap (its row pointers are the rows of A); a lone last row
- * goes through the GEMV ukernel. Quantized: each task widens its rows once into its thread's
+ * goes through the GEMV ukernel. Tables with a packed-A GEMM (ppmm: in-order aarch64 cores)
+ * instead pack each task's row block once into its thread's scratch and run the ppmm over the
+ * packed tiles for every panel (the same bits: only the loads differ). Quantized: each task widens its rows once into its thread's
  * scratch (int16 for the widening GEMMs; for the dot-product GEMMs uint8 padded to dot_kr plus
  * row sums, or, when k is a multiple of dot_kr, the input rows in place and their sums only if
  * a weight offset needs them), then runs the GEMM ukernel over them for every panel of its
@@ -37,14 +39,36 @@ typedef struct {
     float* c;
     tm_gemm_split split;
     tm_f32_minmax_params params;
+    float* scratch;         /* ppmm: the packed row blocks, thread_floats per thread */
+    size_t thread_floats;
 } tm_f32_pointwise_ctx;
 
+/* The ppmm path of a task: its rows [m0, m1) packed tile by tile into the thread's scratch,
+ * then every panel of [p0, p1) over them. */
+static void tm_f32_pointwise_ppmm(const tm_f32_pointwise_ctx* ctx, float* packed, size_t m0,
+                                  size_t m1, size_t p0, size_t p1) {
+    const tm_f32_kernels* kern = ctx->kern;
+    const size_t mr = ctx->mr, nr = kern->gemm_nr, k = ctx->k;
+    for (size_t i = m0; i < m1; i += mr)
+        kern->ppmm_pack(TM_MIN(mr, m1 - i), k, ctx->a + i * k, k, packed + (i - m0) * k);
+    for (size_t p = p0; p < p1; p++) {
+        const float* w = ctx->packed + p * nr * (k + 1);
+        const size_t nc = TM_MIN(nr, ctx->n - p * nr);
+        for (size_t i = m0; i < m1; i += mr)
+            kern->ppmm(TM_MIN(mr, m1 - i), nc, k, packed + (i - m0) * k, w,
+                       ctx->c + i * ctx->n + p * nr, ctx->n, &ctx->params);
+    }
+}
+
 static void tm_f32_pointwise_task(void* p, size_t thread, size_t task) {
-    (void)thread;
     const tm_f32_pointwise_ctx* ctx = (const tm_f32_pointwise_ctx*)p;
     const size_t mr = ctx->mr, nr = ctx->kern->gemm_nr;
     size_t m0, m1, p0, p1;
     tm_gemm_task(&ctx->split, task, &m0, &m1, &p0, &p1);
+    if (ctx->scratch != NULL) {
+        tm_f32_pointwise_ppmm(ctx, ctx->scratch + thread * ctx->thread_floats, m0, m1, p0, p1);
+        return;
+    }
     const size_t panel_floats = nr * (ctx->k + 1);
     /* A lone last row (M = 1, or 49 = 8 x 6 + 1 for a 7x7 layer on an 8-row tile) runs
      * through the GEMV ukernel four panels at a time: as one row of the GEMM tile its two FMA
@@ -86,12 +110,25 @@ static int tm_f32_pointwise_short_tile(const tm_f32_kernels* kern, size_t m) {
 }
 
 const char* tm_f32_pointwise_igemm_name(const tm_f32_kernels* kern, size_t m) {
+    if (kern->ppmm != NULL) return kern->ppmm_name;
     return tm_f32_pointwise_short_tile(kern, m) ? kern->igemm_short_name : kern->igemm_name;
 }
 
+/* Most rows of a row block: what fits the L2 budget, whole tiles. */
+static size_t tm_f32_pointwise_block_rows(size_t k, size_t mr) {
+    return TM_MAX(mr, (TM_F32_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
+}
+
+/* ppmm: floats of one thread's scratch, a row block of packed tiles and the 16 floats the
+ * kernel may read past them, in whole 64-byte lines. */
+static size_t tm_f32_pointwise_thread_floats(size_t k, size_t mr) {
+    return TM_ROUND_UP(tm_f32_pointwise_block_rows(k, mr) * k + 16, 16);
+}
+
 size_t tm_f32_pointwise_workspace(const tm_step* s) {
-    (void)s;
-    return 0;
+    if (s->f32 == NULL || s->f32->ppmm == NULL) return 0;
+    return TM_MAX(tm_pool_threads(s->pool), 1) * sizeof(float) *
+           tm_f32_pointwise_thread_floats(s->cin, s->f32->gemm_mr);
 }
 
 void tm_f32_pointwise_run(const tm_step* s) {
@@ -100,15 +137,21 @@ void tm_f32_pointwise_run(const tm_step* s) {
     if (m == 0 || n == 0) return;
     const int short_tile = tm_f32_pointwise_short_tile(kern, m);
     const size_t mr = short_tile ? kern->gemm_mr_short : kern->gemm_mr, nr = kern->gemm_nr;
-    const size_t mb = TM_MAX(mr, (TM_F32_L2_BUDGET_BYTES / (sizeof(float) * TM_MAX(k, 1))) / mr * mr);
+    const size_t mb = tm_f32_pointwise_block_rows(k, mr);
+    /* Row blocks never exceed mb rows (the partition only cuts them finer): each fits the
+     * thread's scratch. */
     tm_f32_pointwise_ctx ctx = {kern, short_tile ? kern->igemm_short : kern->igemm, mr, k, n,
                                 (const float*)s->in, (const float*)s->packed,
                                 (float*)s->out,
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
                                                   (k + 1) * n * sizeof(float),
                                                   TM_F32_L2_BUDGET_BYTES, tm_pool_threads(s->pool)),
-                                {s->f32_min, s->f32_max, 0}};
+                                {s->f32_min, s->f32_max, 0}, NULL, 0};
     ctx.params.prefetch = nr * (k + 1);
+    if (kern->ppmm != NULL && !short_tile) { /* (no table has both) */
+        ctx.scratch = (float*)s->workspace;
+        ctx.thread_floats = tm_f32_pointwise_thread_floats(k, mr);
+    }
     tm_pool_parallelize(s->pool, tm_f32_pointwise_task, &ctx,
                         ctx.split.row_blocks * ctx.split.col_blocks);
 }
@@ -125,7 +168,7 @@ void tm_f32_pointwise_rows(const tm_step* s, const float* a, size_t m, float* c)
     tm_f32_pointwise_ctx ctx = {kern, short_tile ? kern->igemm_short : kern->igemm, mr, k, n, a,
                                 (const float*)s->packed, c,
                                 {m, mr, tm_task_count(m, mr), 1, 1, panels, panels},
-                                {s->f32_min, s->f32_max, nr * (k + 1)}};
+                                {s->f32_min, s->f32_max, nr * (k + 1)}, NULL, 0};
     tm_f32_pointwise_task(&ctx, 0, 0);
 }
 

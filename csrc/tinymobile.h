@@ -60,6 +60,18 @@ typedef void (*tm_f32_dwconv3x3_row_fn)(size_t channels, size_t in_width, size_t
                                         const float* w, float* out,
                                         const tm_f32_minmax_params* params);
 
+/* The GEMM ukernel on A pre-packed (XNNPACK's ppmm): as the igemm with one tap, the gemm_mr
+ * rows of A read from `a`, kc x gemm_mr floats channel by channel (rows past mr repeat a valid
+ * one, as the table's ppmm_pack writes them), readable 16 floats past its end. Same bits as the
+ * igemm on the same rows. */
+typedef void (*tm_f32_ppmm_ukernel_fn)(size_t mr, size_t nc, size_t kc, const float* a,
+                                       const float* w, float* c, size_t c_stride,
+                                       const tm_f32_minmax_params* params);
+/* Packs rows (1..gemm_mr) rows of kc floats, row r at a + r * a_stride, for the ppmm ukernel
+ * into packed (kc * gemm_mr floats). */
+typedef void (*tm_f32_ppmm_pack_fn)(size_t rows, size_t kc, const float* a, size_t a_stride,
+                                    float* packed);
+
 /* out[c] = mean over pixels of in[p * channels + c], for p < pixels. */
 typedef void (*tm_f32_avgpool_fn)(size_t pixels, size_t channels, const float* in, float* out);
 /* out[c] = max over pixels of in[p * channels + c], for 1 <= p < pixels (finite inputs). */
@@ -88,6 +100,12 @@ typedef struct {
     tm_f32_igemm_ukernel_fn conv_narrow;
     size_t conv_narrow_mr;
     size_t conv_narrow_nr;
+    /* Pointwise layers on A pre-packed (NULL: none, the igemm reads the rows where they are):
+     * each thread packs its row block once (ppmm_pack) into the step's workspace and runs ppmm
+     * over it for every panel; 3x3 convolutions and the fused step keep the igemm. */
+    tm_f32_ppmm_ukernel_fn ppmm;
+    tm_f32_ppmm_pack_fn ppmm_pack;
+    const char* ppmm_name;
 } tm_f32_kernels;
 
 /* The table of `isa`, or NULL when this build or this CPU cannot run it. On aarch64 the NEON

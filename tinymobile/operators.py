@@ -213,6 +213,8 @@ class Op:
 
         if self.kind == lib.TM_OP_POINTWISE and not self.integer:
             gemm = part(lib.TM_UK_GEMM)
+            if self.kern.ppmm != ffi.NULL:  # A packed once per row block (in-order aarch64)
+                gemm = ffi.string(self.kern.ppmm_name).decode()
             if rows is not None:
                 gemm = ffi.string(lib.tm_f32_pointwise_igemm_name(self.kern, rows)).decode()
                 short = self.kern.igemm_short != ffi.NULL and gemm == ffi.string(

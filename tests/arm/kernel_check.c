@@ -511,8 +511,10 @@ static void guarded_free(void* region, size_t span) {
  * with and without a clamp, on values of mixed magnitudes (an FMA order change shows), outputs
  * NaN-prefilled with a guard band (what a kernel must not write stays the pattern), and the
  * packed weights and the rows of A each ending where an inaccessible page starts (a load ahead
- * past them faults). Returns the number of differing calls (reported, up to MAX_REPORTS,
- * through `failed`). */
+ * past them faults). The in-order table's packed-A GEMM (its pointwise layers) on the same rows
+ * (one tap), packed by its ppmm_pack, must give the out-of-order igemm's bits too, its packed A
+ * ending 16 floats before an inaccessible page. Returns the number of differing calls
+ * (reported, up to MAX_REPORTS, through `failed`). */
 static int compare_gemm_cores(int* failed, const char* label) {
     setenv("TINYMOBILE_CORE", "a53", 1);
     const tm_f32_kernels* in_order = tm_f32_kernels_for(TM_ISA_NEON);
@@ -526,14 +528,23 @@ static int compare_gemm_cores(int* failed, const char* label) {
     static const size_t kcs[] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 14, 15, 16, 17, 18, 19,
                                  20, 23, 28, 31, 32, 33, 34, 35, 36, 47, 48, 49, 63, 64, 65, 70};
     const size_t x_max = 8 * MAXT * MAXK, packed_max = tm_f32_gemm_packed_size(in_order, MAXT * MAXK, 8);
-    void *x_region, *packed_region;
-    size_t x_span, packed_span;
+    /* The in-order table's packed-A GEMM (pointwise layers) is checked against the out-of-order
+     * igemm on the same rows too, its packed A ending 16 floats (what it may read past) before
+     * a guard page. */
+    const size_t pa_max = 8 * MAXK + 16;
+    void *x_region, *packed_region, *pa_region;
+    size_t x_span, packed_span, pa_span;
     float* x_end = guarded_end(sizeof(float) * x_max, &x_region, &x_span);
     float* packed_end = guarded_end(sizeof(float) * packed_max, &packed_region, &packed_span);
-    if (x_end == NULL || packed_end == NULL)
+    float* pa_end = guarded_end(sizeof(float) * pa_max, &pa_region, &pa_span);
+    if (x_end == NULL || packed_end == NULL || pa_end == NULL)
         return !report(failed, label, "GEMM cores: guard pages", 0, "posix_memalign / mprotect failed");
+    if (in_order->ppmm == NULL || in_order->ppmm_pack == NULL)
+        return !report(failed, label, "in-order packed-A GEMM", 0, "missing");
     x_end += x_max;
     packed_end += packed_max;
+    pa_end += pa_max;
+    float* ppmm_out = aligned(sizeof(float) * 8 * STRIDE);
     float* wt = aligned(sizeof(float) * MAXT * MAXK * 8);
     float* bias = aligned(sizeof(float) * 8);
     float* out[2] = {aligned(sizeof(float) * 8 * STRIDE), aligned(sizeof(float) * 8 * STRIDE)};
@@ -573,12 +584,26 @@ static int compare_gemm_cores(int* failed, const char* label) {
                              nc, kc, ks);
                     differ += !report(failed, label, what, ok, "in-order and out-of-order differ "
                                                              "(or a write outside the tile)");
+                    if (ks != 1) continue;
+                    /* the packed-A GEMM, its rows packed as pointwise_op.c packs them (rows
+                     * past mr: the last one again) */
+                    float* pa = pa_end - 16 - 8 * kc;
+                    for (size_t i = 0; i < 16; i++) pa[8 * kc + i] = nan_pattern();
+                    in_order->ppmm_pack(mr, kc, x, kc, pa);
+                    for (size_t i = 0; i < 8 * STRIDE; i++) ppmm_out[i] = nan_pattern();
+                    in_order->ppmm(mr, nc, kc, pa, packed, ppmm_out, STRIDE, &params);
+                    ok = memcmp(ppmm_out, out[1], sizeof(float) * 8 * STRIDE) == 0;
+                    snprintf(what, sizeof what, "packed-A GEMM bit for bit mr=%zu nc=%zu kc=%zu", mr,
+                             nc, kc);
+                    differ += !report(failed, label, what, ok, "packed-A and out-of-order differ");
                 }
             }
         }
     }
     guarded_free(x_region, x_span);
     guarded_free(packed_region, packed_span);
+    guarded_free(pa_region, pa_span);
+    free(ppmm_out);
     free(wt);
     free(bias);
     free(out[0]);
