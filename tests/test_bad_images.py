@@ -301,3 +301,15 @@ def test_mutated_image_files_predict_or_raise_image_error(model, tmp_path_factor
 
     case()
     assert outcomes
+
+
+@pytest.mark.parametrize("values", [np.arange(600) * 2000, np.arange(600) - 300])
+def test_32_bit_integer_images_beyond_16_bits_are_refused(model, values):
+    """Mode I holds 8-bit values as they are and 16-bit ones scaled; values past 0..65535 were
+    clipped (a 0..1.2 M image came out 94 % white, negatives black), now refused by name."""
+    im = Image.fromarray(values.reshape(20, 30).astype(np.int32))
+    with pytest.raises(ImageError, match=r"32-bit integer image.*0\.\.65535"):
+        model.predict(im)
+    ok = Image.fromarray((np.arange(600) * 100).reshape(20, 30).astype(np.int32))  # 16-bit range
+    assert np.array_equal(preprocess.to_rgb_array(ok)[:, :, 0],
+                          np.round(np.asarray(ok, np.float64) / 257).astype(np.uint8))

@@ -46,9 +46,10 @@ def to_rgb_array(img: Any) -> np.ndarray:
     """A file path, a PIL image or an array -> (H, W, 3) uint8 RGB.
 
     Files and PIL images of any Pillow mode: grayscale, palette (with transparency), RGBA and LA
-    (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I) and
-    float (F) images; turned upright by their EXIF Orientation tag, as image viewers show them
-    (:func:`upright`). Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
+    (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I:
+    values in 0..65535, 8-bit ones as they are, else scaled as 16-bit) and float (F) images;
+    turned upright by their EXIF Orientation tag, as image viewers show them (:func:`upright`).
+    Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
     integer arrays must hold 0..255, float arrays finite values in [0, 255] (not all in (0, 1]:
     the [0, 1] convention of matplotlib and skimage, refused as ambiguous), bool arrays become
     0 / 255. Anything else raises :class:`~tinymobile.errors.ImageError`."""
@@ -183,7 +184,11 @@ def _from_pil(im, copy: bool = True) -> np.ndarray:
             return _from_array(np.round(np.clip(a, 0, 255)).astype(np.uint8))
         if im.mode == "I":  # 32-bit integers: 8-bit values as they are, 16-bit ones scaled
             a = np.asarray(im, dtype=np.float64)
-            a = np.clip(a / (257.0 if a.max() > 255 else 1.0), 0, 255)
+            lo, hi = a.min(), a.max()
+            if lo < 0 or hi > 65535:
+                raise ImageError(f"32-bit integer image values {lo:.0f}..{hi:.0f} are outside "
+                                 "0..65535 (8- or 16-bit data): scale it to 0..255 first")
+            a = np.clip(a / (257.0 if hi > 255 else 1.0), 0, 255)
             return _from_array(np.round(a).astype(np.uint8))
         if im.mode == "F":
             return _from_array(np.asarray(im, dtype=np.float32))
