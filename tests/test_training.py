@@ -277,6 +277,13 @@ def test_bad_training_input(float_base, tmp_path):
         float_base.train_classifier(paths, labels, method="svm")
     with pytest.raises(TrainingError, match="must be strings"):
         float_base.train_classifier(paths, [["dog"]] + labels[1:])
+    # one string where a list belongs was read letter by letter: "dog" gave classes d, o, g
+    with pytest.raises(TrainingError, match="labels.*one class name per image, not one string"):
+        float_base.train_classifier(paths[:3], "dog")
+    with pytest.raises(TrainingError, match="images.*a list of images, not one path"):
+        float_base.train_classifier(str(DEV), labels)
+    with pytest.raises(TrainingError, match=r"images: an array of shape \(9, 9, 3\)"):
+        float_base.train_classifier(np.zeros((9, 9, 3), np.uint8), ["a"] * 9)
     bad = tmp_path / "x.jpg"
     bad.write_bytes(b"")
     with pytest.raises(TrainingError, match="no readable images"), warnings.catch_warnings():

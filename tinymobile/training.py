@@ -197,7 +197,15 @@ def train(model, images: Sequence[Any], labels: Sequence[str], method: Optional[
     check_base(network)
     if augment not in AUGMENTATIONS:
         raise TrainingError(f"unknown augmentation {augment!r} (choose {', '.join(AUGMENTATIONS)})")
-    if isinstance(images, np.ndarray) and images.ndim == 4:
+    if isinstance(images, (str, bytes, os.PathLike)):
+        raise TrainingError(f"images: a list of images, not one path ({os.fspath(images)!r}; a "
+                            "folder per class: tinymobile train DIR)")
+    if isinstance(labels, (str, bytes)):
+        raise TrainingError(f"labels: one class name per image, not one string ({labels!r})")
+    if isinstance(images, np.ndarray) and images.ndim != 4:
+        raise TrainingError(f"images: an array of shape {images.shape}; expected (N, H, W, 3) "
+                            "images (or a list of images)")
+    if isinstance(images, np.ndarray):
         images = list(images)
     images = list(images)
     labels = list(labels)
