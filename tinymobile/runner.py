@@ -29,6 +29,12 @@ from .validate import check_network
 
 #: Distinct input shapes (batch, height, width) whose plans a runner keeps.
 MAX_PLAN_SHAPES = 8
+#: Bytes of free plans a runner keeps for the next call of the same shape. Beyond it the least
+#: recently used are dropped, and a plan larger than this is not kept at all: one large batch is
+#: not held after it returns (1.0_224 plans 7.3 MiB an image: a forward of 1000 images holds
+#: 7.1 GiB; a Raspberry Pi has 0.5-8 GB). Batches of 16 (the pipeline's default: 117 MiB at
+#: 1.0_224) and 32 stay planned.
+MAX_KEPT_PLAN_BYTES = 256 << 20
 #: Pools inherited through fork(): kept alive in the child so their destructor never runs there.
 _POOLS_FROM_PARENT: list = []
 
@@ -155,7 +161,7 @@ class Runner:
         """A plan for ``shape`` = (batch, height, width) -- or a batch at the network's own input
         size -- that no other thread is using; give it back with release. Plans are kept per
         shape; the free plans of the least recently used shapes are dropped beyond
-        MAX_PLAN_SHAPES shapes."""
+        MAX_PLAN_SHAPES shapes or MAX_KEPT_PLAN_BYTES bytes."""
         if getattr(self, "_pid", None) not in (None, os.getpid()):
             self._restart_after_fork()
         if isinstance(shape, (int, np.integer)):
@@ -171,8 +177,14 @@ class Runner:
         return Plan(self.ops, key + (3,), self.fuse)
 
     def release(self, plan: Plan) -> None:
+        if plan.nbytes > MAX_KEPT_PLAN_BYTES:
+            return  # alone over the budget: not kept (and nothing else dropped for it)
         with self._lock:
             self._plans.setdefault(tuple(plan.input.shape[:3]), []).append(plan)
+            kept = sum(p.nbytes for free in self._plans.values() for p in free)
+            for free in list(self._plans.values()):  # least recently used shape first
+                while free and kept > MAX_KEPT_PLAN_BYTES:
+                    kept -= free.pop().nbytes
 
     def run(self, x: np.ndarray, layers: Optional[int] = None,
             check_finite: bool = False) -> np.ndarray:
