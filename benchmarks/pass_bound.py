@@ -20,17 +20,7 @@ import tinymobile
 from tinymobile import kernels
 from tinymobile.benchmark import input_for
 
-
-def best_ms(fn, runs: int) -> float:
-    """Minimum wall time of ``fn()`` over ``runs`` calls after a warm-up, in milliseconds."""
-    for _ in range(10):
-        fn()
-    best = float("inf")
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        fn()
-        best = min(best, time.perf_counter() - t0)
-    return best * 1e3
+from .fusion_bound import best_ms
 
 
 def hot_layer_ms(op, in_shape, runs: int, rng: np.random.Generator) -> float:

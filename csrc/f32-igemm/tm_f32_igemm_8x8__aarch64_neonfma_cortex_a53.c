@@ -91,15 +91,7 @@ void tm_f32_igemm_8x8__aarch64_neonfma_cortex_a53(size_t mr, size_t nc, size_t k
     size_t offset;
     /* x9-x16: the eight row pointers of the current tap, stepped as channels are consumed. */
     __asm__ volatile(
-        "ldp %q[l0], %q[h0], [%[w]]\n\t"
-        "add %[w], %[w], 32\n\t"
-        "mov %[l1].16b, %[l0].16b\n\t" "mov %[h1].16b, %[h0].16b\n\t"
-        "mov %[l2].16b, %[l0].16b\n\t" "mov %[h2].16b, %[h0].16b\n\t"
-        "mov %[l3].16b, %[l0].16b\n\t" "mov %[h3].16b, %[h0].16b\n\t"
-        "mov %[l4].16b, %[l0].16b\n\t" "mov %[h4].16b, %[h0].16b\n\t"
-        "mov %[l5].16b, %[l0].16b\n\t" "mov %[h5].16b, %[h0].16b\n\t"
-        "mov %[l6].16b, %[l0].16b\n\t" "mov %[h6].16b, %[h0].16b\n\t"
-        "mov %[l7].16b, %[l0].16b\n\t" "mov %[h7].16b, %[h0].16b\n\t"
+        TM_8X8_ASM_BIAS_INIT
         "1:\n\t" /* per tap */
         "ldp x9, x10, [%[a]]\n\t"
         "ldp x11, x12, [%[a], 16]\n\t"

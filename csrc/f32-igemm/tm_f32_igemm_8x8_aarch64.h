@@ -1,9 +1,23 @@
-/* What the two aarch64 8x8 igemm tiles (out-of-order C, in-order assembly) share: the row
- * macro, the output row pointers and the clamp-and-store epilogue. Include after arm_neon.h. */
+/* What the aarch64 8x8 tiles (the out-of-order C igemm, the in-order assembly igemm and ppmm)
+ * share: the row macro, the in-order tiles' asm start, the output row pointers and the
+ * clamp-and-store epilogue. Include after arm_neon.h. */
 #ifndef TINYMOBILE_F32_IGEMM_8X8_AARCH64_H
 #define TINYMOBILE_F32_IGEMM_8X8_AARCH64_H
 
 #define TM_ROWS(X) X(0) X(1) X(2) X(3) X(4) X(5) X(6) X(7)
+
+/* Inline-asm start of the in-order 8x8 tiles: the panel's 8 biases into row 0's accumulators
+ * (%[l0] columns 0-3, %[h0] 4-7), w past them, and copied to rows 1-7. */
+#define TM_8X8_ASM_BIAS_INIT                                          \
+    "ldp %q[l0], %q[h0], [%[w]]\n\t"                                 \
+    "add %[w], %[w], 32\n\t"                                         \
+    "mov %[l1].16b, %[l0].16b\n\t" "mov %[h1].16b, %[h0].16b\n\t"   \
+    "mov %[l2].16b, %[l0].16b\n\t" "mov %[h2].16b, %[h0].16b\n\t"   \
+    "mov %[l3].16b, %[l0].16b\n\t" "mov %[h3].16b, %[h0].16b\n\t"   \
+    "mov %[l4].16b, %[l0].16b\n\t" "mov %[h4].16b, %[h0].16b\n\t"   \
+    "mov %[l5].16b, %[l0].16b\n\t" "mov %[h5].16b, %[h0].16b\n\t"   \
+    "mov %[l6].16b, %[l0].16b\n\t" "mov %[h6].16b, %[h0].16b\n\t"   \
+    "mov %[l7].16b, %[l0].16b\n\t" "mov %[h7].16b, %[h0].16b\n\t"
 
 /* c0..c7: the output rows; rows past mr alias the last valid one. */
 #define TM_8X8_OUTPUT_ROWS(c, mr, c_stride)              \

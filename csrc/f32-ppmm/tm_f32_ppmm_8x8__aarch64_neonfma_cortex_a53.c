@@ -81,15 +81,7 @@ void tm_f32_ppmm_8x8__aarch64_neonfma_cortex_a53(size_t mr, size_t nc, size_t kc
     const float* w_odd = w + 8 + 8 * (kc - (kc & 1));
     /* x9-x16: A of pairs 1..8 of the turn; x17, x19-x25: W of pairs 1..8; x26: turns left - 1 */
     __asm__ volatile(
-        "ldp %q[l0], %q[h0], [%[w]]\n\t"
-        "add %[w], %[w], 32\n\t"
-        "mov %[l1].16b, %[l0].16b\n\t" "mov %[h1].16b, %[h0].16b\n\t"
-        "mov %[l2].16b, %[l0].16b\n\t" "mov %[h2].16b, %[h0].16b\n\t"
-        "mov %[l3].16b, %[l0].16b\n\t" "mov %[h3].16b, %[h0].16b\n\t"
-        "mov %[l4].16b, %[l0].16b\n\t" "mov %[h4].16b, %[h0].16b\n\t"
-        "mov %[l5].16b, %[l0].16b\n\t" "mov %[h5].16b, %[h0].16b\n\t"
-        "mov %[l6].16b, %[l0].16b\n\t" "mov %[h6].16b, %[h0].16b\n\t"
-        "mov %[l7].16b, %[l0].16b\n\t" "mov %[h7].16b, %[h0].16b\n\t"
+        TM_8X8_ASM_BIAS_INIT
         "cbz %[pairs], 6f\n\t"
         TM_PP_LDA0("%[a]") TM_PP_LDW0("%[w]")
         "add x9, %[a], 64\n\t" "add x10, %[a], 128\n\t" "add x11, %[a], 192\n\t"
