@@ -93,3 +93,19 @@ def test_an_exif_transposed_image_is_not_turned_twice(tmp_path):
     with Image.open(path) as im:
         upright = ImageOps.exif_transpose(im)
     assert np.array_equal(preprocess.to_rgb_array(upright), DISPLAY[6](a))
+
+
+@pytest.mark.parametrize("turn", [
+    lambda im: im.transpose(Image.Transpose.ROTATE_270),  # what tag 6 asks for, done by hand
+    lambda im: im.rotate(-90, expand=True),
+    lambda im: im.convert("RGB").transpose(Image.Transpose.ROTATE_270)])
+def test_a_pil_image_turned_by_hand_is_not_turned_again(tmp_path, turn):
+    """Pillow's derived images keep the file's Orientation tag: such an image is taken as it
+    is (it may already be upright), only an image as Image.open returns it is turned."""
+    a = stored_pixels()
+    path = tagged(tmp_path / "o6.png", a, 6)
+    with Image.open(path) as im:
+        turned = turn(im)
+        assert turned.getexif().get(ORIENTATION) == 6  # the tag is still there
+        assert np.array_equal(preprocess.to_rgb_array(turned), DISPLAY[6](a))
+        assert np.array_equal(preprocess.to_rgb_array(im), DISPLAY[6](a))

@@ -48,7 +48,10 @@ def to_rgb_array(img: Any) -> np.ndarray:
     Files and PIL images of any Pillow mode: grayscale, palette (with transparency), RGBA and LA
     (alpha dropped), CMYK, YCbCr, 16-bit (I;16: 0..65535 scaled to 0..255), 32-bit integer (I:
     values in 0..65535, 8-bit ones as they are, else scaled as 16-bit) and float (F) images;
-    turned upright by their EXIF Orientation tag, as image viewers show them (:func:`upright`).
+    turned upright by their EXIF Orientation tag, as image viewers show them (:func:`upright`):
+    files, and PIL images as ``Image.open`` returns them; a PIL image made from one (``convert``,
+    ``rotate``, ``transpose``, ``crop``...) keeps the tag though it may already be turned, and is
+    taken as it is.
     Arrays may be (H, W) grayscale, (H, W, 1), (H, W, 3) RGB or (H, W, 4) RGBA;
     integer arrays must hold 0..255, float arrays finite values in [0, 255] (not all in (0, 1]:
     the [0, 1] convention of matplotlib and skimage, refused as ambiguous), bool arrays become
@@ -91,7 +94,8 @@ def upright(im):
     any viewer; TensorFlow's decoders and Keras' ``load_img`` ignore the tag), or ``im`` itself
     where it needs no turning. Called once per image: the copy keeps the image's metadata, and
     an image turned by hand with ``transpose`` keeps its tag too (``ImageOps.exif_transpose``
-    drops it, so its result is not turned again)."""
+    drops it), which is why a caller's PIL image is turned only as it came from the file
+    (:func:`_upright_pil`)."""
     o = orientation(im)
     if o == 1:
         return im
@@ -100,13 +104,17 @@ def upright(im):
 
 
 def _upright_pil(im):
-    """``upright`` of a caller's PIL image (loaded first: some formats keep EXIF after the
-    pixels), with one-line errors for an image that cannot be loaded."""
+    """``upright`` of a caller's PIL image straight from ``Image.open`` (loaded first: some
+    formats keep EXIF after the pixels), with one-line errors for an image that cannot be
+    loaded. An image Pillow made from another (``format`` None: ``convert``, ``rotate``,
+    ``transpose``, ``copy``...) keeps the source's EXIF, so its tag cannot say whether the pixels
+    were turned already (by hand, as ``rotate(-90)`` for tag 6): it is taken as it is, not
+    turned a second time."""
     try:
         im.load()
     except Exception as e:  # noqa: BLE001 — a truncated or damaged file behind the image
         raise ImageError(f"image could not be loaded ({type(e).__name__}: {e})") from None
-    return upright(im)
+    return upright(im) if getattr(im, "format", None) is not None else im
 
 
 def read_image(path: "os.PathLike[str] | str", draft: Optional[Tuple[int, int]] = None,
