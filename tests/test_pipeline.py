@@ -244,6 +244,14 @@ def test_pipeline_rejects_bad_settings(models):
         list(pipeline.run(models["uint8"], ["x"], jobs=-1))
     with pytest.raises(tinymobile.InputError, match="streams"):
         list(pipeline.run(models["uint8"], ["x"], streams=0))
+    # fractions are refused, not truncated (batch=2.5 ran batches of 2); whole floats are counts
+    for name, value in (("batch", 2.5), ("jobs", 1.5), ("streams", 1.2), ("batch", "4"),
+                        ("jobs", True), ("batch", float("nan"))):
+        with pytest.raises(tinymobile.InputError, match=f"{name} must be an integer"):
+            list(pipeline.run(models["uint8"], ["x"], **{name: value}))
+    image = str(sorted(DEV.glob("*.JPEG"))[0])
+    results = list(pipeline.run(models["uint8"], [image] * 3, batch=2.0, jobs=np.int64(1)))
+    assert [r.error for r in results] == [None] * 3
 
 
 def test_fast_decode_decodes_large_jpegs_smaller(models):

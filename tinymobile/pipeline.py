@@ -151,6 +151,16 @@ class Stages:
 
 # ---- the pipeline ------------------------------------------------------------------------------
 
+def _whole(value: Any, name: str) -> int:
+    """value as an int if it is a whole number (an int, a NumPy integer, or a float such as
+    16.0), else InputError naming it: int() would truncate 2.5 to 2 without a word."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+        raise InputError(f"{name} must be an integer, got {value!r}")
+    return int(value)
+
+
 def run(model, images: Iterable[Any], batch: Optional[int] = None, jobs: Optional[int] = None,
         fast_decode: bool = False, streams: int = 1) -> Iterator[Result]:
     """Yield a :class:`Result` per image of ``images`` (paths, PIL images or (H, W, 3) arrays;
@@ -163,9 +173,9 @@ def run(model, images: Iterable[Any], batch: Optional[int] = None, jobs: Optiona
     one-thread model, streams = cores runs one batch per core, each on one thread, which on a
     2-core machine beat one batch on a 2-thread pool: docs/SCALE.md). Images that cannot be
     read give a Result with ``error`` set and the others go on."""
-    batch = DEFAULT_BATCH if batch is None else int(batch)
-    jobs = default_jobs() if jobs is None else int(jobs)
-    streams = int(streams)
+    batch = DEFAULT_BATCH if batch is None else _whole(batch, "batch")
+    jobs = default_jobs() if jobs is None else _whole(jobs, "jobs")
+    streams = _whole(streams, "streams")
     if batch < 1:
         raise InputError(f"batch must be at least 1, got {batch}")
     if jobs < 0:
