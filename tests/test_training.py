@@ -321,6 +321,23 @@ def test_class_folders(tmp_path):
         training.class_folders(str(tmp_path / "nope"), (".jpg",))
 
 
+def test_class_folders_include_their_subfolders(tmp_path):
+    """cat/2023/x.jpg is a cat (as Keras' image_dataset_from_directory reads it): it was left
+    out without a word; hidden subfolders and symlinked folders are not searched."""
+    for rel in ["cat/a.jpg", "cat/2023/b.jpg", "cat/2023/deep/c.png", "cat/.thumbs/d.jpg",
+                "dog/e.jpg", "elsewhere/f.jpg"]:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_bytes(b"")
+    (tmp_path / "dog" / "linked").symlink_to(tmp_path / "elsewhere", target_is_directory=True)
+    (tmp_path / "only_sub" / "x").mkdir(parents=True)
+    (tmp_path / "only_sub" / "x" / "g.jpg").write_bytes(b"")
+    paths, labels = training.class_folders(str(tmp_path), (".jpg", ".png"))
+    rel = [os.path.relpath(p, tmp_path) for p in paths]
+    assert list(zip(labels, rel)) == [
+        ("cat", "cat/2023/b.jpg"), ("cat", "cat/2023/deep/c.png"), ("cat", "cat/a.jpg"),
+        ("dog", "dog/e.jpg"), ("elsewhere", "elsewhere/f.jpg"), ("only_sub", "only_sub/x/g.jpg")]
+
+
 def test_damaged_training_state_does_not_break_inference(float_base, tmp_path):
     paths, labels = three_classes()
     m = float_base.train_classifier(paths, labels, method="imprint")

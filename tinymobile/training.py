@@ -71,9 +71,11 @@ class TrainingReport:
 
 def class_folders(directory: str, extensions: Sequence[str]) -> Tuple[List[str], List[str]]:
     """(image paths, class names (Unicode NFC)) of a folder-per-class layout:
-    ``directory/<class>/<image>``. Hidden folders and files (starting with ".") are ignored; an
-    empty class folder, a folder with no class folders, an invalid class name or two folders
-    whose names are the same class name is a TrainingError."""
+    ``directory/<class>/<image>``, the images of a class folder's subfolders included (as
+    Keras' ``image_dataset_from_directory`` reads them: ``cat/2023/x.jpg`` is a cat; symlinked
+    folders are not followed), in sorted path order. Hidden folders and files (starting with
+    ".") are ignored; an empty class folder, a folder with no class folders, an invalid class
+    name or two folders whose names are the same class name is a TrainingError."""
     if not os.path.isdir(directory):
         raise TrainingError(f"{directory}: not a directory")
     paths: List[str] = []
@@ -94,13 +96,23 @@ def class_folders(directory: str, extensions: Sequence[str]) -> Tuple[List[str],
                                 "or rename one")
         seen[label] = name
         sub = os.path.join(directory, name)
-        files = sorted(f for f in os.listdir(sub) if not f.startswith(".")
-                       and f.lower().endswith(tuple(extensions)) and os.path.isfile(os.path.join(sub, f)))
+        files = _image_files_below(sub, tuple(extensions))
         if not files:
             raise TrainingError(f"{sub}: class folder has no image files")
-        paths += [os.path.join(sub, f) for f in files]
+        paths += files
         labels += [label] * len(files)
     return paths, labels
+
+
+def _image_files_below(folder: str, extensions: Tuple[str, ...]) -> List[str]:
+    """The image files in ``folder`` and its subfolders (not hidden ones, no symlinked folders),
+    sorted by path."""
+    found: List[str] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(root, f) for f in files if not f.startswith(".")
+                  and f.lower().endswith(extensions) and os.path.isfile(os.path.join(root, f))]
+    return sorted(found)
 
 
 def _describe(img: Any, i: int) -> str:
