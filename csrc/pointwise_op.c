@@ -323,7 +323,7 @@ void tm_qu8_pointwise_run(const tm_step* s) {
                                 tm_qu8_gemm_panel_bytes(kern, k), (uint8_t*)s->workspace,
                                 tm_qu8_thread_scratch(kern, k, mr), (uint8_t*)s->out, mb,
                                 tm_gemm_partition(m, mr, tm_task_count(n, nr), mb,
-                                                  tm_task_count(n, nr) * tm_qu8_gemm_panel_bytes(kern, k),
+                                                  tm_qu8_gemm_packed_size(kern, k, n),
                                                   TM_QU8_ROW_SPLIT_WEIGHT_BYTES,
                                                   tm_pool_threads(s->pool)),
                                 kern->dot_gemm == NULL || !kern->dot_signed ||

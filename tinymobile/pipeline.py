@@ -154,9 +154,9 @@ class Stages:
 def _whole(value: Any, name: str) -> int:
     """value as an int if it is a whole number (an int, a NumPy integer, or a float such as
     16.0), else InputError naming it: int() would truncate 2.5 to 2 without a word."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float, np.floating)):
-        raise InputError(f"{name} must be an integer, got {value!r}")
-    if isinstance(value, (float, np.floating)) and not float(value).is_integer():
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    if not isinstance(value, (float, np.floating)) or not float(value).is_integer():
         raise InputError(f"{name} must be an integer, got {value!r}")
     return int(value)
 

@@ -17,13 +17,23 @@ IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".
                     ".pgm", ".pnm")
 
 
-def image_files(directory: str) -> List[str]:
-    """The image files directly in ``directory`` (by IMAGE_EXTENSIONS, any case), sorted by path.
-    Hidden files (names starting with ".": macOS' ``._IMG_1234.jpg`` AppleDouble metadata on a
-    USB stick) are not images of the folder, as ``tinymobile train`` ignores them too."""
-    return sorted(os.path.join(directory, f) for f in os.listdir(directory)
-                  if not f.startswith(".") and f.lower().endswith(IMAGE_EXTENSIONS)
-                  and os.path.isfile(os.path.join(directory, f)))
+def image_files(directory: str, recursive: bool = False,
+                extensions: Tuple[str, ...] = IMAGE_EXTENSIONS) -> List[str]:
+    """The image files (by ``extensions``, any case) directly in ``directory``, or with
+    ``recursive`` in its subfolders too (hidden ones and symlinked folders not searched), sorted
+    by path. Hidden files (names starting with ".": macOS' ``._IMG_1234.jpg`` AppleDouble
+    metadata on a USB stick) are not images of the folder."""
+    def images(root: str, names: List[str]) -> List[str]:
+        return [os.path.join(root, f) for f in names if not f.startswith(".")
+                and f.lower().endswith(extensions) and os.path.isfile(os.path.join(root, f))]
+
+    if not recursive:
+        return sorted(images(directory, os.listdir(directory)))
+    found: List[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        found += images(root, files)
+    return sorted(found)
 
 
 #: Images with more pixels than this are refused before decoding (Pillow's own limit, 89.5 MP by

@@ -25,6 +25,7 @@ from . import heads
 from .augment import AUGMENTATIONS, views
 from .errors import ImageError
 from .heads import TrainingError, TrainingState
+from .preprocess import image_files, to_rgb_array
 
 #: Images decoded and run per forward call while computing training features.
 BATCH = 16
@@ -96,23 +97,12 @@ def class_folders(directory: str, extensions: Sequence[str]) -> Tuple[List[str],
                                 "or rename one")
         seen[label] = name
         sub = os.path.join(directory, name)
-        files = _image_files_below(sub, tuple(extensions))
+        files = image_files(sub, recursive=True, extensions=tuple(extensions))
         if not files:
             raise TrainingError(f"{sub}: class folder has no image files")
         paths += files
         labels += [label] * len(files)
     return paths, labels
-
-
-def _image_files_below(folder: str, extensions: Tuple[str, ...]) -> List[str]:
-    """The image files in ``folder`` and its subfolders (not hidden ones, no symlinked folders),
-    sorted by path."""
-    found: List[str] = []
-    for root, dirs, files in os.walk(folder):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        found += [os.path.join(root, f) for f in files if not f.startswith(".")
-                  and f.lower().endswith(extensions) and os.path.isfile(os.path.join(root, f))]
-    return sorted(found)
 
 
 def _describe(img: Any, i: int) -> str:
@@ -124,7 +114,6 @@ def embed(model, images: Sequence[Any], augment: str = "none", progress: bool = 
     """Pooled features of every view of every readable image, in batches of BATCH on the
     engine (all the model's threads). Returns (features (M, D) float32, source image index (M,),
     [(index, reason)] of unreadable images, which are skipped)."""
-    from .preprocess import to_rgb_array
     from tqdm import tqdm
     feats: List[np.ndarray] = []
     index: List[int] = []
